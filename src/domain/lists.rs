@@ -1,0 +1,594 @@
+//! The entries of the four lists and the lists themselves.
+//!
+//! Composite values are built through constructors that enforce the XSD's structure and
+//! uniqueness rules (a Zorgaanbieder has one or more Gegevensdiensten, each with one or more
+//! Systeemrollen; ids and codes unique within their parent; keys unique within a list), so a
+//! value of these types is always a valid list.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::endpoint::{Backchanneluri, Frontchanneluri, Hostname};
+use super::text::{
+    GegevensdienstId, Interfaceversie, OAuthclientOrganisatienaam, Systeemrolcode, Weergavenaam,
+    Zorgaanbiedernaam,
+};
+use super::version::{Tijdstempel, Volgnummer};
+use super::violation::{Rule, Violation, Violations};
+
+/// One of the four lists the node publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListKind {
+    Zal,
+    Ocl,
+    Gnl,
+    Whitelist,
+}
+
+impl ListKind {
+    pub const ALL: [ListKind; 4] = [
+        ListKind::Zal,
+        ListKind::Ocl,
+        ListKind::Gnl,
+        ListKind::Whitelist,
+    ];
+
+    /// The short name used in URLs, the CLI and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListKind::Zal => "zal",
+            ListKind::Ocl => "ocl",
+            ListKind::Gnl => "gnl",
+            ListKind::Whitelist => "whitelist",
+        }
+    }
+
+    /// The root element of the list's official XML format.
+    pub fn root_element(self) -> &'static str {
+        match self {
+            ListKind::Zal => "Zorgaanbiederslijst",
+            ListKind::Ocl => "OAuthclientlist",
+            ListKind::Gnl => "Gegevensdienstnamenlijst",
+            ListKind::Whitelist => "Whitelist",
+        }
+    }
+
+    /// The namespace of the official format the node publishes (ZAL/OCL/Whitelist release2,
+    /// GNL release1).
+    pub fn namespace(self) -> &'static str {
+        match self {
+            ListKind::Zal => "xmlns://afsprakenstelsel.medmij.nl/zorgaanbiederslijst/release2/",
+            ListKind::Ocl => "xmlns://afsprakenstelsel.medmij.nl/oauthclientlist/release2/",
+            ListKind::Gnl => {
+                "xmlns://afsprakenstelsel.medmij.nl/gegevensdienstnamenlijst/release1/"
+            }
+            ListKind::Whitelist => "xmlns://afsprakenstelsel.medmij.nl/whitelist/release2/",
+        }
+    }
+
+    /// The official XSD's file name (`schemas/` holds a copy under this name).
+    pub fn schema_file(self) -> &'static str {
+        match self {
+            ListKind::Zal => "MedMij_Zorgaanbiederslijst_release2.xsd",
+            ListKind::Ocl => "MedMij_OAuthclientlist_release2.xsd",
+            ListKind::Gnl => "MedMij_Gegevensdienstnamenlijst_release1.xsd",
+            ListKind::Whitelist => "MedMij_Whitelist_release2.xsd",
+        }
+    }
+}
+
+impl fmt::Display for ListKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown list \"{0}\": expected zal, ocl, gnl or whitelist")]
+pub struct UnknownList(String);
+
+impl FromStr for ListKind {
+    type Err = UnknownList;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ListKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| UnknownList(s.to_owned()))
+    }
+}
+
+/// Aanbiedertype of a Zorgaanbieder: not in the release2 ZAL, kept for newer formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Aanbiedertype {
+    /// Zorgaanbieder.
+    #[default]
+    #[serde(rename = "ZA")]
+    Za,
+    /// Beheerder Aanbieder Zorgaanbieder-Bestand.
+    #[serde(rename = "BAZB")]
+    Bazb,
+    /// Aanbieder PersoonsgegevensDienst.
+    #[serde(rename = "APD")]
+    Apd,
+}
+
+/// An entry of one of the lists, identified within its list by a key.
+pub trait Entry: Clone + PartialEq + fmt::Debug + Serialize + DeserializeOwned {
+    const LIST: ListKind;
+    /// The element that holds one entry in the list's XML.
+    const ELEMENT: &'static str;
+    /// The element of the entry that is its key (unique within the list).
+    const KEY_ELEMENT: &'static str;
+    fn key(&self) -> &str;
+}
+
+/// `Systeemrol`: a system role code with its resource endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Systeemrol {
+    pub code: Systeemrolcode,
+    pub resource_endpoint: Backchanneluri,
+}
+
+/// `Gegevensdienst` of a Zorgaanbieder in the ZAL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "GegevensdienstFields")]
+pub struct Gegevensdienst {
+    id: GegevensdienstId,
+    authorization_endpoint: Frontchanneluri,
+    token_endpoint: Backchanneluri,
+    systeemrollen: Vec<Systeemrol>,
+    interfaceversie: Option<Interfaceversie>,
+}
+
+/// The parts of a Gegevensdienst before its structure is checked.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GegevensdienstFields {
+    pub id: GegevensdienstId,
+    pub authorization_endpoint: Frontchanneluri,
+    pub token_endpoint: Backchanneluri,
+    pub systeemrollen: Vec<Systeemrol>,
+    #[serde(default)]
+    pub interfaceversie: Option<Interfaceversie>,
+}
+
+/// Refuses an empty sequence or a repeated key; paths are `{element}[n]` (1-based, as XPath).
+fn check_children<'a>(
+    element: &str,
+    key_element: &str,
+    keys: impl ExactSizeIterator<Item = &'a str>,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    if keys.len() == 0 {
+        violations.push(Violation::new(
+            element,
+            Rule::Structure,
+            format!("at least one {element} is required"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, key) in keys.enumerate() {
+        if !seen.insert(key) {
+            violations.push(Violation::new(
+                format!("{element}[{}]/{key_element}", i + 1),
+                Rule::Unique,
+                format!("{key_element} \"{key}\" occurs more than once"),
+            ));
+        }
+    }
+    violations
+}
+
+impl Gegevensdienst {
+    pub fn new(fields: GegevensdienstFields) -> Result<Self, Violations> {
+        let violations = check_children(
+            "Systeemrol",
+            "Systeemrolcode",
+            fields.systeemrollen.iter().map(|s| s.code.as_str()),
+        );
+        match Violations::from_vec(
+            violations
+                .into_iter()
+                .map(|v| v.within("Systeemrollen"))
+                .collect(),
+        ) {
+            Some(violations) => Err(violations),
+            None => Ok(Self {
+                id: fields.id,
+                authorization_endpoint: fields.authorization_endpoint,
+                token_endpoint: fields.token_endpoint,
+                systeemrollen: fields.systeemrollen,
+                interfaceversie: fields.interfaceversie,
+            }),
+        }
+    }
+
+    pub fn id(&self) -> &GegevensdienstId {
+        &self.id
+    }
+    pub fn authorization_endpoint(&self) -> &Frontchanneluri {
+        &self.authorization_endpoint
+    }
+    pub fn token_endpoint(&self) -> &Backchanneluri {
+        &self.token_endpoint
+    }
+    /// Never empty; codes are unique.
+    pub fn systeemrollen(&self) -> &[Systeemrol] {
+        &self.systeemrollen
+    }
+    pub fn interfaceversie(&self) -> Option<&Interfaceversie> {
+        self.interfaceversie.as_ref()
+    }
+}
+
+impl TryFrom<GegevensdienstFields> for Gegevensdienst {
+    type Error = Violations;
+    fn try_from(fields: GegevensdienstFields) -> Result<Self, Self::Error> {
+        Self::new(fields)
+    }
+}
+
+/// `Zorgaanbieder` in the ZAL, with all its Gegevensdiensten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ZorgaanbiederFields")]
+pub struct Zorgaanbieder {
+    naam: Zorgaanbiedernaam,
+    aanbiedertype: Aanbiedertype,
+    gegevensdiensten: Vec<Gegevensdienst>,
+}
+
+/// The parts of a Zorgaanbieder before its structure is checked.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ZorgaanbiederFields {
+    pub naam: Zorgaanbiedernaam,
+    #[serde(default)]
+    pub aanbiedertype: Aanbiedertype,
+    pub gegevensdiensten: Vec<Gegevensdienst>,
+}
+
+impl Zorgaanbieder {
+    pub fn new(fields: ZorgaanbiederFields) -> Result<Self, Violations> {
+        let violations = check_children(
+            "Gegevensdienst",
+            "GegevensdienstId",
+            fields.gegevensdiensten.iter().map(|g| g.id.as_str()),
+        );
+        match Violations::from_vec(
+            violations
+                .into_iter()
+                .map(|v| v.within("Gegevensdiensten"))
+                .collect(),
+        ) {
+            Some(violations) => Err(violations),
+            None => Ok(Self {
+                naam: fields.naam,
+                aanbiedertype: fields.aanbiedertype,
+                gegevensdiensten: fields.gegevensdiensten,
+            }),
+        }
+    }
+
+    pub fn naam(&self) -> &Zorgaanbiedernaam {
+        &self.naam
+    }
+    pub fn aanbiedertype(&self) -> Aanbiedertype {
+        self.aanbiedertype
+    }
+    /// Never empty; ids are unique.
+    pub fn gegevensdiensten(&self) -> &[Gegevensdienst] {
+        &self.gegevensdiensten
+    }
+}
+
+impl TryFrom<ZorgaanbiederFields> for Zorgaanbieder {
+    type Error = Violations;
+    fn try_from(fields: ZorgaanbiederFields) -> Result<Self, Self::Error> {
+        Self::new(fields)
+    }
+}
+
+impl Entry for Zorgaanbieder {
+    const LIST: ListKind = ListKind::Zal;
+    const ELEMENT: &'static str = "Zorgaanbieder";
+    const KEY_ELEMENT: &'static str = "Zorgaanbiedernaam";
+    fn key(&self) -> &str {
+        self.naam.as_str()
+    }
+}
+
+/// `OAuthclient` in the OCL. The interface version is not in release2 XML (seed 001 release
+/// clean-up also covers the OCL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthclient {
+    pub hostname: Hostname,
+    pub organisatienaam: OAuthclientOrganisatienaam,
+    #[serde(default)]
+    pub interfaceversie: Option<Interfaceversie>,
+}
+
+impl Entry for OAuthclient {
+    const LIST: ListKind = ListKind::Ocl;
+    const ELEMENT: &'static str = "OAuthclient";
+    const KEY_ELEMENT: &'static str = "Hostname";
+    fn key(&self) -> &str {
+        self.hostname.as_str()
+    }
+}
+
+/// `Gegevensdienst` in the GNL: an id with its display name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GegevensdienstNaam {
+    pub id: GegevensdienstId,
+    pub weergavenaam: Weergavenaam,
+}
+
+impl Entry for GegevensdienstNaam {
+    const LIST: ListKind = ListKind::Gnl;
+    const ELEMENT: &'static str = "Gegevensdienst";
+    const KEY_ELEMENT: &'static str = "GegevensdienstId";
+    fn key(&self) -> &str {
+        self.id.as_str()
+    }
+}
+
+/// `MedMijNode` in the Whitelist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MedMijNode {
+    pub hostname: Hostname,
+}
+
+impl Entry for MedMijNode {
+    const LIST: ListKind = ListKind::Whitelist;
+    const ELEMENT: &'static str = "MedMijNode";
+    const KEY_ELEMENT: &'static str = "Hostname";
+    fn key(&self) -> &str {
+        self.hostname.as_str()
+    }
+}
+
+/// The entries of one list: keys unique, kept in key order so that rendering is deterministic
+/// whatever order they were stored or submitted in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntrySet<E: Entry>(Vec<E>);
+
+impl<E: Entry> EntrySet<E> {
+    /// Refuses repeated keys; `positions` are the entries' positions in the input (1-based),
+    /// used to say which one repeats.
+    pub fn new(entries: Vec<E>) -> Result<Self, Violations> {
+        let mut indexed: Vec<(usize, E)> = entries.into_iter().enumerate().collect();
+        indexed.sort_by(|(_, a), (_, b)| a.key().cmp(b.key()));
+        let duplicates: Vec<Violation> = indexed
+            .windows(2)
+            .filter(|pair| pair[0].1.key() == pair[1].1.key())
+            .map(|pair| {
+                let (position, entry) = &pair[1];
+                Violation::new(
+                    format!("{}[{}]/{}", E::ELEMENT, position + 1, E::KEY_ELEMENT),
+                    Rule::Unique,
+                    format!(
+                        "{} \"{}\" occurs more than once",
+                        E::KEY_ELEMENT,
+                        entry.key()
+                    ),
+                )
+            })
+            .collect();
+        match Violations::from_vec(duplicates) {
+            Some(violations) => Err(violations),
+            None => Ok(Self(indexed.into_iter().map(|(_, e)| e).collect())),
+        }
+    }
+
+    pub fn empty() -> Self {
+        Self(Vec::new())
+    }
+
+    pub fn as_slice(&self) -> &[E] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&E> {
+        self.0
+            .binary_search_by(|e| e.key().cmp(key))
+            .ok()
+            .map(|i| &self.0[i])
+    }
+}
+
+/// The entries of any one list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListEntries {
+    Zal(EntrySet<Zorgaanbieder>),
+    Ocl(EntrySet<OAuthclient>),
+    Gnl(EntrySet<GegevensdienstNaam>),
+    Whitelist(EntrySet<MedMijNode>),
+}
+
+impl ListEntries {
+    pub fn kind(&self) -> ListKind {
+        match self {
+            ListEntries::Zal(_) => ListKind::Zal,
+            ListEntries::Ocl(_) => ListKind::Ocl,
+            ListEntries::Gnl(_) => ListKind::Gnl,
+            ListEntries::Whitelist(_) => ListKind::Whitelist,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            ListEntries::Zal(s) => s.len(),
+            ListEntries::Ocl(s) => s.len(),
+            ListEntries::Gnl(s) => s.len(),
+            ListEntries::Whitelist(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each entry as (key, JSON body): the storage form of the working state.
+    pub fn to_json_rows(&self) -> Vec<(String, String)> {
+        fn rows<E: Entry>(set: &EntrySet<E>) -> Vec<(String, String)> {
+            set.as_slice()
+                .iter()
+                .map(|e| {
+                    let json = serde_json::to_string(e).expect("list entries always serialise");
+                    (e.key().to_owned(), json)
+                })
+                .collect()
+        }
+        match self {
+            ListEntries::Zal(s) => rows(s),
+            ListEntries::Ocl(s) => rows(s),
+            ListEntries::Gnl(s) => rows(s),
+            ListEntries::Whitelist(s) => rows(s),
+        }
+    }
+
+    /// Rebuilds a list from JSON bodies; every value goes through its constructor again.
+    pub fn from_json_rows<'a>(
+        kind: ListKind,
+        bodies: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, serde_json::Error> {
+        fn set<'a, E: Entry>(
+            bodies: impl IntoIterator<Item = &'a str>,
+        ) -> Result<EntrySet<E>, serde_json::Error> {
+            let entries = bodies
+                .into_iter()
+                .map(serde_json::from_str)
+                .collect::<Result<Vec<E>, _>>()?;
+            EntrySet::new(entries).map_err(|v| serde::de::Error::custom(v.to_string()))
+        }
+        Ok(match kind {
+            ListKind::Zal => ListEntries::Zal(set(bodies)?),
+            ListKind::Ocl => ListEntries::Ocl(set(bodies)?),
+            ListKind::Gnl => ListEntries::Gnl(set(bodies)?),
+            ListKind::Whitelist => ListEntries::Whitelist(set(bodies)?),
+        })
+    }
+}
+
+/// A whole list document: its header and its entries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lijst {
+    pub tijdstempel: Tijdstempel,
+    pub volgnummer: Volgnummer,
+    pub entries: ListEntries,
+}
+
+impl Lijst {
+    pub fn kind(&self) -> ListKind {
+        self.entries.kind()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn systeemrol(code: &str) -> Systeemrol {
+        Systeemrol {
+            code: Systeemrolcode::parse(code).unwrap(),
+            resource_endpoint: Backchanneluri::parse("https://fhir.example.nl/fhir").unwrap(),
+        }
+    }
+
+    fn gegevensdienst(id: &str, codes: &[&str]) -> Result<Gegevensdienst, Violations> {
+        Gegevensdienst::new(GegevensdienstFields {
+            id: GegevensdienstId::parse(id).unwrap(),
+            authorization_endpoint: Frontchanneluri::parse("https://auth.example.nl/authorize")
+                .unwrap(),
+            token_endpoint: Backchanneluri::parse("https://auth.example.nl/token").unwrap(),
+            systeemrollen: codes.iter().map(|c| systeemrol(c)).collect(),
+            interfaceversie: None,
+        })
+    }
+
+    #[test]
+    fn a_gegevensdienst_needs_unique_systeemrollen() {
+        let empty = gegevensdienst("4", &[]).unwrap_err();
+        assert_eq!(empty.as_slice()[0].rule, Rule::Structure);
+        assert_eq!(empty.as_slice()[0].path, "Systeemrollen/Systeemrol");
+        let dup = gegevensdienst("4", &["A", "B", "A"]).unwrap_err();
+        assert_eq!(dup.as_slice()[0].rule, Rule::Unique);
+        assert_eq!(
+            dup.as_slice()[0].path,
+            "Systeemrollen/Systeemrol[3]/Systeemrolcode"
+        );
+        assert!(gegevensdienst("4", &["A", "B"]).is_ok());
+    }
+
+    #[test]
+    fn a_zorgaanbieder_needs_unique_gegevensdiensten() {
+        let naam = Zorgaanbiedernaam::parse("umcharderwijk@medmij").unwrap();
+        let err = Zorgaanbieder::new(ZorgaanbiederFields {
+            naam: naam.clone(),
+            aanbiedertype: Aanbiedertype::Za,
+            gegevensdiensten: vec![],
+        })
+        .unwrap_err();
+        assert_eq!(err.as_slice()[0].rule, Rule::Structure);
+        let dup = Zorgaanbieder::new(ZorgaanbiederFields {
+            naam,
+            aanbiedertype: Aanbiedertype::Za,
+            gegevensdiensten: vec![
+                gegevensdienst("4", &["A"]).unwrap(),
+                gegevensdienst("4", &["B"]).unwrap(),
+            ],
+        })
+        .unwrap_err();
+        assert_eq!(
+            dup.as_slice()[0].path,
+            "Gegevensdiensten/Gegevensdienst[2]/GegevensdienstId"
+        );
+    }
+
+    #[test]
+    fn entry_sets_are_sorted_and_unique() {
+        let node = |h: &str| MedMijNode {
+            hostname: Hostname::parse(h).unwrap(),
+        };
+        let set = EntrySet::new(vec![node("b.nl"), node("a.nl")]).unwrap();
+        assert_eq!(set.as_slice()[0].key(), "a.nl");
+        assert!(set.get("b.nl").is_some() && set.get("c.nl").is_none());
+        let err = EntrySet::new(vec![node("b.nl"), node("a.nl"), node("B.nl")]).unwrap_err();
+        assert_eq!(err.as_slice()[0].path, "MedMijNode[3]/Hostname");
+        assert_eq!(err.as_slice()[0].rule, Rule::Unique);
+    }
+
+    #[test]
+    fn deserialising_checks_structure_again() {
+        let json = r#"{"naam":"umcharderwijk@medmij","gegevensdiensten":[]}"#;
+        let err = serde_json::from_str::<Zorgaanbieder>(json).unwrap_err();
+        assert!(
+            err.to_string().contains("at least one Gegevensdienst"),
+            "{err}"
+        );
+        let rows = ListEntries::from_json_rows(
+            ListKind::Whitelist,
+            [r#"{"hostname":"a.nl"}"#, r#"{"hostname":"A.NL"}"#],
+        );
+        assert!(rows.is_err(), "a duplicate after normalisation is refused");
+    }
+
+    #[test]
+    fn list_kinds_parse_from_their_names() {
+        for kind in ListKind::ALL {
+            assert_eq!(kind.as_str().parse::<ListKind>().unwrap(), kind);
+        }
+        assert!("ZAL".parse::<ListKind>().is_err());
+    }
+}
