@@ -1,5 +1,13 @@
 //! stelselnode: the registry publication node of the MedMij network.
+//!
+//! `domain` holds the lists as types that cannot be invalid; `xml` renders and parses their
+//! official format; `storage` keeps them (SQLite or PostgreSQL); `import` brings existing
+//! lists in; `config` and `cli` are the operator's side.
 
+pub mod cli;
+pub mod config;
 pub mod domain;
+pub mod import;
 pub mod sample;
+pub mod storage;
 pub mod xml;

@@ -350,6 +350,46 @@ impl Entry for MedMijNode {
     }
 }
 
+/// One entry of any list: what a single mutation adds or replaces.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyEntry {
+    Zorgaanbieder(Zorgaanbieder),
+    OAuthclient(OAuthclient),
+    GegevensdienstNaam(GegevensdienstNaam),
+    MedMijNode(MedMijNode),
+}
+
+impl AnyEntry {
+    pub fn list(&self) -> ListKind {
+        match self {
+            AnyEntry::Zorgaanbieder(_) => ListKind::Zal,
+            AnyEntry::OAuthclient(_) => ListKind::Ocl,
+            AnyEntry::GegevensdienstNaam(_) => ListKind::Gnl,
+            AnyEntry::MedMijNode(_) => ListKind::Whitelist,
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        match self {
+            AnyEntry::Zorgaanbieder(e) => e.key(),
+            AnyEntry::OAuthclient(e) => e.key(),
+            AnyEntry::GegevensdienstNaam(e) => e.key(),
+            AnyEntry::MedMijNode(e) => e.key(),
+        }
+    }
+
+    /// The storage form of the entry.
+    pub fn to_json(&self) -> String {
+        let json = match self {
+            AnyEntry::Zorgaanbieder(e) => serde_json::to_string(e),
+            AnyEntry::OAuthclient(e) => serde_json::to_string(e),
+            AnyEntry::GegevensdienstNaam(e) => serde_json::to_string(e),
+            AnyEntry::MedMijNode(e) => serde_json::to_string(e),
+        };
+        json.expect("list entries always serialise")
+    }
+}
+
 /// The entries of one list: keys unique, kept in key order so that rendering is deterministic
 /// whatever order they were stored or submitted in.
 #[derive(Debug, Clone, PartialEq)]

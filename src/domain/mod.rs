@@ -9,9 +9,9 @@ mod violation;
 
 pub use endpoint::{Backchanneluri, Frontchanneluri, Hostname};
 pub use lists::{
-    Aanbiedertype, Entry, EntrySet, Gegevensdienst, GegevensdienstFields, GegevensdienstNaam,
-    Lijst, ListEntries, ListKind, MedMijNode, OAuthclient, Systeemrol, UnknownList, Zorgaanbieder,
-    ZorgaanbiederFields,
+    Aanbiedertype, AnyEntry, Entry, EntrySet, Gegevensdienst, GegevensdienstFields,
+    GegevensdienstNaam, Lijst, ListEntries, ListKind, MedMijNode, OAuthclient, Systeemrol,
+    UnknownList, Zorgaanbieder, ZorgaanbiederFields,
 };
 pub use text::{
     GegevensdienstId, Interfaceversie, OAuthclientOrganisatienaam, Systeemrolcode, Weergavenaam,

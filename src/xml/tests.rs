@@ -298,3 +298,19 @@ fn all_refusals_of_a_document_are_reported() {
         .replacen("https://rcf-rso.nl/rcf/fhir-stu3", "http://rcf-rso.nl", 1);
     assert_eq!(refusal(&xml, ListKind::Zal).as_slice().len(), 2);
 }
+
+#[path = "../../tests/integration/verifiers.rs"]
+mod verifiers;
+
+proptest! {
+    // Each case runs xmllint once: enough cases to meet escaping, non-ASCII names, ports and
+    // fractional seconds in every kind of list, few enough to stay within seconds.
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn every_rendered_list_validates_against_the_official_xsd(list in crate::domain::arbitrary::lijst()) {
+        let bytes = render_list(&list);
+        if let Err(complaint) = verifiers::xmllint_validate(&bytes, list.kind().schema_file()) {
+            prop_assert!(false, "{}\n{}", complaint, String::from_utf8_lossy(&bytes));
+        }
+    }
+}

@@ -76,6 +76,12 @@ pub(super) fn read_tree(text: &str, root: &str, namespace: &str) -> Result<Eleme
         match event {
             Event::Start(ref start) | Event::Empty(ref start) => {
                 let local = start.local_name().into_inner().to_owned();
+                if stack.is_empty() && finished.is_none() && local != root {
+                    return Err(refuse(
+                        &format!("/{local}"),
+                        format!("the root element must be <{root}>, this document is a <{local}>"),
+                    ));
+                }
                 match resolved {
                     ResolveResult::Bound(ns) if ns.into_inner() == namespace => {}
                     ResolveResult::Bound(ns) => {
@@ -96,12 +102,6 @@ pub(super) fn read_tree(text: &str, root: &str, namespace: &str) -> Result<Eleme
                 }
                 if finished.is_some() {
                     return Err(refuse(&path, "more than one root element"));
-                }
-                if stack.is_empty() && local != root {
-                    return Err(refuse(
-                        &format!("/{local}"),
-                        format!("the root element must be <{root}>"),
-                    ));
                 }
                 if stack.len() >= MAX_DEPTH {
                     return Err(refuse(&path, "elements are nested too deeply"));

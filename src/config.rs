@@ -1,0 +1,290 @@
+//! Configuration: a TOML file, then `STELSELNODE_*` environment overrides, then validation
+//! with messages that say what to change. Every setting has a safe default, so the node runs
+//! without a file (embedded SQLite next to the working directory).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with this prefix override settings: `STELSELNODE_<SECTION>_<KEY>`,
+/// e.g. `STELSELNODE_DATABASE_URL`.
+pub const ENV_PREFIX: &str = "STELSELNODE_";
+
+/// Variables with the prefix that are not settings (the CLI's own, the test harness's).
+const NOT_SETTINGS: [&str; 3] = ["STELSELNODE_CONFIG", "STELSELNODE_LOG", "STELSELNODE_TEST_"];
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub publication: PublicationConfig,
+    pub retention: RetentionConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (embedded default) or `postgres://USER@HOST/DB`.
+    pub url: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://stelselnode.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublicationConfig {
+    /// How long a published version is valid: `expires_at = valid_from + max_validity`.
+    pub max_validity_seconds: u64,
+    /// How long a superseded version stays honoured (seed 003 rule 7b: one hour).
+    pub grace_period_seconds: u64,
+    /// Re-publish unchanged content when the current version is this close to expiry.
+    pub refresh_before_seconds: u64,
+    /// A publication removing more than this share of a list's entries needs confirmation.
+    pub mass_change_threshold_percent: u8,
+}
+
+impl Default for PublicationConfig {
+    fn default() -> Self {
+        Self {
+            max_validity_seconds: 7 * 24 * 3600,
+            grace_period_seconds: 3600,
+            refresh_before_seconds: 24 * 3600,
+            mass_change_threshold_percent: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Published versions stay retrievable this long after their validity ends (≥ 12).
+    pub archive_months: u32,
+    /// The audit log is destroyed after this many months (12–15, seed 003 rule 20).
+    pub audit_months: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            archive_months: 12,
+            audit_months: 13,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the configuration is not valid TOML or has an unknown or mistyped setting: {0}")]
+    Syntax(String),
+    #[error("environment variable {name}: {message}")]
+    Environment { name: String, message: String },
+    #[error("the configuration is not acceptable:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Reads `path` (when given), applies the environment overrides in `env`, and validates.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        let from_file: Config =
+            toml::from_str(&text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let mut value =
+            toml::Value::try_from(&from_file).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        for (name, raw) in env {
+            let Some(setting) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if NOT_SETTINGS.iter().any(|p| name.starts_with(p)) {
+                continue;
+            }
+            override_setting(&mut value, setting, &raw).map_err(|message| {
+                ConfigError::Environment {
+                    name: name.clone(),
+                    message,
+                }
+            })?;
+        }
+        let config: Config = value
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite://")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            problems.push("database.url must start with sqlite:// or postgres://".to_owned());
+        }
+        let p = &self.publication;
+        if p.grace_period_seconds < 3600 {
+            problems.push(format!(
+                "publication.grace_period_seconds is {}, but a superseded list is honoured for at least one hour (3600)",
+                p.grace_period_seconds
+            ));
+        }
+        if p.refresh_before_seconds == 0 || p.refresh_before_seconds >= p.max_validity_seconds {
+            problems.push(format!(
+                "publication.refresh_before_seconds ({}) must be above 0 and below publication.max_validity_seconds ({})",
+                p.refresh_before_seconds, p.max_validity_seconds
+            ));
+        }
+        if !(1..=100).contains(&p.mass_change_threshold_percent) {
+            problems.push("publication.mass_change_threshold_percent must be 1 to 100".to_owned());
+        }
+        let r = &self.retention;
+        if r.archive_months < 12 {
+            problems.push(format!(
+                "retention.archive_months is {}, below the 12-month log retention (seed 003 rule 21)",
+                r.archive_months
+            ));
+        }
+        if !(12..=15).contains(&r.audit_months) {
+            problems.push(format!(
+                "retention.audit_months is {}, the audit log is kept 12 to 15 months (seed 003 rule 20)",
+                r.audit_months
+            ));
+        }
+        match problems.is_empty() {
+            true => Ok(()),
+            false => Err(ConfigError::Invalid(problems)),
+        }
+    }
+}
+
+/// Sets the leaf whose `SECTION_KEY` name (upper case) is `setting`, keeping its type.
+fn override_setting(root: &mut toml::Value, setting: &str, raw: &str) -> Result<(), String> {
+    let toml::Value::Table(sections) = root else {
+        unreachable!("a Config serialises to a table")
+    };
+    for (section_name, section) in sections.iter_mut() {
+        let toml::Value::Table(keys) = section else {
+            continue;
+        };
+        for (key, leaf) in keys.iter_mut() {
+            if format!("{section_name}_{key}").to_uppercase() != setting {
+                continue;
+            }
+            *leaf = match leaf {
+                toml::Value::String(_) => toml::Value::String(raw.to_owned()),
+                toml::Value::Integer(_) => toml::Value::Integer(
+                    raw.trim()
+                        .parse()
+                        .map_err(|_| format!("expected a whole number, got \"{raw}\""))?,
+                ),
+                toml::Value::Boolean(_) => toml::Value::Boolean(
+                    raw.trim()
+                        .parse()
+                        .map_err(|_| format!("expected true or false, got \"{raw}\""))?,
+                ),
+                _ => toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                    .ok()
+                    .and_then(|mut t| t.remove("v"))
+                    .ok_or_else(|| format!("expected a TOML value, got \"{raw}\""))?,
+            };
+            return Ok(());
+        }
+    }
+    Err(
+        "no such setting (settings are STELSELNODE_<SECTION>_<KEY>, e.g. STELSELNODE_DATABASE_URL)"
+            .to_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load_str(toml: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, toml).unwrap();
+        Config::load(Some(&path), env(vars))
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Config::load(None, env(&[])).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let config = load_str(
+            "[database]\nurl = \"postgres://a@b/c\"\n[publication]\nmax_validity_seconds = 100000\n",
+            &[("STELSELNODE_PUBLICATION_MAX_VALIDITY_SECONDS", "200000"), ("STELSELNODE_TEST_DATABASE_URL", "x"), ("PATH", "/bin")],
+        )
+        .unwrap();
+        assert_eq!(config.database.url, "postgres://a@b/c");
+        assert_eq!(config.publication.max_validity_seconds, 200000);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let err = load_str("[database]\nurll = \"x\"\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("urll"), "{err}");
+        let err = Config::load(None, env(&[("STELSELNODE_DATABASE_URLL", "x")])).unwrap_err();
+        assert!(
+            err.to_string().contains("STELSELNODE_DATABASE_URLL"),
+            "{err}"
+        );
+        let err = Config::load(
+            None,
+            env(&[("STELSELNODE_PUBLICATION_GRACE_PERIOD_SECONDS", "soon")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("whole number"), "{err}");
+        let err = Config::load(
+            None,
+            Vec::new().into_iter().chain(env(&[
+                ("STELSELNODE_PUBLICATION_GRACE_PERIOD_SECONDS", "60"),
+                ("STELSELNODE_RETENTION_ARCHIVE_MONTHS", "6"),
+                ("STELSELNODE_DATABASE_URL", "mysql://x"),
+            ])),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("grace_period_seconds")
+                && text.contains("archive_months")
+                && text.contains("database.url"),
+            "{text}"
+        );
+        let err =
+            Config::load(Some(Path::new("/nonexistent/stelselnode.toml")), env(&[])).unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/stelselnode.toml"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! Persistence behind one small trait, with a SQLite implementation (the embedded default)
+//! and a PostgreSQL one (several replicas). Both pass the same contract tests
+//! (`tests/integration/storage_contract.rs`).
+
+mod postgres;
+mod sqlite;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{AnyEntry, Lijst, ListEntries, ListKind, Volgnummer};
+
+pub use postgres::PostgresStorage;
+pub use sqlite::SqliteStorage;
+
+/// Errors at the storage boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// Optimistic concurrency: the entry changed since the version the caller based its change on.
+    #[error(
+        "{list} entry \"{key}\" is at version {current}, the change was based on version {expected}"
+    )]
+    Conflict {
+        list: ListKind,
+        key: String,
+        expected: i64,
+        current: i64,
+    },
+    /// Stored data no longer passes the domain checks: never expected, always worth an alarm.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("the database URL is not usable: {0}")]
+    InvalidUrl(String),
+    #[error(transparent)]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// The working state of one list: its live entries and the version of every key ever stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkingState {
+    pub entries: ListEntries,
+    /// Version per key, removed entries (tombstones) included.
+    pub versions: BTreeMap<String, i64>,
+}
+
+impl WorkingState {
+    /// The version a change to `key` must be based on: 0 for a key never stored.
+    pub fn version_of(&self, key: &str) -> i64 {
+        self.versions.get(key).copied().unwrap_or(0)
+    }
+
+    /// Keys that were stored once and have since been removed.
+    pub fn removed_keys(&self) -> impl Iterator<Item = &str> {
+        let live: std::collections::HashSet<String> = self
+            .entries
+            .to_json_rows()
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        self.versions
+            .keys()
+            .filter(move |key| !live.contains(*key))
+            .map(String::as_str)
+    }
+}
+
+/// A change of one entry, based on the version the submitter saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryChange {
+    list: ListKind,
+    key: String,
+    new: Option<AnyEntry>,
+    base_version: i64,
+}
+
+impl EntryChange {
+    /// Adds or replaces `entry`; `base_version` 0 means "there is no such entry yet".
+    pub fn upsert(entry: AnyEntry, base_version: i64) -> Self {
+        Self {
+            list: entry.list(),
+            key: entry.key().to_owned(),
+            new: Some(entry),
+            base_version,
+        }
+    }
+
+    pub fn delete(list: ListKind, key: impl Into<String>, base_version: i64) -> Self {
+        Self {
+            list,
+            key: key.into(),
+            new: None,
+            base_version,
+        }
+    }
+
+    pub fn list(&self) -> ListKind {
+        self.list
+    }
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+    pub fn base_version(&self) -> i64 {
+        self.base_version
+    }
+    /// The JSON body to store; `None` removes the entry.
+    fn body(&self) -> Option<String> {
+        self.new.as_ref().map(AnyEntry::to_json)
+    }
+}
+
+/// Where a list's numbering stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListHead {
+    pub list: ListKind,
+    /// The highest Volgnummer used so far, published or imported.
+    pub last_volgnummer: Option<Volgnummer>,
+    pub imported_volgnummer: Option<Volgnummer>,
+    pub imported_at: Option<DateTime<Utc>>,
+}
+
+impl ListHead {
+    /// The Volgnummer the next publication of this list gets.
+    pub fn next_volgnummer(&self) -> Volgnummer {
+        self.last_volgnummer
+            .map_or(Volgnummer::FIRST, Volgnummer::next)
+    }
+}
+
+/// What an import changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub entries: usize,
+    /// Entries of the working state that the imported list no longer has.
+    pub removed: usize,
+    /// Entries added or changed.
+    pub changed: usize,
+    pub head: ListHead,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditOutcome {
+    Allowed,
+    Refused,
+    Failed,
+}
+
+impl AuditOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Allowed => "allowed",
+            AuditOutcome::Refused => "refused",
+            AuditOutcome::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StorageError> {
+        [Self::Allowed, Self::Refused, Self::Failed]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| StorageError::Corrupt(format!("unknown audit outcome \"{s}\"")))
+    }
+}
+
+/// One line of the audit log: who did what, when, on whose behalf, with what outcome.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditRecord {
+    pub at: DateTime<Utc>,
+    pub actor_subject: String,
+    pub actor_fingerprint: Option<String>,
+    pub role: Option<String>,
+    pub action: String,
+    pub object: Option<String>,
+    pub on_behalf_of: Option<String>,
+    pub outcome: AuditOutcome,
+    pub reason: Option<String>,
+}
+
+/// The database operations the node needs. Every method is one transaction.
+#[async_trait]
+pub trait Storage: Send + Sync {
+    /// Applies the backend's migrations (idempotent).
+    async fn migrate(&self) -> Result<(), StorageError>;
+
+    async fn working_state(&self, list: ListKind) -> Result<WorkingState, StorageError>;
+
+    /// Applies one change if the entry is still at `change.base_version`; returns the new version.
+    async fn apply_change(
+        &self,
+        change: &EntryChange,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StorageError>;
+
+    /// Replaces a list's working state with an imported list and continues its numbering from
+    /// the imported Volgnummer (never going back). Audited in the same transaction.
+    async fn import_list(
+        &self,
+        list: &Lijst,
+        at: DateTime<Utc>,
+        audit: &AuditRecord,
+    ) -> Result<ImportOutcome, StorageError>;
+
+    async fn list_head(&self, list: ListKind) -> Result<ListHead, StorageError>;
+
+    async fn append_audit(&self, record: &AuditRecord) -> Result<(), StorageError>;
+
+    /// The newest audit records, newest first.
+    async fn recent_audit(&self, limit: u32) -> Result<Vec<AuditRecord>, StorageError>;
+}
+
+/// Opens the database named by `url` (`sqlite://path` or `postgres://...`).
+pub async fn connect(url: &str) -> Result<Arc<dyn Storage>, StorageError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStorage::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStorage::connect(url).await?))
+    } else {
+        Err(StorageError::InvalidUrl(
+            "expected sqlite://PATH or postgres://...".into(),
+        ))
+    }
+}
+
+/// Rebuilds a list's entries from stored rows (key, body or tombstone, version).
+fn working_state_from_rows(
+    list: ListKind,
+    rows: Vec<(String, Option<String>, i64)>,
+) -> Result<WorkingState, StorageError> {
+    let versions = rows.iter().map(|(k, _, v)| (k.clone(), *v)).collect();
+    let entries =
+        ListEntries::from_json_rows(list, rows.iter().filter_map(|(_, b, _)| b.as_deref()))
+            .map_err(|e| StorageError::Corrupt(format!("{list} entries: {e}")))?;
+    Ok(WorkingState { entries, versions })
+}
+
+/// The keys of the live entries that an imported list no longer has.
+fn removed_by_import(live: Vec<String>, imported: &[(String, String)]) -> Vec<String> {
+    let keep: std::collections::HashSet<&str> = imported.iter().map(|(k, _)| k.as_str()).collect();
+    live.into_iter()
+        .filter(|k| !keep.contains(k.as_str()))
+        .collect()
+}
+
+fn conflict(change: &EntryChange, current: Option<i64>) -> StorageError {
+    StorageError::Conflict {
+        list: change.list,
+        key: change.key.clone(),
+        expected: change.base_version,
+        current: current.unwrap_or(0),
+    }
+}
+
+fn volgnummer_from_db(list: ListKind, value: i64) -> Result<Option<Volgnummer>, StorageError> {
+    match value {
+        0 => Ok(None),
+        n => Volgnummer::new(n)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt(format!("{list} head: {e}"))),
+    }
+}

@@ -1,0 +1,108 @@
+//! The `stelselnode` binary as an operator uses it: migrate, import, export, on both backends.
+
+use std::process::{Command, Output};
+
+use stelselnode::domain::ListKind;
+use stelselnode::xml::parse_list;
+
+use super::support::{official_example, postgres_url, xmllint_validate};
+
+fn stelselnode(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+        .args(args)
+        .env("STELSELNODE_DATABASE_URL", database_url)
+        .env("STELSELNODE_LOG", "warn")
+        .output()
+        .expect("run stelselnode")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn import_then_export_every_official_example(database_url: &str) {
+    let migrate = stelselnode(database_url, &["migrate"]);
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    for list in ListKind::ALL {
+        let file = official_example(list);
+        let import = stelselnode(
+            database_url,
+            &["import", "--list", list.as_str(), file.to_str().unwrap()],
+        );
+        assert!(import.status.success(), "{list}: {}", stderr(&import));
+    }
+    for list in ListKind::ALL {
+        let export = stelselnode(database_url, &["export", "--list", list.as_str()]);
+        assert!(export.status.success(), "{list}: {}", stderr(&export));
+        xmllint_validate(&export.stdout, list).unwrap_or_else(|e| panic!("{list}: {e}"));
+        let exported = parse_list(&export.stdout, list).unwrap();
+        let original = parse_list(&std::fs::read(official_example(list)).unwrap(), list).unwrap();
+        assert_eq!(exported.entries, original.entries, "{list}: same entries");
+        assert_eq!(
+            exported.volgnummer,
+            original.volgnummer.next(),
+            "{list}: numbering continues"
+        );
+    }
+}
+
+#[test]
+fn import_and_export_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    import_then_export_every_official_example(&format!(
+        "sqlite://{}",
+        dir.path().join("node.db").display()
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_and_export_on_postgres() {
+    let url = postgres_url().await;
+    tokio::task::spawn_blocking(move || import_then_export_every_official_example(&url))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_refused_import_names_path_and_rule_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("node.db").display());
+    let bad = dir.path().join("bad.xml");
+    let xml = std::fs::read_to_string(official_example(ListKind::Whitelist))
+        .unwrap()
+        .replacen("rcf-rso.nl", "rcf_rso.nl", 1);
+    std::fs::write(&bad, xml).unwrap();
+    let import = stelselnode(
+        &url,
+        &["import", "--list", "whitelist", bad.to_str().unwrap()],
+    );
+    assert_eq!(import.status.code(), Some(2));
+    let message = stderr(&import);
+    assert!(
+        message.contains("/Whitelist/MedMijNodes/MedMijNode[7]/Hostname [pattern]"),
+        "{message}"
+    );
+    assert!(message.contains("nothing was stored"), "{message}");
+    let export = stelselnode(&url, &["export", "--list", "whitelist"]);
+    assert!(
+        parse_list(&export.stdout, ListKind::Whitelist)
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+}
+
+#[test]
+fn configuration_mistakes_are_explained() {
+    let output = Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+        .arg("migrate")
+        .env("STELSELNODE_PUBLICATION_GRACE_PERIOD_SECONDS", "60")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("grace_period_seconds is 60"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -1,0 +1,7 @@
+//! All integration tests in one binary (one link step, one run).
+
+mod cli;
+mod conformance;
+mod storage_contract;
+mod support;
+mod verifiers;

@@ -1,0 +1,91 @@
+//! Test infrastructure: real databases on both backends and the independent XML verifiers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use stelselnode::domain::ListKind;
+use stelselnode::storage::{self, Storage};
+
+use super::verifiers;
+pub use super::verifiers::conformance_dir;
+
+pub fn official_example(list: ListKind) -> PathBuf {
+    let name = match list {
+        ListKind::Zal => "MedMij_Zorgaanbiederslijst_example.xml",
+        ListKind::Ocl => "MedMij_OAuthclientlist_example.xml",
+        ListKind::Gnl => "MedMij_Gegevensdienstnamenlijst_example.xml",
+        ListKind::Whitelist => "MedMij_Whitelist_example.xml",
+    };
+    conformance_dir()
+        .join("examples/afsprakenset-1.1")
+        .join(name)
+}
+
+/// A database for one test: a fresh SQLite file or a fresh PostgreSQL database, migrated.
+pub struct TestDatabase {
+    pub storage: Arc<dyn Storage>,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn sqlite() -> TestDatabase {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("stelselnode.db").display());
+    let storage = storage::connect(&url).await.expect("open SQLite");
+    storage.migrate().await.expect("migrate SQLite");
+    TestDatabase {
+        storage,
+        url,
+        _dir: Some(dir),
+    }
+}
+
+/// The PostgreSQL server the test command started (or the one given). Never optional: a
+/// missing server fails the test rather than skipping it.
+fn postgres_server_url() -> String {
+    std::env::var("STELSELNODE_TEST_DATABASE_URL").expect(
+        "STELSELNODE_TEST_DATABASE_URL is not set: run the tests with scripts/test, which starts \
+         a throwaway PostgreSQL, or point it at a server where databases may be created",
+    )
+}
+
+/// A new, empty database on the test server, for one test.
+pub async fn postgres_url() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let server = postgres_server_url();
+    let name = format!(
+        "stelselnode_test_{}_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = sqlx::PgPool::connect(&server)
+        .await
+        .expect("connect to the test PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .expect("create a test database");
+    admin.close().await;
+    let (base, _) = server
+        .rsplit_once('/')
+        .expect("a database URL ends in /DBNAME");
+    format!("{base}/{name}")
+}
+
+pub async fn postgres() -> TestDatabase {
+    let url = postgres_url().await;
+    let storage = storage::connect(&url).await.expect("open PostgreSQL");
+    storage.migrate().await.expect("migrate PostgreSQL");
+    TestDatabase {
+        storage,
+        url,
+        _dir: None,
+    }
+}
+
+/// Validates `document` against the official XSD of `list` with xmllint.
+pub fn xmllint_validate(document: &[u8], list: ListKind) -> Result<(), String> {
+    verifiers::xmllint_validate(document, list.schema_file())
+}
