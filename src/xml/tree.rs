@@ -72,7 +72,6 @@ pub(super) fn read_tree(text: &str, root: &str, namespace: &str) -> Result<Eleme
                 format!("not well-formed XML near byte {position}: {e}"),
             )
         })?;
-        let path = path_of(&stack);
         match event {
             Event::Start(ref start) | Event::Empty(ref start) => {
                 let local = start.local_name().into_inner().to_owned();
@@ -86,7 +85,7 @@ pub(super) fn read_tree(text: &str, root: &str, namespace: &str) -> Result<Eleme
                     ResolveResult::Bound(ns) if ns.into_inner() == namespace => {}
                     ResolveResult::Bound(ns) => {
                         return Err(refuse(
-                            &format!("{path}/{local}"),
+                            &format!("{}/{local}", path_of(&stack)),
                             format!(
                                 "element is in namespace \"{}\", expected \"{namespace}\"",
                                 ns.into_inner()
@@ -95,16 +94,16 @@ pub(super) fn read_tree(text: &str, root: &str, namespace: &str) -> Result<Eleme
                     }
                     _ => {
                         return Err(refuse(
-                            &format!("{path}/{local}"),
+                            &format!("{}/{local}", path_of(&stack)),
                             format!("element has no namespace, expected \"{namespace}\""),
                         ));
                     }
                 }
                 if finished.is_some() {
-                    return Err(refuse(&path, "more than one root element"));
+                    return Err(refuse("/", "more than one root element"));
                 }
                 if stack.len() >= MAX_DEPTH {
-                    return Err(refuse(&path, "elements are nested too deeply"));
+                    return Err(refuse(&path_of(&stack), "elements are nested too deeply"));
                 }
                 let element = Element {
                     name: local,
@@ -131,12 +130,12 @@ pub(super) fn read_tree(text: &str, root: &str, namespace: &str) -> Result<Eleme
                 match stack.last_mut() {
                     Some(current) => current.text.push_str(&content),
                     None if content.trim().is_empty() => {}
-                    None => return Err(refuse(&path, "text outside the root element")),
+                    None => return Err(refuse("/", "text outside the root element")),
                 }
             }
             Event::CData(t) => match stack.last_mut() {
                 Some(current) => current.text.push_str(&t.xml10_content()),
-                None => return Err(refuse(&path, "CDATA outside the root element")),
+                None => return Err(refuse("/", "CDATA outside the root element")),
             },
             Event::GeneralRef(r) => {
                 let resolved = match r.resolve_char_ref() {
@@ -145,20 +144,25 @@ pub(super) fn read_tree(text: &str, root: &str, namespace: &str) -> Result<Eleme
                         let name = r.xml10_content();
                         quick_xml::escape::resolve_predefined_entity(&name)
                             .ok_or_else(|| {
-                                refuse(&path, format!("the entity reference &{name}; is not accepted: lists use no entities"))
+                                refuse(&path_of(&stack), format!("the entity reference &{name}; is not accepted: lists use no entities"))
                             })?
                             .to_owned()
                     }
-                    Err(e) => return Err(refuse(&path, format!("bad character reference: {e}"))),
+                    Err(e) => {
+                        return Err(refuse(
+                            &path_of(&stack),
+                            format!("bad character reference: {e}"),
+                        ));
+                    }
                 };
                 match stack.last_mut() {
                     Some(current) => current.text.push_str(&resolved),
-                    None => return Err(refuse(&path, "a reference outside the root element")),
+                    None => return Err(refuse("/", "a reference outside the root element")),
                 }
             }
             Event::DocType(_) => {
                 return Err(refuse(
-                    &path,
+                    "/",
                     "a DOCTYPE is not accepted: lists use no DTD and no entity declarations",
                 ));
             }
@@ -167,7 +171,7 @@ pub(super) fn read_tree(text: &str, root: &str, namespace: &str) -> Result<Eleme
                     && !encoding.eq_ignore_ascii_case("UTF-8")
                 {
                     return Err(refuse(
-                        &path,
+                        "/",
                         format!("the encoding must be UTF-8, not {encoding}"),
                     ));
                 }
@@ -176,7 +180,7 @@ pub(super) fn read_tree(text: &str, root: &str, namespace: &str) -> Result<Eleme
             Event::Eof => {
                 if !stack.is_empty() {
                     return Err(refuse(
-                        &path,
+                        &path_of(&stack),
                         format!(
                             "the document ends inside <{}>: it is truncated",
                             stack.last().map_or("", |e| e.name.as_str())
