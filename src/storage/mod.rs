@@ -181,6 +181,25 @@ pub struct AuditRecord {
     pub reason: Option<String>,
 }
 
+/// Which audit records to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: u32,
+}
+
+impl AuditQuery {
+    /// The newest `limit` records.
+    pub fn newest(limit: u32) -> Self {
+        Self {
+            since: None,
+            until: None,
+            limit,
+        }
+    }
+}
+
 /// The database operations the node needs. Every method is one transaction.
 #[async_trait]
 pub trait Storage: Send + Sync {
@@ -209,8 +228,8 @@ pub trait Storage: Send + Sync {
 
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), StorageError>;
 
-    /// The newest audit records, newest first.
-    async fn recent_audit(&self, limit: u32) -> Result<Vec<AuditRecord>, StorageError>;
+    /// Audit records in `[since, until)`, newest first, at most `limit`.
+    async fn audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StorageError>;
 }
 
 /// Opens the database named by `url` (`sqlite://path` or `postgres://...`).

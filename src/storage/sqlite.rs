@@ -13,8 +13,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    AuditOutcome, AuditRecord, EntryChange, ImportOutcome, ListHead, StorageError, WorkingState,
-    conflict, removed_by_import, volgnummer_from_db, working_state_from_rows,
+    AuditOutcome, AuditQuery, AuditRecord, EntryChange, ImportOutcome, ListHead, StorageError,
+    WorkingState, conflict, removed_by_import, volgnummer_from_db, working_state_from_rows,
 };
 use crate::domain::{Lijst, ListKind};
 
@@ -216,12 +216,15 @@ impl super::Storage for SqliteStorage {
         Ok(())
     }
 
-    async fn recent_audit(&self, limit: u32) -> Result<Vec<AuditRecord>, StorageError> {
+    async fn audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StorageError> {
         let rows = sqlx::query(
             "SELECT at, actor_subject, actor_fingerprint, role, action, object, on_behalf_of, \
-             outcome, reason FROM audit_log ORDER BY id DESC LIMIT ?",
+             outcome, reason FROM audit_log WHERE (?1 IS NULL OR at >= ?1) \
+             AND (?2 IS NULL OR at < ?2) ORDER BY at DESC, id DESC LIMIT ?3",
         )
-        .bind(i64::from(limit))
+        .bind(query.since.map(micros))
+        .bind(query.until.map(micros))
+        .bind(i64::from(query.limit))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()

@@ -7,7 +7,7 @@ use stelselnode::domain::{
 };
 use stelselnode::import::{ImportError, import_document};
 use stelselnode::sample::{SampleSize, network};
-use stelselnode::storage::{AuditOutcome, AuditRecord, EntryChange, StorageError};
+use stelselnode::storage::{AuditOutcome, AuditQuery, AuditRecord, EntryChange, StorageError};
 use stelselnode::xml::parse_list;
 
 use super::support::{TestDatabase, official_example};
@@ -108,7 +108,11 @@ async fn import_stores_entries_and_continues_the_volgnummer(db: TestDatabase) {
         assert_eq!(head.next_volgnummer(), imported.volgnummer.next(), "{list}");
         assert_eq!(head.imported_at, Some(at(0)));
     }
-    let audit = db.storage.recent_audit(10).await.unwrap();
+    let audit = db
+        .storage
+        .audit_records(&AuditQuery::newest(10))
+        .await
+        .unwrap();
     assert_eq!(audit.len(), 4, "every import is audited");
     assert_eq!(
         audit[0].object.as_deref(),
@@ -195,7 +199,12 @@ async fn import_never_lowers_the_volgnummer(db: TestDatabase) {
 
 async fn a_refused_import_stores_nothing(db: TestDatabase) {
     let good = import_example(&db, ListKind::Zal).await;
-    let audit_before = db.storage.recent_audit(100).await.unwrap().len();
+    let audit_before = db
+        .storage
+        .audit_records(&AuditQuery::newest(100))
+        .await
+        .unwrap()
+        .len();
     let bad = std::fs::read_to_string(official_example(ListKind::Zal))
         .unwrap()
         .replace("<Volgnummer>6<", "<Volgnummer>99<")
@@ -240,7 +249,11 @@ async fn a_refused_import_stores_nothing(db: TestDatabase) {
         7
     );
     assert_eq!(
-        db.storage.recent_audit(100).await.unwrap().len(),
+        db.storage
+            .audit_records(&AuditQuery::newest(100))
+            .await
+            .unwrap()
+            .len(),
         audit_before
     );
 }
@@ -326,7 +339,13 @@ async fn audit_records_round_trip_and_are_never_updated(db: TestDatabase) {
     record.outcome = AuditOutcome::Refused;
     record.reason = Some("no role".into());
     db.storage.append_audit(&record).await.unwrap();
-    assert_eq!(db.storage.recent_audit(1).await.unwrap(), vec![record]);
+    assert_eq!(
+        db.storage
+            .audit_records(&AuditQuery::newest(1))
+            .await
+            .unwrap(),
+        vec![record]
+    );
     let update = match db.url.starts_with("sqlite") {
         true => update_sqlite(&db.url, "UPDATE audit_log SET outcome = 'allowed'").await,
         false => update_postgres(&db.url, "UPDATE audit_log SET outcome = 'allowed'").await,
@@ -345,33 +364,53 @@ async fn update_postgres(url: &str, sql: &'static str) -> Result<(), sqlx::Error
 }
 
 async fn instants_compare_correctly(db: TestDatabase) {
-    // Records written out of order come back newest-id first with their exact instants,
-    // including instants before 1970 and with and without fractions.
+    // Written out of order; read back ordered and filtered by instant, exactly, including
+    // instants before 1970 and a one-microsecond difference.
+    let base = at(0);
     let instants = [
-        at(0),
-        at(-1),
+        base,
+        base - Duration::seconds(1),
         DateTime::from_timestamp(-86_400, 0).unwrap(),
-        at(3600) + Duration::microseconds(1),
+        base + Duration::microseconds(1),
+        base + Duration::days(400),
     ];
-    for instant in instants {
-        db.storage
-            .append_audit(&AuditRecord {
-                at: instant,
-                ..actor()
-            })
-            .await
-            .unwrap();
+    for (i, instant) in instants.iter().enumerate() {
+        let record = AuditRecord {
+            at: *instant,
+            object: Some(i.to_string()),
+            ..actor()
+        };
+        db.storage.append_audit(&record).await.unwrap();
     }
-    let back: Vec<_> = db
+    let all: Vec<_> = db
         .storage
-        .recent_audit(10)
+        .audit_records(&AuditQuery::newest(10))
         .await
         .unwrap()
         .into_iter()
         .map(|r| r.at)
-        .rev()
         .collect();
-    assert_eq!(back, instants);
+    let mut sorted = instants.to_vec();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(all, sorted);
+    let window = AuditQuery {
+        since: Some(base),
+        until: Some(base + Duration::days(1)),
+        limit: 10,
+    };
+    let inside: Vec<_> = db
+        .storage
+        .audit_records(&window)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(
+        inside,
+        vec![base + Duration::microseconds(1), base],
+        "since is inclusive, until exclusive"
+    );
 }
 
 async fn migrations_are_idempotent(db: TestDatabase) {
@@ -385,4 +424,15 @@ async fn migrations_are_idempotent(db: TestDatabase) {
             .entries
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn sqlite_files_are_in_wal_mode() {
+    let db = super::support::sqlite().await;
+    let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
 }
