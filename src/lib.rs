@@ -5,9 +5,12 @@
 //! lists in; `config` and `cli` are the operator's side.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod devpki;
 pub mod domain;
 pub mod import;
 pub mod sample;
+pub mod signing;
 pub mod storage;
 pub mod xml;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod conformance;
+mod signatures;
 mod storage_contract;
 mod support;
 mod verifiers;

@@ -1,0 +1,117 @@
+//! A small certificate authority for development and tests: a CA, and server, client and
+//! signing certificates it issues. Never used in production configuration; keys made here
+//! are written only under `./dev/` or test directories, never into the repository.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    PKCS_RSA_SHA256,
+};
+use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    Rsa2048,
+    EcdsaP256,
+}
+
+/// What a certificate is for.
+#[derive(Debug, Clone)]
+pub enum Purpose {
+    /// A TLS server for these DNS names.
+    Server(Vec<String>),
+    /// A TLS client with this common name and these DNS names (MedMij nodes use hostnames).
+    Client {
+        common_name: String,
+        dns_names: Vec<String>,
+    },
+    /// Signing published lists.
+    Signing { common_name: String },
+}
+
+/// A certificate with its private key.
+pub struct Issued {
+    pub certificate: CertificateDer<'static>,
+    pub certificate_pem: String,
+    /// PKCS#8.
+    pub key_pem: String,
+    pub key_der: PrivatePkcs8KeyDer<'static>,
+}
+
+pub struct DevCa {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot make a development certificate: {0}")]
+pub struct DevPkiError(#[from] rcgen::Error);
+
+fn key_pair(algorithm: KeyAlgorithm) -> Result<KeyPair, DevPkiError> {
+    Ok(KeyPair::generate_for(match algorithm {
+        KeyAlgorithm::Rsa2048 => &PKCS_RSA_SHA256,
+        KeyAlgorithm::EcdsaP256 => &PKCS_ECDSA_P256_SHA256,
+    })?)
+}
+
+impl DevCa {
+    pub fn new(common_name: &str) -> Result<Self, DevPkiError> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let issuer = CertifiedIssuer::self_signed(params, key_pair(KeyAlgorithm::EcdsaP256)?)?;
+        Ok(Self { issuer })
+    }
+
+    pub fn certificate(&self) -> &CertificateDer<'static> {
+        self.issuer.der()
+    }
+
+    pub fn certificate_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    pub fn issue(&self, purpose: &Purpose, algorithm: KeyAlgorithm) -> Result<Issued, DevPkiError> {
+        let (common_name, dns_names, usage) = match purpose {
+            Purpose::Server(names) => (
+                names[0].clone(),
+                names.clone(),
+                ExtendedKeyUsagePurpose::ServerAuth,
+            ),
+            Purpose::Client {
+                common_name,
+                dns_names,
+            } => (
+                common_name.clone(),
+                dns_names.clone(),
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ),
+            Purpose::Signing { common_name } => (
+                common_name.clone(),
+                Vec::new(),
+                ExtendedKeyUsagePurpose::CodeSigning,
+            ),
+        };
+        let mut params = CertificateParams::new(dns_names)?;
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![usage];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if algorithm == KeyAlgorithm::Rsa2048 && !matches!(purpose, Purpose::Signing { .. }) {
+            params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+        }
+        let key = key_pair(algorithm)?;
+        let certificate = params.signed_by(&key, &self.issuer)?;
+        Ok(Issued {
+            certificate_pem: certificate.pem(),
+            certificate: certificate.der().clone(),
+            key_pem: key.serialize_pem(),
+            key_der: PrivatePkcs8KeyDer::from(key.serialize_der()),
+        })
+    }
+}

@@ -1,0 +1,275 @@
+//! Verification of our detached signatures, for the consumer verifier and for the node's
+//! own check of every signature it is about to publish.
+//!
+//! The signature document is read for its values (algorithm, digests, signature, chain,
+//! properties); SignedInfo and the Object are then re-emitted canonically from those values
+//! and checked, so whatever else a document carries is never trusted.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use quick_xml::Reader;
+use quick_xml::events::Event;
+use rustls_pki_types::{CertificateDer, UnixTime};
+use sha2::{Digest, Sha256};
+
+use super::key::{ECDSA_SHA256, RSA_SHA256};
+use super::xmldsig::{PROPERTIES_ID, list_uri, properties_object, signed_info};
+use super::{VersionProperties, hex};
+use crate::domain::{ListKind, Tijdstempel, Volgnummer};
+
+/// DER value of the codeSigning extended key usage (1.3.6.1.5.5.7.3.3): a signer certificate
+/// with extended key usages must allow it.
+const EKU_CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("the signature document is malformed: {0}")]
+    Malformed(String),
+    #[error("the signer's certificate is not trusted: {0}")]
+    UntrustedSigner(String),
+    #[error("the list bytes do not match the signed digest (Reference 1)")]
+    ListDigest,
+    #[error("the version properties do not match the signed digest (Reference 2)")]
+    PropertiesDigest,
+    #[error("the signature value does not verify")]
+    SignatureValue,
+}
+
+/// What a valid signature vouches for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureCheck {
+    pub properties: VersionProperties,
+    pub list_sha256: String,
+}
+
+#[derive(Default)]
+struct Parsed {
+    algorithm: Option<String>,
+    reference_uris: Vec<String>,
+    digests: Vec<String>,
+    signature_value: Option<String>,
+    certificates: Vec<String>,
+    properties: Vec<(String, String)>,
+}
+
+fn malformed(message: impl Into<String>) -> VerifyError {
+    VerifyError::Malformed(message.into())
+}
+
+fn parse(document: &[u8]) -> Result<Parsed, VerifyError> {
+    let text = std::str::from_utf8(document).map_err(|_| malformed("not UTF-8"))?;
+    let mut reader = Reader::from_str(text);
+    let mut parsed = Parsed::default();
+    let mut stack: Vec<String> = Vec::new();
+    loop {
+        match reader.read_event().map_err(|e| malformed(e.to_string()))? {
+            Event::DocType(_) => return Err(malformed("a DOCTYPE is not accepted")),
+            event @ (Event::Start(_) | Event::Empty(_)) => {
+                let (Event::Start(e) | Event::Empty(e)) = &event else {
+                    unreachable!()
+                };
+                let name = e.local_name().into_inner().to_owned();
+                let attribute = |wanted: &str| {
+                    e.attributes()
+                        .flatten()
+                        .find(|a| a.key.as_ref() == wanted)
+                        .map(|a| a.value.into_owned())
+                };
+                match name.as_str() {
+                    "SignatureMethod" => parsed.algorithm = attribute("Algorithm"),
+                    "Reference" => parsed
+                        .reference_uris
+                        .push(attribute("URI").unwrap_or_default()),
+                    _ => {}
+                }
+                if matches!(event, Event::Start(_)) {
+                    stack.push(name);
+                }
+            }
+            Event::End(_) => {
+                stack.pop();
+            }
+            Event::Text(t) => {
+                let value = t.xml10_content().trim().to_owned();
+                if value.is_empty() {
+                    continue;
+                }
+                let parent = stack.iter().rev().nth(1).map(String::as_str);
+                match (stack.last().map(String::as_str), parent) {
+                    (Some("DigestValue"), _) => parsed.digests.push(value),
+                    (Some("SignatureValue"), _) => parsed.signature_value = Some(value),
+                    (Some("X509Certificate"), _) => parsed.certificates.push(value),
+                    (Some(field), Some("Versie")) => {
+                        parsed.properties.push((field.to_owned(), value))
+                    }
+                    _ => {}
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(parsed)
+}
+
+fn property<'a>(parsed: &'a Parsed, name: &str) -> Option<&'a str> {
+    parsed
+        .properties
+        .iter()
+        .find(|(field, _)| field == name)
+        .map(|(_, value)| value.as_str())
+}
+
+fn properties(parsed: &Parsed) -> Result<VersionProperties, VerifyError> {
+    let required = |name: &str| {
+        property(parsed, name).ok_or_else(|| malformed(format!("property {name} is missing")))
+    };
+    let instant = |name: &str| {
+        required(name)
+            .and_then(|v| Tijdstempel::parse(v).map_err(|e| malformed(format!("{name}: {e}"))))
+    };
+    Ok(VersionProperties {
+        list: required("Lijst")?
+            .parse::<ListKind>()
+            .map_err(|e| malformed(e.to_string()))?,
+        volgnummer: Volgnummer::parse(required("Volgnummer")?)
+            .map_err(|e| malformed(e.to_string()))?,
+        tijdstempel: instant("Tijdstempel")?,
+        valid_from: instant("GeldigVanaf")?,
+        expires_at: instant("GeldigTot")?,
+        grace_seconds: required("GraceSeconden")?
+            .parse()
+            .map_err(|_| malformed("GraceSeconden is not a number"))?,
+        previous_sha256: property(parsed, "VorigeSha256").map(str::to_owned),
+    })
+}
+
+fn decode(value: &str, what: &str) -> Result<Vec<u8>, VerifyError> {
+    let compact: String = value.split_whitespace().collect();
+    BASE64
+        .decode(compact)
+        .map_err(|_| malformed(format!("{what} is not base64")))
+}
+
+/// XML Signature writes ECDSA signatures as r||s; X.509 tooling wants DER `SEQUENCE { r, s }`.
+fn ecdsa_fixed_to_der(fixed: &[u8]) -> Result<Vec<u8>, VerifyError> {
+    if fixed.len() != 64 {
+        return Err(malformed("an ECDSA P-256 signature value is 64 bytes"));
+    }
+    let integer = |half: &[u8]| {
+        let trimmed: Vec<u8> = half.iter().copied().skip_while(|&b| b == 0).collect();
+        let mut out = vec![0x02];
+        let pad = trimmed.first().is_none_or(|&b| b & 0x80 != 0);
+        out.push((trimmed.len() + usize::from(pad)) as u8);
+        if pad {
+            out.push(0);
+        }
+        out.extend(trimmed);
+        out
+    };
+    let (r, s) = (integer(&fixed[..32]), integer(&fixed[32..]));
+    let mut der = vec![0x30, (r.len() + s.len()) as u8];
+    der.extend(r);
+    der.extend(s);
+    Ok(der)
+}
+
+/// Verifies `signature` over `list` (its exact bytes), with a signer certificate that chains
+/// to one of `trust_anchors` at `now`.
+pub fn verify_signature(
+    signature: &[u8],
+    list: &[u8],
+    trust_anchors: &[CertificateDer<'_>],
+    now: DateTime<Utc>,
+) -> Result<SignatureCheck, VerifyError> {
+    let parsed = parse(signature)?;
+    let properties = properties(&parsed)?;
+    let [list_digest, properties_digest] = parsed.digests.as_slice() else {
+        return Err(malformed("expected two references"));
+    };
+    let expected_uris = [
+        list_uri(properties.list).to_owned(),
+        format!("#{PROPERTIES_ID}"),
+    ];
+    if parsed.reference_uris != expected_uris {
+        return Err(malformed(format!(
+            "unexpected reference URIs {:?}",
+            parsed.reference_uris
+        )));
+    }
+    let list_digest = decode(list_digest, "DigestValue")?;
+    let properties_digest = decode(properties_digest, "DigestValue")?;
+    let list_sha256 = Sha256::digest(list);
+    if list_digest[..] != list_sha256[..] {
+        return Err(VerifyError::ListDigest);
+    }
+    if properties_digest[..] != Sha256::digest(properties_object(&properties).as_bytes())[..] {
+        return Err(VerifyError::PropertiesDigest);
+    }
+    let algorithm = parsed.algorithm.as_deref().unwrap_or_default();
+    let info = signed_info(
+        algorithm,
+        &expected_uris[0],
+        &list_digest,
+        &properties_digest,
+    );
+
+    let chain: Vec<CertificateDer<'static>> = parsed
+        .certificates
+        .iter()
+        .map(|c| decode(c, "X509Certificate").map(CertificateDer::from))
+        .collect::<Result<_, _>>()?;
+    let (signer, intermediates) = chain
+        .split_first()
+        .ok_or_else(|| malformed("no certificate"))?;
+    let anchors = trust_anchors
+        .iter()
+        .map(|ca| {
+            webpki::anchor_from_trusted_cert(ca)
+                .map_err(|e| VerifyError::UntrustedSigner(format!("bad trust anchor: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let signer = webpki::EndEntityCert::try_from(signer)
+        .map_err(|e| VerifyError::UntrustedSigner(format!("unreadable certificate: {e}")))?;
+    let time = UnixTime::since_unix_epoch(Duration::from_secs(now.timestamp().max(0) as u64));
+    signer
+        .verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &anchors,
+            intermediates,
+            time,
+            webpki::KeyUsage::required_if_present(EKU_CODE_SIGNING),
+            None,
+            None,
+        )
+        .map_err(|e| VerifyError::UntrustedSigner(e.to_string()))?;
+    let value = decode(
+        parsed.signature_value.as_deref().unwrap_or_default(),
+        "SignatureValue",
+    )?;
+    let verified = match algorithm {
+        RSA_SHA256 => signer.verify_signature(
+            webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
+            info.as_bytes(),
+            &value,
+        ),
+        ECDSA_SHA256 => signer.verify_signature(
+            webpki::aws_lc_rs::ECDSA_P256_SHA256,
+            info.as_bytes(),
+            &ecdsa_fixed_to_der(&value)?,
+        ),
+        other => {
+            return Err(malformed(format!(
+                "unsupported signature algorithm {other}"
+            )));
+        }
+    };
+    verified.map_err(|_| VerifyError::SignatureValue)?;
+    Ok(SignatureCheck {
+        properties,
+        list_sha256: hex(&list_sha256),
+    })
+}
