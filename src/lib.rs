@@ -10,6 +10,8 @@ pub mod config;
 pub mod devpki;
 pub mod domain;
 pub mod import;
+pub mod integrity;
+pub mod publication;
 pub mod sample;
 pub mod signing;
 pub mod storage;

@@ -5,6 +5,9 @@
 CREATE TABLE list_heads (
     list                TEXT PRIMARY KEY CHECK (list IN ('zal', 'ocl', 'gnl', 'whitelist')),
     last_volgnummer     BIGINT NOT NULL DEFAULT 0 CHECK (last_volgnummer >= 0),
+    -- Grows with every change of the list's working state, so a publication can tell that
+    -- the state it rendered is still the state to publish.
+    revision            BIGINT NOT NULL DEFAULT 0,
     imported_volgnummer BIGINT CHECK (imported_volgnummer >= 1),
     imported_at         TIMESTAMPTZ
 );
@@ -20,6 +23,12 @@ CREATE TABLE entries (
     body       JSONB,
     updated_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (list, entry_key)
+);
+
+-- GegevensdienstIds once removed from the GNL: never to be reused (SPEC §4 rule 5).
+CREATE TABLE retired_gegevensdienst_ids (
+    gegevensdienst_id TEXT PRIMARY KEY,
+    retired_at        TIMESTAMPTZ NOT NULL
 );
 
 -- Published documents are stored as a small per-version header (declaration, root, Tijdstempel,
@@ -44,6 +53,7 @@ CREATE TABLE versions (
     header          BYTEA NOT NULL,
     body_sha256     TEXT NOT NULL REFERENCES version_bodies (sha256),
     sha256          TEXT NOT NULL,           -- of the whole published document
+    size_bytes      BIGINT NOT NULL CHECK (size_bytes > 0),
     previous_sha256 TEXT,                    -- hash chain over the list's versions
     signature       BYTEA NOT NULL,          -- detached XML Signature document
     heartbeat       BOOLEAN NOT NULL DEFAULT FALSE,
@@ -58,11 +68,11 @@ CREATE INDEX versions_by_grace ON versions (list, grace_until);
 CREATE FUNCTION versions_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF (NEW.list, NEW.volgnummer, NEW.tijdstempel, NEW.valid_from, NEW.expires_at,
-        NEW.grace_seconds, NEW.header, NEW.body_sha256, NEW.sha256, NEW.previous_sha256,
+        NEW.grace_seconds, NEW.header, NEW.body_sha256, NEW.sha256, NEW.size_bytes, NEW.previous_sha256,
         NEW.signature, NEW.heartbeat, NEW.published_by)
        IS DISTINCT FROM
        (OLD.list, OLD.volgnummer, OLD.tijdstempel, OLD.valid_from, OLD.expires_at,
-        OLD.grace_seconds, OLD.header, OLD.body_sha256, OLD.sha256, OLD.previous_sha256,
+        OLD.grace_seconds, OLD.header, OLD.body_sha256, OLD.sha256, OLD.size_bytes, OLD.previous_sha256,
         OLD.signature, OLD.heartbeat, OLD.published_by)
        OR OLD.superseded_at IS NOT NULL THEN
         RAISE EXCEPTION 'published versions are immutable';

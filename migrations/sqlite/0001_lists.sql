@@ -4,6 +4,9 @@
 CREATE TABLE list_heads (
     list                TEXT PRIMARY KEY CHECK (list IN ('zal', 'ocl', 'gnl', 'whitelist')),
     last_volgnummer     INTEGER NOT NULL DEFAULT 0 CHECK (last_volgnummer >= 0),
+    -- Grows with every change of the list's working state, so a publication can tell that
+    -- the state it rendered is still the state to publish.
+    revision            INTEGER NOT NULL DEFAULT 0,
     imported_volgnummer INTEGER CHECK (imported_volgnummer >= 1),
     imported_at         INTEGER
 ) STRICT;
@@ -16,6 +19,11 @@ CREATE TABLE entries (
     body       TEXT CHECK (body IS NULL OR json_valid(body)),
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (list, entry_key)
+) STRICT;
+
+CREATE TABLE retired_gegevensdienst_ids (
+    gegevensdienst_id TEXT PRIMARY KEY,
+    retired_at        INTEGER NOT NULL
 ) STRICT;
 
 CREATE TABLE version_bodies (
@@ -37,6 +45,7 @@ CREATE TABLE versions (
     header          BLOB NOT NULL,
     body_sha256     TEXT NOT NULL REFERENCES version_bodies (sha256),
     sha256          TEXT NOT NULL,
+    size_bytes      INTEGER NOT NULL CHECK (size_bytes > 0),
     previous_sha256 TEXT,
     signature       BLOB NOT NULL,
     heartbeat       INTEGER NOT NULL DEFAULT 0 CHECK (heartbeat IN (0, 1)),
@@ -52,7 +61,7 @@ WHEN NEW.list IS NOT OLD.list OR NEW.volgnummer IS NOT OLD.volgnummer
   OR NEW.tijdstempel IS NOT OLD.tijdstempel OR NEW.valid_from IS NOT OLD.valid_from
   OR NEW.expires_at IS NOT OLD.expires_at OR NEW.grace_seconds IS NOT OLD.grace_seconds
   OR NEW.header IS NOT OLD.header OR NEW.body_sha256 IS NOT OLD.body_sha256
-  OR NEW.sha256 IS NOT OLD.sha256 OR NEW.previous_sha256 IS NOT OLD.previous_sha256
+  OR NEW.sha256 IS NOT OLD.sha256 OR NEW.size_bytes IS NOT OLD.size_bytes OR NEW.previous_sha256 IS NOT OLD.previous_sha256
   OR NEW.signature IS NOT OLD.signature OR NEW.heartbeat IS NOT OLD.heartbeat
   OR NEW.published_by IS NOT OLD.published_by OR OLD.superseded_at IS NOT NULL
 BEGIN

@@ -3,6 +3,7 @@
 
 mod endpoint;
 mod lists;
+mod published;
 mod text;
 mod version;
 mod violation;
@@ -13,6 +14,7 @@ pub use lists::{
     GegevensdienstNaam, Lijst, ListEntries, ListKind, MedMijNode, OAuthclient, Systeemrol,
     UnknownList, Zorgaanbieder, ZorgaanbiederFields,
 };
+pub use published::{VersionRecord, VersionStatus};
 pub use text::{
     GegevensdienstId, Interfaceversie, OAuthclientOrganisatienaam, Systeemrolcode, Weergavenaam,
     Zorgaanbiedernaam,

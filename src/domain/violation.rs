@@ -23,6 +23,14 @@ pub enum Rule {
     Structure,
     /// The document itself is not acceptable: not well-formed, DOCTYPE, wrong root or namespace.
     Document,
+    /// A reference to another list that does not resolve (SPEC §4 rule 4).
+    Reference,
+    /// A GegevensdienstId that was removed from the GNL once is used again (rule 5).
+    Reuse,
+    /// The Whitelist would be published empty (rule 6).
+    NotEmpty,
+    /// The publication removes more entries than allowed without confirmation (rule 7).
+    MassChange,
 }
 
 impl Rule {
@@ -35,6 +43,10 @@ impl Rule {
             Rule::Unique => "unique",
             Rule::Structure => "structure",
             Rule::Document => "document",
+            Rule::Reference => "reference",
+            Rule::Reuse => "reuse",
+            Rule::NotEmpty => "not_empty",
+            Rule::MassChange => "mass_change",
         }
     }
 }

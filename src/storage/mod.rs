@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{AnyEntry, Lijst, ListEntries, ListKind, Volgnummer};
+use crate::domain::{AnyEntry, Lijst, ListEntries, ListKind, VersionRecord, Volgnummer};
 
 pub use postgres::PostgresStorage;
 pub use sqlite::SqliteStorage;
@@ -29,6 +29,10 @@ pub enum StorageError {
         expected: i64,
         current: i64,
     },
+    /// Publication: the list changed (or another replica published) while this version was
+    /// being prepared. Nothing was stored; prepare again from a new snapshot.
+    #[error("the {list} list changed while its new version was prepared")]
+    Stale { list: ListKind },
     /// Stored data no longer passes the domain checks: never expected, always worth an alarm.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -181,6 +185,57 @@ pub struct AuditRecord {
     pub reason: Option<String>,
 }
 
+/// One list as a publication starts from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListSnapshot {
+    pub state: WorkingState,
+    pub head: ListHead,
+    /// The working state's revision: a publication is stored only if it is unchanged.
+    pub revision: i64,
+    /// The newest published version, if any.
+    pub current: Option<VersionRecord>,
+}
+
+/// All four lists at one instant (one read transaction), since the integrity of one list
+/// depends on the others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub lists: BTreeMap<ListKind, ListSnapshot>,
+    /// GegevensdienstIds ever removed from the GNL.
+    pub retired_gegevensdienst_ids: std::collections::BTreeSet<String>,
+}
+
+impl Snapshot {
+    pub fn list(&self, list: ListKind) -> &ListSnapshot {
+        &self.lists[&list]
+    }
+}
+
+/// A version ready to be stored: the document split into its own header and a body that
+/// versions with the same entries share, already compressed.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    /// Its `body_sha256` names the shared body.
+    pub record: VersionRecord,
+    pub header: Vec<u8>,
+    pub body_size: i64,
+    /// gzip of the body.
+    pub body_gzip: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub published_by: String,
+    /// The working-state revision the version was rendered from.
+    pub based_on_revision: i64,
+}
+
+/// A stored version as it was published.
+#[derive(Debug, Clone)]
+pub struct StoredVersion {
+    pub record: VersionRecord,
+    pub header: Vec<u8>,
+    pub body_gzip: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
 /// Which audit records to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditQuery {
@@ -225,6 +280,34 @@ pub trait Storage: Send + Sync {
     ) -> Result<ImportOutcome, StorageError>;
 
     async fn list_head(&self, list: ListKind) -> Result<ListHead, StorageError>;
+
+    /// All four lists, their heads and current versions, consistently.
+    async fn snapshot(&self) -> Result<Snapshot, StorageError>;
+
+    /// Stores a new version as the list's newest, and marks the previous one superseded, in
+    /// one transaction serialised with every other publication of the list. Refuses with
+    /// `Stale` unless the version follows the list's last Volgnummer and the working state is
+    /// still at `based_on_revision`.
+    async fn store_version(&self, version: &NewVersion) -> Result<(), StorageError>;
+
+    /// The newest published version of a list.
+    async fn current_version(&self, list: ListKind) -> Result<Option<VersionRecord>, StorageError>;
+
+    /// Every version of a list, oldest first.
+    async fn versions(&self, list: ListKind) -> Result<Vec<VersionRecord>, StorageError>;
+
+    async fn version(
+        &self,
+        list: ListKind,
+        volgnummer: Volgnummer,
+    ) -> Result<Option<StoredVersion>, StorageError>;
+
+    /// The versions that could be honoured at `at`: valid then, and not out of grace.
+    async fn versions_honoured_at(
+        &self,
+        list: ListKind,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<VersionRecord>, StorageError>;
 
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), StorageError>;
 
@@ -281,4 +364,40 @@ fn volgnummer_from_db(list: ListKind, value: i64) -> Result<Option<Volgnummer>, 
             .map(Some)
             .map_err(|e| StorageError::Corrupt(format!("{list} head: {e}"))),
     }
+}
+
+/// Builds a version record from database values (shared by both backends).
+#[allow(clippy::too_many_arguments)]
+fn version_record(
+    list: &str,
+    volgnummer: i64,
+    tijdstempel: crate::domain::Tijdstempel,
+    [valid_from, expires_at]: [DateTime<Utc>; 2],
+    grace_seconds: i64,
+    [superseded_at, grace_until]: [Option<DateTime<Utc>>; 2],
+    sha256: String,
+    previous_sha256: Option<String>,
+    heartbeat: bool,
+    size_bytes: i64,
+    body_sha256: String,
+) -> Result<VersionRecord, StorageError> {
+    let list: ListKind = list
+        .parse()
+        .map_err(|e: crate::domain::UnknownList| StorageError::Corrupt(e.to_string()))?;
+    Ok(VersionRecord {
+        list,
+        volgnummer: Volgnummer::new(volgnummer)
+            .map_err(|e| StorageError::Corrupt(format!("{list} version: {e}")))?,
+        tijdstempel,
+        valid_from,
+        expires_at,
+        grace_seconds,
+        superseded_at,
+        grace_until,
+        sha256,
+        previous_sha256,
+        heartbeat,
+        size_bytes,
+        body_sha256,
+    })
 }

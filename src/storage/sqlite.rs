@@ -13,10 +13,11 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    AuditOutcome, AuditQuery, AuditRecord, EntryChange, ImportOutcome, ListHead, StorageError,
-    WorkingState, conflict, removed_by_import, volgnummer_from_db, working_state_from_rows,
+    AuditOutcome, AuditQuery, AuditRecord, EntryChange, ImportOutcome, ListHead, ListSnapshot,
+    NewVersion, Snapshot, StorageError, StoredVersion, WorkingState, conflict, removed_by_import,
+    version_record, volgnummer_from_db, working_state_from_rows,
 };
-use crate::domain::{Lijst, ListKind};
+use crate::domain::{Lijst, ListKind, Tijdstempel, VersionRecord, Volgnummer};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -72,6 +73,61 @@ async fn insert_audit(
     .bind(&record.reason)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// The columns `version_from_row` reads, in order.
+macro_rules! version_columns {
+    () => {
+        "versions.list, versions.volgnummer, versions.tijdstempel, versions.valid_from, \
+         versions.expires_at, versions.grace_seconds, versions.superseded_at, versions.grace_until, \
+         versions.sha256, versions.previous_sha256, versions.heartbeat, versions.size_bytes, \
+         versions.body_sha256"
+    };
+}
+
+fn version_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<VersionRecord, StorageError> {
+    version_record(
+        row.get(0),
+        row.get(1),
+        Tijdstempel::new(instant(row.get(2))),
+        [instant(row.get(3)), instant(row.get(4))],
+        row.get(5),
+        [
+            row.get::<Option<i64>, _>(6).map(instant),
+            row.get::<Option<i64>, _>(7).map(instant),
+        ],
+        row.get(8),
+        row.get(9),
+        row.get(10),
+        row.get(11),
+        row.get(12),
+    )
+}
+
+/// Records that a list's working state changed; a GNL removal retires the id for good.
+async fn state_changed(
+    tx: &mut Transaction<'static, Sqlite>,
+    list: ListKind,
+    removed: &[String],
+    at: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    sqlx::query("UPDATE list_heads SET revision = revision + 1 WHERE list = ?")
+        .bind(list.as_str())
+        .execute(&mut **tx)
+        .await?;
+    if list == ListKind::Gnl {
+        for id in removed {
+            sqlx::query(
+                "INSERT INTO retired_gegevensdienst_ids (gegevensdienst_id, retired_at) VALUES (?, ?) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(micros(at))
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
     Ok(())
 }
 
@@ -138,6 +194,11 @@ impl super::Storage for SqliteStorage {
         .bind(micros(at))
         .execute(&mut *tx)
         .await?;
+        let removed: &[String] = match change.body() {
+            None => std::slice::from_ref(&change.key),
+            Some(_) => &[],
+        };
+        state_changed(&mut tx, change.list(), removed, at).await?;
         tx.commit().await?;
         Ok(new_version)
     }
@@ -184,6 +245,9 @@ impl super::Storage for SqliteStorage {
             .await?
             .rows_affected() as usize;
         }
+        if changed > 0 || !removed.is_empty() {
+            state_changed(&mut tx, kind, &removed, at).await?;
+        }
         sqlx::query(
             "UPDATE list_heads SET last_volgnummer = max(last_volgnummer, ?), \
              imported_volgnummer = ?, imported_at = ? WHERE list = ?",
@@ -207,6 +271,190 @@ impl super::Storage for SqliteStorage {
 
     async fn list_head(&self, list: ListKind) -> Result<ListHead, StorageError> {
         read_head(&self.pool, list).await
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, StorageError> {
+        // One read transaction: in WAL mode it sees one consistent state of the file.
+        let mut tx = self.pool.begin().await?;
+        let mut lists = std::collections::BTreeMap::new();
+        for list in ListKind::ALL {
+            let rows = sqlx::query_as::<_, (String, Option<String>, i64)>(
+                "SELECT entry_key, body, version FROM entries WHERE list = ?",
+            )
+            .bind(list.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+            let state = working_state_from_rows(list, rows)?;
+            let head = read_head(&mut *tx, list).await?;
+            let revision: i64 =
+                sqlx::query_scalar("SELECT revision FROM list_heads WHERE list = ?")
+                    .bind(list.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let current = sqlx::query(concat!(
+                "SELECT ",
+                version_columns!(),
+                " FROM versions WHERE list = ? ORDER BY volgnummer DESC LIMIT 1"
+            ))
+            .bind(list.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| version_from_row(&row))
+            .transpose()?;
+            lists.insert(
+                list,
+                ListSnapshot {
+                    state,
+                    head,
+                    revision,
+                    current,
+                },
+            );
+        }
+        let retired_gegevensdienst_ids = sqlx::query_scalar::<_, String>(
+            "SELECT gegevensdienst_id FROM retired_gegevensdienst_ids",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        tx.commit().await?;
+        Ok(Snapshot {
+            lists,
+            retired_gegevensdienst_ids,
+        })
+    }
+
+    async fn store_version(&self, version: &NewVersion) -> Result<(), StorageError> {
+        let record = &version.record;
+        let list = record.list;
+        let mut tx = self.begin_write().await?;
+        let (last, revision): (i64, i64) =
+            sqlx::query_as("SELECT last_volgnummer, revision FROM list_heads WHERE list = ?")
+                .bind(list.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if last + 1 != record.volgnummer.get() || revision != version.based_on_revision {
+            return Err(StorageError::Stale { list });
+        }
+        sqlx::query(
+            "INSERT INTO version_bodies (sha256, size_bytes, compression, compressed) \
+             VALUES (?, ?, 'gzip', ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&record.body_sha256)
+        .bind(version.body_size)
+        .bind(&version.body_gzip)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE versions SET superseded_at = ?1, grace_until = ?1 + grace_seconds * 1000000 \
+             WHERE list = ?2 AND superseded_at IS NULL",
+        )
+        .bind(micros(record.tijdstempel.instant()))
+        .bind(list.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO versions (list, volgnummer, tijdstempel, valid_from, expires_at, grace_seconds, \
+             header, body_sha256, sha256, size_bytes, previous_sha256, signature, heartbeat, published_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(list.as_str())
+        .bind(record.volgnummer.get())
+        .bind(micros(record.tijdstempel.instant()))
+        .bind(micros(record.valid_from))
+        .bind(micros(record.expires_at))
+        .bind(record.grace_seconds)
+        .bind(&version.header)
+        .bind(&record.body_sha256)
+        .bind(&record.sha256)
+        .bind(record.size_bytes)
+        .bind(&record.previous_sha256)
+        .bind(&version.signature)
+        .bind(record.heartbeat)
+        .bind(&version.published_by)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE list_heads SET last_volgnummer = ? WHERE list = ?")
+            .bind(record.volgnummer.get())
+            .bind(list.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn current_version(&self, list: ListKind) -> Result<Option<VersionRecord>, StorageError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            version_columns!(),
+            " FROM versions WHERE list = ? ORDER BY volgnummer DESC LIMIT 1"
+        ))
+        .bind(list.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| version_from_row(&row))
+        .transpose()
+    }
+
+    async fn versions(&self, list: ListKind) -> Result<Vec<VersionRecord>, StorageError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            version_columns!(),
+            " FROM versions WHERE list = ? ORDER BY volgnummer"
+        ))
+        .bind(list.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(version_from_row)
+        .collect()
+    }
+
+    async fn version(
+        &self,
+        list: ListKind,
+        volgnummer: Volgnummer,
+    ) -> Result<Option<StoredVersion>, StorageError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            version_columns!(),
+            ", header, compressed, signature FROM versions JOIN version_bodies \
+             ON version_bodies.sha256 = versions.body_sha256 WHERE list = ? AND volgnummer = ?"
+        ))
+        .bind(list.as_str())
+        .bind(volgnummer.get())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(StoredVersion {
+                record: version_from_row(&row)?,
+                header: row.get(13),
+                body_gzip: row.get(14),
+                signature: row.get(15),
+            })
+        })
+        .transpose()
+    }
+
+    async fn versions_honoured_at(
+        &self,
+        list: ListKind,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<VersionRecord>, StorageError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            version_columns!(),
+            " FROM versions WHERE list = ?1 AND valid_from <= ?2 AND expires_at > ?2 \
+             AND (grace_until IS NULL OR grace_until > ?2) ORDER BY volgnummer"
+        ))
+        .bind(list.as_str())
+        .bind(micros(at))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(version_from_row)
+        .collect()
     }
 
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), StorageError> {

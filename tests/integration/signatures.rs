@@ -16,6 +16,8 @@ use super::support::official_example;
 pub struct Signer {
     pub ca: DevCa,
     pub key: SigningKey,
+    pub key_der: rustls_pki_types::PrivatePkcs8KeyDer<'static>,
+    pub certificate: rustls_pki_types::CertificateDer<'static>,
 }
 
 pub fn signer(algorithm: KeyAlgorithm) -> Signer {
@@ -28,9 +30,17 @@ pub fn signer(algorithm: KeyAlgorithm) -> Signer {
             algorithm,
         )
         .unwrap();
-    let key =
-        SigningKey::from_der(issued.key_der.secret_pkcs8_der(), vec![issued.certificate]).unwrap();
-    Signer { ca, key }
+    let key = SigningKey::from_der(
+        issued.key_der.secret_pkcs8_der(),
+        vec![issued.certificate.clone()],
+    )
+    .unwrap();
+    Signer {
+        ca,
+        key,
+        key_der: issued.key_der,
+        certificate: issued.certificate,
+    }
 }
 
 /// Runs `xmlsec1 --verify` with the list stored under Reference 1's URI next to the signature.

@@ -1,0 +1,63 @@
+//! Heartbeat: a current version is re-published, unchanged, before it comes within
+//! `refresh_before` of expiry, so a current list is never expired (SPEC §5).
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::{PublishError, PublishOptions, Publisher};
+use crate::domain::{ListKind, VersionRecord};
+use crate::storage::StorageError;
+
+/// The longest the heartbeat sleeps between looks, so configuration mistakes and clock
+/// jumps are noticed within a minute.
+const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Publisher {
+    /// Lists whose current version is within `refresh_before` of expiry now.
+    pub async fn heartbeat_due(&self) -> Result<Vec<ListKind>, StorageError> {
+        let now = self.clock.now();
+        let mut due = Vec::new();
+        for list in ListKind::ALL {
+            if let Some(current) = self.storage.current_version(list).await?
+                && current.expires_at - now <= self.settings.refresh_before
+            {
+                due.push(list);
+            }
+        }
+        Ok(due)
+    }
+
+    /// Re-publishes every list that is due; failures are logged and kept for health.
+    pub async fn heartbeat_tick(&self) -> Vec<(ListKind, Result<VersionRecord, PublishError>)> {
+        let due = match self.heartbeat_due().await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "heartbeat cannot read the current versions");
+                return Vec::new();
+            }
+        };
+        let options = PublishOptions {
+            // The content is what was published before: no mass change can be involved, but
+            // a heartbeat must never be held back by one either.
+            confirm_mass_change: true,
+            published_by: "heartbeat".into(),
+        };
+        let mut outcomes = Vec::new();
+        for list in due {
+            outcomes.push((list, self.publish(list, &options).await));
+        }
+        outcomes
+    }
+
+    /// Runs the heartbeat until `shutdown` turns true.
+    pub async fn run_heartbeat(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            self.heartbeat_tick().await;
+            tokio::select! {
+                _ = tokio::time::sleep(MAX_SLEEP) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Publication: from the working state to an immutable, signed, archived version (SPEC §5).
+//!
+//! A publication reads one consistent snapshot, checks it (integrity rules, then the
+//! rendered bytes), signs it and stores it in one transaction that is refused if the list
+//! moved on meanwhile; it then simply starts again from a new snapshot. So publications are
+//! serialised per list by the database, across replicas, without holding a lock while
+//! rendering.
+
+mod document;
+mod heartbeat;
+mod honoured;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{Duration, SubsecRound};
+use sha2::{Digest, Sha256};
+
+use crate::clock::Clock;
+use crate::config::PublicationConfig;
+use crate::domain::{Lijst, ListEntries, ListKind, Tijdstempel, VersionRecord, Violations};
+use crate::integrity::{PublicationCheck, check_publication};
+use crate::signing::{SigningError, SigningKey, VersionProperties, hex, sign_version};
+use crate::storage::{NewVersion, Snapshot, Storage, StorageError};
+use crate::xml::{check_rendered, parse_list, render_list};
+
+pub use document::{CorruptArchive, assemble, gzip, header_len};
+pub use honoured::Honoured;
+
+/// How often a publication is tried when other replicas or writers keep moving the list on.
+/// Within one process publications of a list queue on a lock, so only other replicas and
+/// working-state changes make an attempt stale.
+const MAX_ATTEMPTS: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The working state breaks an integrity rule: nothing was published.
+    #[error("the {list} list cannot be published: {violations}")]
+    Refused {
+        list: ListKind,
+        violations: Violations,
+    },
+    /// The rendered bytes failed their own check: a bug in rendering, never published.
+    #[error("the rendered {list} list failed its facet check: {violations}")]
+    RenderCheck {
+        list: ListKind,
+        violations: Violations,
+    },
+    #[error("the {list} list kept changing; it was not published after {MAX_ATTEMPTS} attempts")]
+    Contention { list: ListKind },
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    #[error(transparent)]
+    Archive(#[from] CorruptArchive),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Timing rules of publication, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub max_validity: Duration,
+    pub grace_period: Duration,
+    pub refresh_before: Duration,
+    pub mass_change_threshold_percent: u8,
+}
+
+impl From<&PublicationConfig> for Settings {
+    fn from(c: &PublicationConfig) -> Self {
+        let seconds = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000));
+        Self {
+            max_validity: seconds(c.max_validity_seconds),
+            grace_period: seconds(c.grace_period_seconds),
+            refresh_before: seconds(c.refresh_before_seconds),
+            mass_change_threshold_percent: c.mass_change_threshold_percent,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PublishOptions {
+    /// Rule 7: allow removing more than the threshold share of the list's entries.
+    pub confirm_mass_change: bool,
+    /// Who or what publishes (recorded with the version).
+    pub published_by: String,
+}
+
+/// The outcome of the last publication attempt of each list, for health and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct PublicationHealth {
+    pub last_failure: Option<String>,
+}
+
+pub struct Publisher {
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    key: RwLock<Arc<SigningKey>>,
+    /// Parsed entries of recently published versions, by document SHA-256: the mass-change
+    /// rule and the honoured query read them without parsing the archive again.
+    contents: Mutex<HashMap<String, Arc<ListEntries>>>,
+    health: Mutex<HashMap<ListKind, PublicationHealth>>,
+    /// One publication per list at a time in this process.
+    in_progress: HashMap<ListKind, tokio::sync::Mutex<()>>,
+}
+
+impl Publisher {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        key: SigningKey,
+    ) -> Self {
+        Self {
+            storage,
+            clock,
+            settings,
+            key: RwLock::new(Arc::new(key)),
+            contents: Mutex::new(HashMap::new()),
+            health: Mutex::new(HashMap::new()),
+            in_progress: ListKind::ALL
+                .into_iter()
+                .map(|l| (l, tokio::sync::Mutex::new(())))
+                .collect(),
+        }
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    /// Replaces the signing key (certificate renewal, SIGHUP); later publications use it.
+    pub fn replace_key(&self, key: SigningKey) {
+        *self.key.write().expect("key lock") = Arc::new(key);
+    }
+
+    pub fn health(&self, list: ListKind) -> PublicationHealth {
+        self.health
+            .lock()
+            .expect("health lock")
+            .get(&list)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn record_outcome<T>(&self, list: ListKind, outcome: &Result<T, PublishError>) {
+        let failure = outcome.as_ref().err().map(|e| e.to_string());
+        if let Some(reason) = &failure {
+            tracing::error!(%list, %reason, "publication failed");
+        }
+        self.health.lock().expect("health lock").insert(
+            list,
+            PublicationHealth {
+                last_failure: failure,
+            },
+        );
+    }
+
+    /// Publishes the working state of `list` as its next version.
+    pub async fn publish(
+        &self,
+        list: ListKind,
+        options: &PublishOptions,
+    ) -> Result<VersionRecord, PublishError> {
+        let outcome = self.publish_attempts(list, options).await;
+        self.record_outcome(list, &outcome);
+        outcome
+    }
+
+    async fn publish_attempts(
+        &self,
+        list: ListKind,
+        options: &PublishOptions,
+    ) -> Result<VersionRecord, PublishError> {
+        let _queued = self.in_progress[&list].lock().await;
+        for _ in 0..MAX_ATTEMPTS {
+            let snapshot = self.storage.snapshot().await?;
+            let previous = match &snapshot.list(list).current {
+                Some(current) => Some(self.content(current).await?),
+                None => None,
+            };
+            let key = self.key.read().expect("key lock").clone();
+            let now = self.clock.now();
+            let settings = self.settings;
+            let options = options.clone();
+            let prepared = tokio::task::spawn_blocking(move || {
+                prepare(
+                    list,
+                    snapshot,
+                    previous.as_deref(),
+                    &key,
+                    settings,
+                    &options,
+                    now,
+                )
+            })
+            .await
+            .expect("preparing a version does not panic")?;
+            match self.storage.store_version(&prepared.version).await {
+                Ok(()) => {
+                    let record = prepared.version.record;
+                    tracing::info!(%list, volgnummer = %record.volgnummer, heartbeat = record.heartbeat,
+                        bytes = record.size_bytes, "published");
+                    self.remember(&record.sha256, prepared.entries);
+                    return Ok(record);
+                }
+                Err(StorageError::Stale { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(PublishError::Contention { list })
+    }
+
+    fn remember(&self, sha256: &str, entries: Arc<ListEntries>) {
+        let mut contents = self.contents.lock().expect("contents lock");
+        // A handful of versions are current or in grace at any time; the rest can go.
+        if contents.len() >= 16 {
+            contents.clear();
+        }
+        contents.insert(sha256.to_owned(), entries);
+    }
+
+    /// The entries of a published version, from memory or from the archive.
+    pub async fn content(&self, record: &VersionRecord) -> Result<Arc<ListEntries>, PublishError> {
+        if let Some(entries) = self
+            .contents
+            .lock()
+            .expect("contents lock")
+            .get(&record.sha256)
+        {
+            return Ok(entries.clone());
+        }
+        let stored = self
+            .storage
+            .version(record.list, record.volgnummer)
+            .await?
+            .ok_or_else(|| {
+                StorageError::Corrupt(format!(
+                    "{} version {} is missing",
+                    record.list, record.volgnummer
+                ))
+            })?;
+        let document = assemble(&stored)?;
+        let list = record.list;
+        let entries = tokio::task::spawn_blocking(move || parse_list(&document, list))
+            .await
+            .expect("parsing does not panic")
+            .map_err(|v| {
+                StorageError::Corrupt(format!("archived {list} version does not parse: {v}"))
+            })?
+            .entries;
+        let entries = Arc::new(entries);
+        self.remember(&record.sha256, entries.clone());
+        Ok(entries)
+    }
+}
+
+struct Prepared {
+    version: NewVersion,
+    entries: Arc<ListEntries>,
+}
+
+/// Checks, renders, re-checks and signs the next version of `list` (CPU work, no I/O).
+fn prepare(
+    list: ListKind,
+    mut snapshot: Snapshot,
+    previous: Option<&ListEntries>,
+    key: &SigningKey,
+    settings: Settings,
+    options: &PublishOptions,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Prepared, PublishError> {
+    check_publication(&PublicationCheck {
+        list,
+        snapshot: &snapshot,
+        previous,
+        mass_change_threshold_percent: settings.mass_change_threshold_percent,
+        confirm_mass_change: options.confirm_mass_change,
+    })
+    .map_err(|violations| PublishError::Refused { list, violations })?;
+
+    let listed = snapshot
+        .lists
+        .remove(&list)
+        .expect("a snapshot holds every list");
+    // Whole seconds, like the lists MedMij has always published.
+    let tijdstempel = Tijdstempel::new(now.trunc_subsecs(0));
+    let lijst = Lijst {
+        tijdstempel,
+        volgnummer: listed.head.next_volgnummer(),
+        entries: listed.state.entries,
+    };
+    let document = render_list(&lijst);
+    let split = header_len(&document);
+    let (header, body) = document.split_at(split);
+
+    // The facet check and the compression are independent: run them side by side.
+    let (checked, (sha256, body_sha256, body_gzip)) = std::thread::scope(|scope| {
+        let check = scope.spawn(|| check_rendered(&document, list));
+        let digests = (Sha256::digest(&document), Sha256::digest(body), gzip(body));
+        (check.join().expect("the check does not panic"), digests)
+    });
+    checked.map_err(|violations| PublishError::RenderCheck { list, violations })?;
+
+    let valid_from = tijdstempel.instant();
+    let expires_at = valid_from + settings.max_validity;
+    let previous_sha256 = listed.current.as_ref().map(|c| c.sha256.clone());
+    let body_sha256 = hex(&body_sha256);
+    let heartbeat = listed
+        .current
+        .as_ref()
+        .is_some_and(|c| c.body_sha256 == body_sha256);
+    let properties = VersionProperties {
+        list,
+        volgnummer: lijst.volgnummer,
+        tijdstempel,
+        valid_from: Tijdstempel::new(valid_from),
+        expires_at: Tijdstempel::new(expires_at),
+        grace_seconds: settings.grace_period.num_seconds().max(0) as u64,
+        previous_sha256: previous_sha256.clone(),
+    };
+    let signature = sign_version(key, &sha256.into(), &properties)?;
+    let record = VersionRecord {
+        list,
+        volgnummer: lijst.volgnummer,
+        tijdstempel,
+        valid_from,
+        expires_at,
+        grace_seconds: settings.grace_period.num_seconds(),
+        superseded_at: None,
+        grace_until: None,
+        sha256: hex(&sha256),
+        previous_sha256,
+        heartbeat,
+        size_bytes: document.len() as i64,
+        body_sha256,
+    };
+    Ok(Prepared {
+        version: NewVersion {
+            record,
+            header: header.to_vec(),
+            body_size: body.len() as i64,
+            body_gzip,
+            signature,
+            published_by: options.published_by.clone(),
+            based_on_revision: listed.revision,
+        },
+        entries: Arc::new(lijst.entries),
+    })
+}

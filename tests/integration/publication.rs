@@ -1,0 +1,514 @@
+//! Publication on both backends: numbering, integrity, signatures, validity and grace,
+//! heartbeat, concurrent publishers.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use stelselnode::clock::ManualClock;
+use stelselnode::config::PublicationConfig;
+use stelselnode::devpki::KeyAlgorithm;
+use stelselnode::domain::{
+    AnyEntry, GegevensdienstId, ListEntries, ListKind, Rule, VersionStatus, Volgnummer,
+    Zorgaanbieder, ZorgaanbiederFields, Zorgaanbiedernaam,
+};
+use stelselnode::import::import_document;
+use stelselnode::publication::{PublishError, PublishOptions, Publisher, Settings, assemble};
+use stelselnode::signing::verify_signature;
+use stelselnode::storage::{EntryChange, Storage};
+use stelselnode::xml::parse_list;
+
+use super::signatures::{Signer, signer, xmlsec1_verify};
+use super::support::{TestDatabase, official_example, xmllint_validate};
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                super::$name(super::super::support::sqlite().await).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                super::$name(super::super::support::postgres().await).await
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    publication_after_import_continues_the_volgnummer_and_verifies,
+    a_publication_that_breaks_integrity_stores_nothing,
+    mass_removals_need_confirmation,
+    retired_gegevensdienst_ids_are_never_reused,
+    statuses_and_the_honoured_query_follow_the_grace_hour,
+    the_heartbeat_renews_validity_before_expiry,
+    concurrent_publishers_never_share_or_skip_a_number,
+);
+
+pub fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-05-04T08:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+pub struct Node {
+    pub publisher: Arc<Publisher>,
+    pub clock: ManualClock,
+    pub signer: Signer,
+    pub db: TestDatabase,
+}
+
+pub fn publisher_for(
+    storage: Arc<dyn Storage>,
+    clock: &ManualClock,
+    signer: &Signer,
+) -> Arc<Publisher> {
+    let key = stelselnode::signing::SigningKey::from_der(
+        signer.key_der.secret_pkcs8_der(),
+        vec![signer.certificate.clone()],
+    )
+    .unwrap();
+    Arc::new(Publisher::new(
+        storage,
+        Arc::new(clock.clone()),
+        Settings::from(&PublicationConfig::default()),
+        key,
+    ))
+}
+
+/// A node whose four lists are the official examples, imported, nothing published yet.
+pub async fn node(db: TestDatabase, algorithm: KeyAlgorithm) -> Node {
+    for list in ListKind::ALL {
+        let bytes = std::fs::read(official_example(list)).unwrap();
+        import_document(db.storage.as_ref(), list, &bytes, "cli:test", t0())
+            .await
+            .unwrap();
+    }
+    let clock = ManualClock::new(t0());
+    let signer = signer(algorithm);
+    let publisher = publisher_for(db.storage.clone(), &clock, &signer);
+    Node {
+        publisher,
+        clock,
+        signer,
+        db,
+    }
+}
+
+pub fn options() -> PublishOptions {
+    PublishOptions {
+        confirm_mass_change: false,
+        published_by: "test".into(),
+    }
+}
+
+/// The exact bytes and signature of a stored version.
+pub async fn published(node: &Node, list: ListKind, n: Volgnummer) -> (Vec<u8>, Vec<u8>) {
+    let stored = node.db.storage.version(list, n).await.unwrap().unwrap();
+    (assemble(&stored).unwrap(), stored.signature)
+}
+
+fn refused(result: Result<stelselnode::domain::VersionRecord, PublishError>, rule: Rule) -> String {
+    match result {
+        Err(PublishError::Refused { violations, .. }) => {
+            assert!(
+                violations.as_slice().iter().any(|v| v.rule == rule),
+                "{violations}"
+            );
+            violations.to_string()
+        }
+        other => panic!("expected a refusal for {rule}, got {other:?}"),
+    }
+}
+
+async fn publication_after_import_continues_the_volgnummer_and_verifies(db: TestDatabase) {
+    let node = node(db, KeyAlgorithm::EcdsaP256).await;
+    for list in ListKind::ALL {
+        let imported = parse_list(&std::fs::read(official_example(list)).unwrap(), list).unwrap();
+        let published_at = node.clock_now();
+        let first = node.publisher.publish(list, &options()).await.unwrap();
+        assert_eq!(first.volgnummer, imported.volgnummer.next(), "{list}");
+        assert_eq!(first.previous_sha256, None);
+        let (bytes, signature) = published(&node, list, first.volgnummer).await;
+        xmllint_validate(&bytes, list).unwrap_or_else(|e| panic!("{list}: {e}"));
+        xmlsec1_verify(list, &bytes, &signature, &node.signer.ca.certificate_pem())
+            .unwrap_or_else(|e| panic!("{list}: {e}"));
+        let check = verify_signature(
+            &signature,
+            &bytes,
+            &[node.signer.ca.certificate().clone()],
+            node.clock_now(),
+        )
+        .unwrap();
+        assert_eq!(check.properties.volgnummer, first.volgnummer);
+        assert_eq!(check.list_sha256, first.sha256);
+        let document = parse_list(&bytes, list).unwrap();
+        assert_eq!(document.entries, imported.entries);
+        assert_eq!(document.tijdstempel.instant(), published_at);
+
+        node.clock.advance(Duration::minutes(5));
+        let second = node.publisher.publish(list, &options()).await.unwrap();
+        assert_eq!(second.volgnummer, first.volgnummer.next());
+        assert_eq!(
+            second.previous_sha256.as_deref(),
+            Some(first.sha256.as_str()),
+            "hash chain"
+        );
+        assert!(second.heartbeat, "same entries");
+        let versions = node.db.storage.versions(list).await.unwrap();
+        assert_eq!(versions.len(), 2);
+        assert_eq!(versions[0].superseded_at, Some(second.valid_from));
+        assert_eq!(
+            versions[0].grace_until,
+            Some(second.valid_from + Duration::hours(1))
+        );
+        assert_eq!(
+            versions[0].body_sha256, versions[1].body_sha256,
+            "the body is stored once"
+        );
+    }
+}
+
+impl Node {
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        use stelselnode::clock::Clock;
+        self.clock.now()
+    }
+}
+
+async fn a_publication_that_breaks_integrity_stores_nothing(db: TestDatabase) {
+    let node = node(db, KeyAlgorithm::Rsa2048).await;
+    let storage = node.db.storage.clone();
+    // GegevensdienstId 4 leaves the GNL while the ZAL still uses it.
+    let gnl = storage.working_state(ListKind::Gnl).await.unwrap();
+    storage
+        .apply_change(
+            &EntryChange::delete(ListKind::Gnl, "4", gnl.version_of("4")),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let message = refused(
+        node.publisher.publish(ListKind::Zal, &options()).await,
+        Rule::Reference,
+    );
+    assert!(
+        message.contains("Zorgaanbieder[umcharderwijk@medmij]/Gegevensdienst[4]/GegevensdienstId"),
+        "{message}"
+    );
+    refused(
+        node.publisher.publish(ListKind::Gnl, &options()).await,
+        Rule::Reference,
+    );
+    // A Whitelist host still used by the ZAL and the OCL.
+    let whitelist = storage.working_state(ListKind::Whitelist).await.unwrap();
+    for host in ["rcf-rso.nl", "medmij.deenigeechtepgo.nl"] {
+        storage
+            .apply_change(
+                &EntryChange::delete(ListKind::Whitelist, host, whitelist.version_of(host)),
+                t0(),
+            )
+            .await
+            .unwrap();
+    }
+    let message = refused(
+        node.publisher
+            .publish(ListKind::Whitelist, &options())
+            .await,
+        Rule::Reference,
+    );
+    assert!(
+        message.contains("host rcf-rso.nl is not on the Whitelist")
+            && message.contains("OAuthclient[medmij.deenigeechtepgo.nl]"),
+        "{message}"
+    );
+    // An empty Whitelist.
+    let whitelist = storage.working_state(ListKind::Whitelist).await.unwrap();
+    let ListEntries::Whitelist(nodes) = &whitelist.entries else {
+        unreachable!()
+    };
+    for n in nodes.as_slice() {
+        let key = n.hostname.to_string();
+        storage
+            .apply_change(
+                &EntryChange::delete(ListKind::Whitelist, &key, whitelist.version_of(&key)),
+                t0(),
+            )
+            .await
+            .unwrap();
+    }
+    refused(
+        node.publisher
+            .publish(
+                ListKind::Whitelist,
+                &PublishOptions {
+                    confirm_mass_change: true,
+                    ..options()
+                },
+            )
+            .await,
+        Rule::NotEmpty,
+    );
+
+    for list in ListKind::ALL {
+        assert!(
+            storage.versions(list).await.unwrap().is_empty(),
+            "{list}: nothing published"
+        );
+    }
+    assert_eq!(
+        storage
+            .list_head(ListKind::Zal)
+            .await
+            .unwrap()
+            .next_volgnummer()
+            .get(),
+        7
+    );
+    assert!(
+        node.publisher
+            .health(ListKind::Whitelist)
+            .last_failure
+            .is_some()
+    );
+}
+
+async fn mass_removals_need_confirmation(db: TestDatabase) {
+    let node = node(db, KeyAlgorithm::EcdsaP256).await;
+    let storage = node.db.storage.clone();
+    node.publisher
+        .publish(ListKind::Gnl, &options())
+        .await
+        .unwrap();
+    // 7 → 6 entries is 14 % removed: above the default 10 %.
+    let gnl = storage.working_state(ListKind::Gnl).await.unwrap();
+    storage
+        .apply_change(
+            &EntryChange::delete(ListKind::Gnl, "7", gnl.version_of("7")),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let message = refused(
+        node.publisher.publish(ListKind::Gnl, &options()).await,
+        Rule::MassChange,
+    );
+    assert!(message.contains("removes 1 of 7 entries"), "{message}");
+    let confirmed = node
+        .publisher
+        .publish(
+            ListKind::Gnl,
+            &PublishOptions {
+                confirm_mass_change: true,
+                ..options()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(confirmed.volgnummer.get(), 28802);
+}
+
+async fn retired_gegevensdienst_ids_are_never_reused(db: TestDatabase) {
+    let node = node(db, KeyAlgorithm::EcdsaP256).await;
+    let storage = node.db.storage.clone();
+    let gnl = storage.working_state(ListKind::Gnl).await.unwrap();
+    let removed_at = storage
+        .apply_change(
+            &EntryChange::delete(ListKind::Gnl, "7", gnl.version_of("7")),
+            t0(),
+        )
+        .await
+        .unwrap();
+    node.publisher
+        .publish(ListKind::Gnl, &options())
+        .await
+        .unwrap();
+    let again = AnyEntry::GegevensdienstNaam(stelselnode::domain::GegevensdienstNaam {
+        id: GegevensdienstId::parse("7").unwrap(),
+        weergavenaam: stelselnode::domain::Weergavenaam::parse("Afspraken nieuw").unwrap(),
+    });
+    storage
+        .apply_change(&EntryChange::upsert(again, removed_at), t0())
+        .await
+        .unwrap();
+    let message = refused(
+        node.publisher.publish(ListKind::Gnl, &options()).await,
+        Rule::Reuse,
+    );
+    assert!(
+        message.contains("GegevensdienstId 7 was removed"),
+        "{message}"
+    );
+}
+
+fn without_gegevensdienst(za: &Zorgaanbieder, id: &str) -> AnyEntry {
+    AnyEntry::Zorgaanbieder(
+        Zorgaanbieder::new(ZorgaanbiederFields {
+            naam: za.naam().clone(),
+            aanbiedertype: za.aanbiedertype(),
+            gegevensdiensten: za
+                .gegevensdiensten()
+                .iter()
+                .filter(|g| g.id().as_str() != id)
+                .cloned()
+                .collect(),
+        })
+        .unwrap(),
+    )
+}
+
+async fn statuses_and_the_honoured_query_follow_the_grace_hour(db: TestDatabase) {
+    let node = node(db, KeyAlgorithm::EcdsaP256).await;
+    let storage = node.db.storage.clone();
+    let v7 = node
+        .publisher
+        .publish(ListKind::Zal, &options())
+        .await
+        .unwrap();
+    // An hour later, Gegevensdienst 4 of umcharderwijk is withdrawn.
+    node.clock.advance(Duration::hours(1));
+    let zal = storage.working_state(ListKind::Zal).await.unwrap();
+    let ListEntries::Zal(entries) = &zal.entries else {
+        unreachable!()
+    };
+    let umc = entries.get("umcharderwijk@medmij").unwrap();
+    storage
+        .apply_change(
+            &EntryChange::upsert(
+                without_gegevensdienst(umc, "4"),
+                zal.version_of("umcharderwijk@medmij"),
+            ),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let v8 = node
+        .publisher
+        .publish(ListKind::Zal, &options())
+        .await
+        .unwrap();
+    let superseded = t0() + Duration::hours(1);
+    assert_eq!(v8.valid_from, superseded);
+
+    let versions = storage.versions(ListKind::Zal).await.unwrap();
+    let status = |i: usize, at| versions[i].status_at(at);
+    assert_eq!(
+        status(0, superseded - Duration::seconds(1)),
+        VersionStatus::Current
+    );
+    assert_eq!(status(0, superseded), VersionStatus::Grace);
+    assert_eq!(
+        status(0, superseded + Duration::seconds(3599)),
+        VersionStatus::Grace
+    );
+    assert_eq!(
+        status(0, superseded + Duration::seconds(3600)),
+        VersionStatus::Expired
+    );
+    assert_eq!(
+        status(1, superseded + Duration::days(3)),
+        VersionStatus::Current
+    );
+    assert_eq!(status(1, v8.expires_at), VersionStatus::Expired);
+
+    let umc = Zorgaanbiedernaam::parse("umcharderwijk@medmij").unwrap();
+    let four = GegevensdienstId::parse("4").unwrap();
+    let six = GegevensdienstId::parse("6").unwrap();
+    let asked = |at| node.publisher.honoured(&umc, &four, at);
+    let before = asked(superseded - Duration::seconds(1)).await.unwrap();
+    assert_eq!(before.by, vec![(v7.volgnummer, VersionStatus::Current)]);
+    let inside = asked(superseded + Duration::minutes(30)).await.unwrap();
+    assert_eq!(inside.by, vec![(v7.volgnummer, VersionStatus::Grace)]);
+    assert!(inside.honoured);
+    assert!(
+        !asked(superseded + Duration::hours(1))
+            .await
+            .unwrap()
+            .honoured,
+        "after the grace hour"
+    );
+    assert!(
+        !asked(t0() - Duration::seconds(1)).await.unwrap().honoured,
+        "before anything was published"
+    );
+    let six_inside = node
+        .publisher
+        .honoured(&umc, &six, superseded + Duration::minutes(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        six_inside.by,
+        vec![
+            (v7.volgnummer, VersionStatus::Grace),
+            (v8.volgnummer, VersionStatus::Current)
+        ]
+    );
+}
+
+async fn the_heartbeat_renews_validity_before_expiry(db: TestDatabase) {
+    let node = node(db, KeyAlgorithm::EcdsaP256).await;
+    let first = node
+        .publisher
+        .publish(ListKind::Whitelist, &options())
+        .await
+        .unwrap();
+    let settings = node.publisher.settings();
+    // Just before the refresh window: nothing is due.
+    node.clock
+        .set(first.expires_at - settings.refresh_before - Duration::seconds(1));
+    assert!(node.publisher.heartbeat_due().await.unwrap().is_empty());
+    assert!(node.publisher.heartbeat_tick().await.is_empty());
+    // Inside it: the Whitelist is re-published with the same content and a new window.
+    node.clock.advance(Duration::seconds(2));
+    let outcomes = node.publisher.heartbeat_tick().await;
+    assert_eq!(outcomes.len(), 1);
+    let renewed = outcomes.into_iter().next().unwrap().1.unwrap();
+    assert!(renewed.heartbeat);
+    assert_eq!(renewed.volgnummer, first.volgnummer.next());
+    assert!(renewed.expires_at > first.expires_at);
+    assert_eq!(renewed.body_sha256, first.body_sha256);
+    assert!(node.publisher.heartbeat_due().await.unwrap().is_empty());
+}
+
+async fn concurrent_publishers_never_share_or_skip_a_number(db: TestDatabase) {
+    let node = node(db, KeyAlgorithm::EcdsaP256).await;
+    // A second replica: its own connection pool on the same database.
+    let replica_storage = stelselnode::storage::connect(&node.db.url).await.unwrap();
+    let replica = publisher_for(replica_storage, &node.clock, &node.signer);
+    let mut tasks = Vec::new();
+    for publisher in [node.publisher.clone(), replica] {
+        for _ in 0..4 {
+            let publisher = publisher.clone();
+            tasks.push(tokio::spawn(async move {
+                publisher
+                    .publish(
+                        ListKind::Whitelist,
+                        &PublishOptions {
+                            confirm_mass_change: false,
+                            published_by: "race".into(),
+                        },
+                    )
+                    .await
+            }));
+        }
+    }
+    let mut numbers = Vec::new();
+    for task in tasks {
+        numbers.push(task.await.unwrap().unwrap().volgnummer.get());
+    }
+    numbers.sort();
+    assert_eq!(numbers, (28655..28663).collect::<Vec<_>>());
+    let stored: Vec<i64> = node
+        .db
+        .storage
+        .versions(ListKind::Whitelist)
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.volgnummer.get())
+        .collect();
+    assert_eq!(stored, numbers);
+}
