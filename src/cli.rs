@@ -1,17 +1,24 @@
 //! The `stelselnode` command line: thin glue from arguments to the library.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 
+use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::domain::ListKind;
+use crate::consumer::{ConsumerState, IndexedVersion, verify_fetched};
+use crate::domain::{ListKind, VersionStatus};
 use crate::import::{ImportError, import_document, render_working_state};
+use crate::publication::{PublishError, PublishOptions, Publisher, Settings};
+use crate::signing::SigningKey;
 use crate::storage;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 #[derive(Parser)]
 #[command(
@@ -42,7 +49,53 @@ enum Command {
         #[arg(long)]
         list: ListKind,
     },
+    /// Publish the working state of one list, or of all four, as new signed versions.
+    Publish {
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        list: Option<ListKind>,
+        /// All four lists, the referenced ones first (Whitelist, GNL, OCL, ZAL).
+        #[arg(long)]
+        all: bool,
+        /// Allow removing more than the configured share of a list's entries.
+        #[arg(long)]
+        confirm_mass_change: bool,
+    },
+    /// Check a fetched list as a consumer: signature, validity window, rollback.
+    ///
+    /// Exit status: 0 current, 3 valid but superseded (in its grace period), 4 signature or
+    /// content invalid, 5 outside its validity, 6 rollback (not newer than the state), 1 error.
+    Verify {
+        #[arg(long)]
+        list_file: PathBuf,
+        #[arg(long)]
+        signature: PathBuf,
+        /// The CA certificate(s) the signer must chain to (PEM).
+        #[arg(long)]
+        ca: PathBuf,
+        /// JSON file with the last accepted Volgnummer per list; updated on success.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// The node's version index of the list (JSON), to tell a version in grace.
+        #[arg(long)]
+        versions: Option<PathBuf>,
+    },
+    /// Write the four lists of a consistent example network (for development and load tests).
+    Sample {
+        #[arg(long, default_value_t = 100)]
+        zorgaanbieders: usize,
+        /// Directory to write MedMij_*.xml into.
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
+
+/// The order `publish --all` takes: lists that others refer to come first.
+const PUBLICATION_ORDER: [ListKind; 4] = [
+    ListKind::Whitelist,
+    ListKind::Gnl,
+    ListKind::Ocl,
+    ListKind::Zal,
+];
 
 /// Exit status when input was refused (as opposed to 1 for an operational failure).
 const EXIT_REFUSED: u8 = 2;
@@ -76,7 +129,51 @@ fn init_logging() {
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    match cli.command {
+        // The consumer verifier and the sample writer need no configuration and no database.
+        Command::Verify {
+            list_file,
+            signature,
+            ca,
+            state,
+            versions,
+        } => verify(
+            &list_file,
+            &signature,
+            &ca,
+            state.as_deref(),
+            versions.as_deref(),
+        ),
+        Command::Sample {
+            zorgaanbieders,
+            dir,
+        } => write_sample(zorgaanbieders, &dir),
+        command => {
+            let config = Config::load(cli.config.as_deref(), std::env::vars())?;
+            with_database(&config, command).await
+        }
+    }
+}
+
+fn write_sample(zorgaanbieders: usize, dir: &Path) -> anyhow::Result<ExitCode> {
+    let network = crate::sample::network(
+        crate::sample::SampleSize::realistic(zorgaanbieders),
+        Utc::now(),
+    );
+    std::fs::create_dir_all(dir)?;
+    for lijst in [&network.zal, &network.ocl, &network.gnl, &network.whitelist] {
+        let path = dir.join(crate::signing::list_uri(lijst.kind()));
+        std::fs::write(&path, crate::xml::render_list(lijst))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    eprintln!(
+        "wrote the four lists of a {zorgaanbieders}-Zorgaanbieder network to {}",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn with_database(config: &Config, command: Command) -> anyhow::Result<ExitCode> {
     let storage = storage::connect(&config.database.url)
         .await
         .context("cannot open the database")?;
@@ -84,7 +181,7 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         .migrate()
         .await
         .context("cannot migrate the database")?;
-    match cli.command {
+    match command {
         Command::Migrate => {
             eprintln!("database schema is up to date");
         }
@@ -122,6 +219,139 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let bytes = render_working_state(storage.as_ref(), list, Utc::now()).await?;
             std::io::stdout().write_all(&bytes)?;
         }
+        Command::Publish {
+            list,
+            all,
+            confirm_mass_change,
+        } => {
+            let key = load_signing_key(config)?;
+            let publisher = Publisher::new(
+                storage,
+                Arc::new(SystemClock),
+                Settings::from(&config.publication),
+                key,
+            );
+            let options = PublishOptions {
+                confirm_mass_change,
+                published_by: format!(
+                    "cli:{}",
+                    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+                ),
+            };
+            let lists = match (list, all) {
+                (Some(list), _) => vec![list],
+                (None, _) => PUBLICATION_ORDER.to_vec(),
+            };
+            for list in lists {
+                match publisher.publish(list, &options).await {
+                    Ok(record) => eprintln!(
+                        "published {list} Volgnummer {} ({} bytes, sha256 {}{}), valid until {}",
+                        record.volgnummer,
+                        record.size_bytes,
+                        record.sha256,
+                        if record.heartbeat {
+                            ", same entries as before"
+                        } else {
+                            ""
+                        },
+                        record.expires_at
+                    ),
+                    Err(PublishError::Refused { list, violations }) => {
+                        eprintln!("{list} not published:");
+                        for v in violations.as_slice() {
+                            eprintln!("  {} [{}] {}", v.path, v.rule, v.message);
+                        }
+                        return Ok(ExitCode::from(EXIT_REFUSED));
+                    }
+                    Err(e) => return Err(e).context(format!("publishing {list} failed")),
+                }
+            }
+        }
+        Command::Verify { .. } | Command::Sample { .. } => {
+            unreachable!("execute runs these without a database")
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn load_signing_key(config: &Config) -> anyhow::Result<SigningKey> {
+    let signing = &config.signing;
+    if signing.key_file.is_empty() || signing.certificate_chain_file.is_empty() {
+        anyhow::bail!(
+            "publishing needs signing.key_file and signing.certificate_chain_file in the configuration"
+        );
+    }
+    Ok(SigningKey::from_pem_files(
+        Path::new(&signing.key_file),
+        Path::new(&signing.certificate_chain_file),
+    )?)
+}
+
+/// Exit status of the verifier for a valid version in its grace period.
+const EXIT_GRACE: u8 = 3;
+
+fn verify(
+    list_file: &Path,
+    signature: &Path,
+    ca: &Path,
+    state_file: Option<&Path>,
+    versions: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let read = |path: &Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let list_bytes = read(list_file)?;
+    let signature = read(signature)?;
+    let anchors = CertificateDer::pem_file_iter(ca)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read CA certificates from {}", ca.display()))?;
+    let mut state = match state_file {
+        Some(path) => ConsumerState::load(path)
+            .with_context(|| format!("cannot read state {}", path.display()))?,
+        None => ConsumerState::default(),
+    };
+    let index: Option<Vec<IndexedVersion>> = match versions {
+        Some(path) => Some(
+            serde_json::from_slice(&read(path)?).context("the version index is not valid JSON")?,
+        ),
+        None => None,
+    };
+    match verify_fetched(
+        &list_bytes,
+        &signature,
+        &anchors,
+        Utc::now(),
+        &state,
+        index.as_deref(),
+    ) {
+        Ok(verdict) => {
+            let p = &verdict.properties;
+            if let Some(path) = state_file {
+                state.accept(&verdict);
+                state
+                    .save(path)
+                    .with_context(|| format!("cannot write state {}", path.display()))?;
+            }
+            match verdict.status {
+                VersionStatus::Grace => {
+                    println!(
+                        "GRACE {} Volgnummer {}: valid signature, superseded, still honoured",
+                        p.list, p.volgnummer
+                    );
+                    Ok(ExitCode::from(EXIT_GRACE))
+                }
+                _ => {
+                    println!(
+                        "OK {} Volgnummer {}: valid signature, valid until {}",
+                        p.list, p.volgnummer, p.expires_at
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+        Err(e) => {
+            println!("REFUSED: {e}");
+            Ok(ExitCode::from(e.exit_code()))
+        }
+    }
 }

@@ -18,7 +18,17 @@ const NOT_SETTINGS: [&str; 3] = ["STELSELNODE_CONFIG", "STELSELNODE_LOG", "STELS
 pub struct Config {
     pub database: DatabaseConfig,
     pub publication: PublicationConfig,
+    pub signing: SigningConfig,
     pub retention: RetentionConfig,
+}
+
+/// The key that signs published versions, and its certificate chain (signer first).
+/// Both PEM; the key PKCS#8, RSA (2048 bits or more) or ECDSA P-256.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningConfig {
+    pub key_file: String,
+    pub certificate_chain_file: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

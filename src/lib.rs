@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod consumer;
 pub mod devpki;
 pub mod domain;
 pub mod import;

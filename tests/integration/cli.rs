@@ -106,3 +106,61 @@ fn configuration_mistakes_are_explained() {
         stderr(&output)
     );
 }
+
+#[test]
+fn publish_all_then_verify_as_a_consumer() {
+    use stelselnode::devpki::{DevCa, KeyAlgorithm, Purpose};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("node.db").display());
+    let ca = DevCa::new("CLI test CA").unwrap();
+    let issued = ca
+        .issue(
+            &Purpose::Signing {
+                common_name: "signer".into(),
+            },
+            KeyAlgorithm::EcdsaP256,
+        )
+        .unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.certificate_pem()).unwrap();
+    std::fs::write(dir.path().join("signer.pem"), &issued.certificate_pem).unwrap();
+    std::fs::write(dir.path().join("signer.key"), &issued.key_pem).unwrap();
+    for list in ListKind::ALL {
+        let file = official_example(list);
+        assert!(
+            stelselnode(
+                &url,
+                &["import", "--list", list.as_str(), file.to_str().unwrap()]
+            )
+            .status
+            .success()
+        );
+    }
+    let publish = Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+        .args(["publish", "--all"])
+        .env("STELSELNODE_DATABASE_URL", &url)
+        .env(
+            "STELSELNODE_SIGNING_KEY_FILE",
+            dir.path().join("signer.key"),
+        )
+        .env(
+            "STELSELNODE_SIGNING_CERTIFICATE_CHAIN_FILE",
+            dir.path().join("signer.pem"),
+        )
+        .output()
+        .unwrap();
+    assert!(publish.status.success(), "{}", stderr(&publish));
+    assert!(
+        stderr(&publish).contains("published zal Volgnummer 7"),
+        "{}",
+        stderr(&publish)
+    );
+
+    // Without a signing key, publishing is refused with a clear message.
+    let unsigned = stelselnode(&url, &["publish", "--list", "zal"]);
+    assert_eq!(unsigned.status.code(), Some(1));
+    assert!(
+        stderr(&unsigned).contains("signing.key_file"),
+        "{}",
+        stderr(&unsigned)
+    );
+}

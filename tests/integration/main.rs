@@ -2,6 +2,7 @@
 
 mod cli;
 mod conformance;
+mod consumer;
 mod publication;
 mod signatures;
 mod storage_contract;

@@ -1,0 +1,105 @@
+//! The consumer verifier (`stelselnode verify`) as a script would run it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use chrono::{Duration, Utc};
+
+use stelselnode::devpki::KeyAlgorithm;
+use stelselnode::domain::ListKind;
+
+use super::publication::{node, options, published};
+use super::support::sqlite;
+
+fn verify(dir: &Path, list: &[u8], signature: &[u8], extra: &[&str]) -> Output {
+    std::fs::write(dir.join("list.xml"), list).unwrap();
+    std::fs::write(dir.join("list.sig.xml"), signature).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+        .current_dir(dir)
+        .args([
+            "verify",
+            "--list-file",
+            "list.xml",
+            "--signature",
+            "list.sig.xml",
+            "--ca",
+            "ca.pem",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_verifier_accepts_refuses_and_remembers() {
+    let node = node(sqlite().await, KeyAlgorithm::Rsa2048).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), node.signer.ca.certificate_pem()).unwrap();
+
+    // A version published a week and a day ago has expired.
+    node.clock.set(Utc::now() - Duration::days(8));
+    let old = node
+        .publisher
+        .publish(ListKind::Zal, &options())
+        .await
+        .unwrap();
+    let (old_list, old_signature) = published(&node, ListKind::Zal, old.volgnummer).await;
+    let expired = verify(dir.path(), &old_list, &old_signature, &[]);
+    assert_eq!(expired.status.code(), Some(5), "{}", stdout(&expired));
+    assert!(stdout(&expired).contains("expired at"));
+
+    // Two current versions, a minute apart.
+    node.clock.set(Utc::now() - Duration::minutes(2));
+    let v1 = node
+        .publisher
+        .publish(ListKind::Zal, &options())
+        .await
+        .unwrap();
+    node.clock.set(Utc::now() - Duration::minutes(1));
+    let v2 = node
+        .publisher
+        .publish(ListKind::Zal, &options())
+        .await
+        .unwrap();
+    let (list1, signature1) = published(&node, ListKind::Zal, v1.volgnummer).await;
+    let (list2, signature2) = published(&node, ListKind::Zal, v2.volgnummer).await;
+
+    let state = ["--state", "state.json"];
+    let ok = verify(dir.path(), &list2, &signature2, &state);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    assert!(stdout(&ok).starts_with(&format!("OK zal Volgnummer {}", v2.volgnummer)));
+    let again = verify(dir.path(), &list2, &signature2, &state);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "the same version may be checked again"
+    );
+
+    // An older version after a newer one was accepted is a rollback.
+    let rollback = verify(dir.path(), &list1, &signature1, &state);
+    assert_eq!(rollback.status.code(), Some(6), "{}", stdout(&rollback));
+
+    // One byte changed.
+    let mut tampered = list2.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x20;
+    let refused = verify(dir.path(), &tampered, &signature2, &[]);
+    assert_eq!(refused.status.code(), Some(4), "{}", stdout(&refused));
+
+    // With the node's version index, the superseded version is reported in grace.
+    let index =
+        serde_json::to_vec(&node.db.storage.versions(ListKind::Zal).await.unwrap()).unwrap();
+    std::fs::write(dir.path().join("versions.json"), index).unwrap();
+    let grace = verify(
+        dir.path(),
+        &list1,
+        &signature1,
+        &["--versions", "versions.json"],
+    );
+    assert_eq!(grace.status.code(), Some(3), "{}", stdout(&grace));
+    assert!(stdout(&grace).starts_with("GRACE"));
+}
