@@ -36,6 +36,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the node, admin and ops listeners until SIGTERM (SIGHUP reloads certificates).
+    Serve,
     /// Create or upgrade the database schema.
     Migrate,
     /// Replace a list's working state with an existing list in its official XML format.
@@ -182,6 +184,18 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<Exit
         .await
         .context("cannot migrate the database")?;
     match command {
+        Command::Serve => {
+            let application =
+                crate::server::Application::build(config.clone(), storage, Arc::new(SystemClock))
+                    .await?;
+            eprintln!(
+                "serving: node https://{} admin https://{} ops http://{}",
+                application.node_address(),
+                application.admin_address(),
+                application.ops_address()
+            );
+            application.run_until_stopped().await;
+        }
         Command::Migrate => {
             eprintln!("database schema is up to date");
         }

@@ -20,6 +20,76 @@ pub struct Config {
     pub publication: PublicationConfig,
     pub signing: SigningConfig,
     pub retention: RetentionConfig,
+    pub server: ServerConfig,
+    pub admin: AdminConfig,
+}
+
+/// The three listeners (SPEC §8, §9).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// PGO and XIS nodes: mutual TLS, Whitelist checked in the handshake.
+    pub node_listen: String,
+    /// MedMij-loket and beheer staff: mutual TLS, roles by certificate.
+    pub admin_listen: String,
+    /// Metrics and health: plain HTTP, keep it on an internal address.
+    pub ops_listen: String,
+    /// The server's certificate chain and PKCS#8 key (PEM).
+    pub certificate_chain_file: String,
+    pub key_file: String,
+    /// CA certificate(s) client certificates must chain to (PEM), and CRLs (PEM).
+    pub client_ca_file: String,
+    pub crl_files: Vec<String>,
+    /// `whitelist` (production) or `trusted-ca` (test environments only).
+    pub node_access: crate::tls::NodeAccess,
+    /// The `?api=<major>` values the legacy list URLs accept.
+    pub legacy_api_majors: Vec<u32>,
+    pub max_body_bytes: usize,
+    pub request_timeout_seconds: u64,
+    /// How often a replica looks for versions published elsewhere.
+    pub refresh_interval_seconds: u64,
+    /// Not ready when the signing certificate expires within this many days.
+    pub signing_certificate_margin_days: u32,
+    /// HTTP worker threads per listener; 0 = one per core.
+    pub workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            node_listen: "127.0.0.1:8443".into(),
+            admin_listen: "127.0.0.1:9443".into(),
+            ops_listen: "127.0.0.1:9100".into(),
+            certificate_chain_file: String::new(),
+            key_file: String::new(),
+            client_ca_file: String::new(),
+            crl_files: Vec::new(),
+            node_access: crate::tls::NodeAccess::Whitelist,
+            legacy_api_majors: vec![1, 2],
+            max_body_bytes: 1024 * 1024,
+            request_timeout_seconds: 30,
+            refresh_interval_seconds: 2,
+            signing_certificate_margin_days: 14,
+            workers: 0,
+        }
+    }
+}
+
+/// Roles on the admin listener, by certificate.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub identities: Vec<AdminIdentity>,
+}
+
+/// One staff certificate, named by its subject CN or its SHA-256 fingerprint (hex), and the
+/// roles it carries.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminIdentity {
+    pub common_name: Option<String>,
+    pub sha256_fingerprint: Option<String>,
+    pub roles: Vec<crate::roles::Role>,
 }
 
 /// The key that signs published versions, and its certificate chain (signer first).
@@ -165,6 +235,19 @@ impl Config {
         }
         if !(1..=100).contains(&p.mass_change_threshold_percent) {
             problems.push("publication.mass_change_threshold_percent must be 1 to 100".to_owned());
+        }
+        for (i, identity) in self.admin.identities.iter().enumerate() {
+            if identity.common_name.is_none() && identity.sha256_fingerprint.is_none() {
+                problems.push(format!(
+                    "admin.identities[{i}] names neither common_name nor sha256_fingerprint"
+                ));
+            }
+            if identity.roles.is_empty() {
+                problems.push(format!("admin.identities[{i}] has no roles"));
+            }
+        }
+        if self.server.refresh_interval_seconds == 0 {
+            problems.push("server.refresh_interval_seconds must be at least 1".to_owned());
         }
         let r = &self.retention;
         if r.archive_months < 12 {

@@ -3,7 +3,9 @@
 mod cli;
 mod conformance;
 mod consumer;
+mod http_client;
 mod publication;
+mod server;
 mod signatures;
 mod storage_contract;
 mod support;

@@ -1,0 +1,119 @@
+//! Prometheus metrics (SPEC §8), all prefixed `stelselnode_`. Gauges that describe the
+//! current state (Volgnummer, age, time to expiry) are set when scraped.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub list_volgnummer: IntGaugeVec,
+    pub list_seconds_since_publication: IntGaugeVec,
+    pub list_seconds_until_expiry: IntGaugeVec,
+    pub publications: IntCounterVec,
+    pub heartbeats: IntCounterVec,
+    pub publication_failures: IntCounterVec,
+    pub fetches: IntCounterVec,
+    pub tls_handshakes_refused: IntGaugeVec,
+    pub http_requests: IntCounterVec,
+    pub http_request_duration: HistogramVec,
+}
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: C,
+) -> C {
+    registry
+        .register(Box::new(collector.clone()))
+        .expect("metric names are unique");
+    collector
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry =
+            Registry::new_custom(Some("stelselnode".into()), None).expect("valid prefix");
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            register(
+                &registry,
+                IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
+        };
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            register(
+                &registry,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
+        };
+        Self {
+            list_volgnummer: gauge(
+                "list_volgnummer",
+                "Volgnummer of the current version",
+                &["list"],
+            ),
+            list_seconds_since_publication: gauge(
+                "list_seconds_since_publication",
+                "Seconds since the current version was published",
+                &["list"],
+            ),
+            list_seconds_until_expiry: gauge(
+                "list_seconds_until_expiry",
+                "Seconds until the current version expires",
+                &["list"],
+            ),
+            publications: counter("publications_total", "Versions published", &["list"]),
+            heartbeats: counter(
+                "heartbeats_total",
+                "Versions published to renew validity only",
+                &["list"],
+            ),
+            publication_failures: counter(
+                "publication_failures_total",
+                "Publications refused or failed (integrity, signature, storage)",
+                &["list", "reason"],
+            ),
+            fetches: counter(
+                "list_fetches_total",
+                "List fetches by nodes",
+                &["list", "result"],
+            ),
+            tls_handshakes_refused: gauge(
+                "tls_handshakes_refused",
+                "TLS handshakes refused since start, by reason",
+                &["reason"],
+            ),
+            http_requests: counter(
+                "http_requests_total",
+                "HTTP requests",
+                &["listener", "route", "status"],
+            ),
+            http_request_duration: register(
+                &registry,
+                HistogramVec::new(
+                    HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
+                        .buckets(vec![
+                            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        ]),
+                    &["listener", "route"],
+                )
+                .expect("valid metric"),
+            ),
+            registry,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding to memory cannot fail");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

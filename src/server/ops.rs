@@ -1,0 +1,94 @@
+//! The ops listener: liveness, readiness (failing closed, SPEC §8) and metrics.
+
+use actix_web::{HttpResponse, web};
+use chrono::Duration;
+use serde_json::json;
+
+use super::AppState;
+use crate::domain::ListKind;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/healthz",
+        web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),
+    )
+    .route("/readyz", web::get().to(readyz))
+    .route("/metrics", web::get().to(metrics));
+}
+
+/// Why the node is not ready; empty when it is.
+pub fn readiness_problems(state: &AppState) -> Vec<String> {
+    let now = state.clock.now();
+    let mut problems = Vec::new();
+    for list in ListKind::ALL {
+        match state.served.current(list) {
+            None => problems.push(format!("{list}: no signed current version")),
+            Some(served) if served.signature.is_empty() => {
+                problems.push(format!("{list}: the current version has no signature"))
+            }
+            Some(served) if now >= served.record.expires_at => problems.push(format!(
+                "{list}: the current version expired at {}",
+                served.record.expires_at
+            )),
+            Some(_) => {}
+        }
+        if let Some(failure) = state.publisher.health(list).last_failure {
+            problems.push(format!("{list}: the last publication failed: {failure}"));
+        }
+    }
+    let margin = Duration::days(i64::from(
+        state.config.server.signing_certificate_margin_days,
+    ));
+    match state.publisher.signing_certificate_expiry() {
+        Some(not_after) if not_after - now <= margin => {
+            problems.push(format!(
+                "the signing certificate expires at {not_after}, within the {} day margin",
+                margin.num_days()
+            ));
+        }
+        Some(_) => {}
+        None => problems.push("the signing certificate's validity cannot be read".into()),
+    }
+    problems
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let problems = readiness_problems(&state);
+    match problems.is_empty() {
+        true => HttpResponse::Ok().json(json!({ "ready": true })),
+        false => {
+            HttpResponse::ServiceUnavailable().json(json!({ "ready": false, "problems": problems }))
+        }
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let now = state.clock.now();
+    let m = &state.metrics;
+    for list in ListKind::ALL {
+        if let Some(served) = state.served.current(list) {
+            let labels = [list.as_str()];
+            m.list_volgnummer
+                .with_label_values(&labels)
+                .set(served.record.volgnummer.get());
+            m.list_seconds_since_publication
+                .with_label_values(&labels)
+                .set((now - served.record.valid_from).num_seconds());
+            m.list_seconds_until_expiry
+                .with_label_values(&labels)
+                .set((served.record.expires_at - now).num_seconds());
+        }
+    }
+    let refusals = state.tls.refusals();
+    let load =
+        |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed) as i64;
+    m.tls_handshakes_refused
+        .with_label_values(&["untrusted_certificate"])
+        .set(load(&refusals.untrusted));
+    m.tls_handshakes_refused
+        .with_label_values(&["not_on_whitelist"])
+        .set(load(&refusals.not_whitelisted));
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(m.render())
+}

@@ -1,0 +1,379 @@
+//! The read API for PGO and XIS nodes (SPEC §6): current lists under their legacy and native
+//! URLs, the version index, archived versions and signatures, diffs, and the honoured query.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use super::served::ServedVersion;
+use crate::domain::{
+    GegevensdienstId, ListKind, VersionRecord, VersionStatus, Volgnummer, Zorgaanbiedernaam,
+};
+
+/// One client compares the content type verbatim: no parameters.
+const CONTENT_TYPE_XML: &str = "application/xml";
+/// Current lists are re-fetched at least this often, whatever their remaining validity.
+const MAX_CURRENT_CACHE_SECONDS: i64 = 300;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    for list in ListKind::ALL {
+        cfg.route(
+            &format!("/{}", crate::signing::list_uri(list)),
+            web::get().to(
+                move |req: HttpRequest,
+                      state: web::Data<AppState>,
+                      query: web::Query<LegacyQuery>| {
+                    legacy(req, state, query, list)
+                },
+            ),
+        );
+    }
+    cfg.route("/lists/zal/honoured", web::get().to(honoured))
+        .route("/lists/{list}", web::get().to(current))
+        .route("/lists/{list}/versions", web::get().to(versions))
+        .route(
+            "/lists/{list}/versions/{volgnummer}",
+            web::get().to(version),
+        )
+        .route(
+            "/lists/{list}/versions/{volgnummer}/signature",
+            web::get().to(signature),
+        )
+        .route("/lists/{list}/diff", web::get().to(diff));
+}
+
+fn list_of(name: &str) -> Result<ListKind, ApiError> {
+    name.parse()
+        .map_err(|e: crate::domain::UnknownList| ApiError::NotFound(e.to_string()))
+}
+
+fn volgnummer_of(text: &str) -> Result<Volgnummer, ApiError> {
+    Volgnummer::parse(text).map_err(|e| ApiError::NotFound(format!("no such version: {e}")))
+}
+
+fn http_date(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+fn accepts_gzip(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused =
+                parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// RFC 9110 §13.1: If-None-Match wins over If-Modified-Since.
+fn not_modified(req: &HttpRequest, served: &ServedVersion) -> bool {
+    if let Some(tags) = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        return tags.split(',').map(str::trim).any(|t| {
+            t == "*"
+                || t == served.identity.etag
+                || served.gzip.as_ref().is_some_and(|g| t == g.etag)
+        });
+    }
+    req.headers()
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
+        .is_some_and(|since| served.last_modified().timestamp() <= since.timestamp())
+}
+
+/// A list document with validators, conditional answers and pre-compressed gzip.
+pub fn list_response(
+    req: &HttpRequest,
+    served: &ServedVersion,
+    cache_control: &str,
+) -> HttpResponse {
+    let gzip = served.gzip.as_ref().filter(|_| accepts_gzip(req));
+    let representation = gzip.unwrap_or(&served.identity);
+    let unchanged = not_modified(req, served);
+    let mut response = if unchanged {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, representation.etag.as_str()))
+        .insert_header((header::LAST_MODIFIED, http_date(served.last_modified())))
+        .insert_header((header::CACHE_CONTROL, cache_control))
+        .insert_header((header::VARY, "Accept-Encoding"));
+    if unchanged {
+        return response.finish();
+    }
+    if gzip.is_some() {
+        response.insert_header((header::CONTENT_ENCODING, "gzip"));
+    }
+    response
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(CONTENT_TYPE_XML),
+        ))
+        .insert_header(("Content-Digest", representation.content_digest.as_str()))
+        .body(representation.bytes.clone())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LegacyQuery {
+    api: Option<String>,
+}
+
+async fn legacy(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<LegacyQuery>,
+    list: ListKind,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(api) = &query.api {
+        let known = api
+            .parse::<u32>()
+            .is_ok_and(|major| state.config.server.legacy_api_majors.contains(&major));
+        if !known {
+            return Err(ApiError::NotFound(format!(
+                "api={api} is not served here; this node serves api majors {:?}",
+                state.config.server.legacy_api_majors
+            )));
+        }
+    }
+    serve_current(&req, &state, list)
+}
+
+async fn current(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    serve_current(&req, &state, list_of(&path)?)
+}
+
+fn serve_current(
+    req: &HttpRequest,
+    state: &AppState,
+    list: ListKind,
+) -> Result<HttpResponse, ApiError> {
+    let served = state.served.current(list).ok_or_else(|| {
+        ApiError::Unavailable(format!(
+            "no version of the {list} list has been published yet"
+        ))
+    })?;
+    let now = state.clock.now();
+    if now >= served.record.expires_at {
+        // Fail closed: an expired list is never served as current.
+        return Err(ApiError::Unavailable(format!(
+            "the current {list} version has expired"
+        )));
+    }
+    let max_age = (served.record.expires_at - now)
+        .num_seconds()
+        .clamp(0, MAX_CURRENT_CACHE_SECONDS);
+    let response = list_response(req, &served, &format!("public, max-age={max_age}"));
+    let result = if response.status() == actix_web::http::StatusCode::NOT_MODIFIED {
+        "304"
+    } else {
+        "200"
+    };
+    state
+        .metrics
+        .fetches
+        .with_label_values(&[list.as_str(), result])
+        .inc();
+    Ok(response)
+}
+
+/// One line of the version index.
+#[derive(Debug, Serialize)]
+struct IndexedVersion<'a> {
+    #[serde(flatten)]
+    record: &'a VersionRecord,
+    status: VersionStatus,
+}
+
+async fn versions(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let list = list_of(&path)?;
+    let records = state
+        .storage
+        .versions(list)
+        .await
+        .map_err(ApiError::internal)?;
+    let now = state.clock.now();
+    let index: Vec<IndexedVersion<'_>> = records
+        .iter()
+        .map(|record| IndexedVersion {
+            record,
+            status: record.status_at(now),
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .json(index))
+}
+
+/// An archived version; the current one comes from memory. Archived versions are fetched
+/// rarely and are sent uncompressed rather than compressed per request.
+async fn stored(
+    state: &AppState,
+    list: &str,
+    volgnummer: &str,
+) -> Result<Arc<ServedVersion>, ApiError> {
+    let list = list_of(list)?;
+    let volgnummer = volgnummer_of(volgnummer)?;
+    if let Some(current) = state
+        .served
+        .current(list)
+        .filter(|c| c.record.volgnummer == volgnummer)
+    {
+        return Ok(current);
+    }
+    let stored = state
+        .storage
+        .version(list, volgnummer)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::NotFound(format!("{list} has no version {volgnummer}")))?;
+    tokio::task::spawn_blocking(move || ServedVersion::from_stored(&stored, false))
+        .await
+        .map_err(ApiError::internal)?
+        .map(Arc::new)
+        .map_err(ApiError::internal)
+}
+
+/// Archived versions never change: cacheable for a year.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+async fn version(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let served = stored(&state, &path.0, &path.1).await?;
+    Ok(list_response(&req, &served, IMMUTABLE))
+}
+
+async fn signature(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let served = stored(&state, &path.0, &path.1).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(CONTENT_TYPE_XML),
+        ))
+        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .body(served.signature.clone()))
+}
+
+#[derive(Debug, Deserialize)]
+struct DiffQuery {
+    from: String,
+    to: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Diff {
+    list: ListKind,
+    from: Volgnummer,
+    to: Volgnummer,
+    added: Vec<serde_json::Value>,
+    changed: Vec<serde_json::Value>,
+    removed: Vec<serde_json::Value>,
+}
+
+async fn diff(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<DiffQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let list = list_of(&path)?;
+    let (from, to) = (volgnummer_of(&query.from)?, volgnummer_of(&query.to)?);
+    let mut entries = Vec::new();
+    for volgnummer in [from, to] {
+        let record = state
+            .storage
+            .version(list, volgnummer)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::NotFound(format!("{list} has no version {volgnummer}")))?
+            .record;
+        let content = state
+            .publisher
+            .content(&record)
+            .await
+            .map_err(ApiError::internal)?;
+        let rows: BTreeMap<String, serde_json::Value> = content
+            .to_json_rows()
+            .into_iter()
+            .map(|(key, json)| (key, serde_json::from_str(&json).unwrap_or_default()))
+            .collect();
+        entries.push(rows);
+    }
+    let (before, after) = (&entries[0], &entries[1]);
+    let entry =
+        |key: &String, value: &serde_json::Value| serde_json::json!({ "key": key, "entry": value });
+    let diff = Diff {
+        list,
+        from,
+        to,
+        added: after
+            .iter()
+            .filter(|(k, _)| !before.contains_key(*k))
+            .map(|(k, v)| entry(k, v))
+            .collect(),
+        removed: before
+            .iter()
+            .filter(|(k, _)| !after.contains_key(*k))
+            .map(|(k, v)| entry(k, v))
+            .collect(),
+        changed: after
+            .iter()
+            .filter_map(|(k, new)| {
+                let old = before.get(k)?;
+                (old != new).then(|| serde_json::json!({ "key": k, "before": old, "after": new }))
+            })
+            .collect(),
+    };
+    Ok(HttpResponse::Ok().json(diff))
+}
+
+#[derive(Debug, Deserialize)]
+struct HonouredQuery {
+    zorgaanbieder: String,
+    gegevensdienst: String,
+    at: Option<DateTime<Utc>>,
+}
+
+async fn honoured(
+    state: web::Data<AppState>,
+    query: web::Query<HonouredQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let zorgaanbieder = Zorgaanbiedernaam::parse(query.zorgaanbieder.as_str())
+        .map_err(|e| ApiError::BadRequest(format!("zorgaanbieder: {e}")))?;
+    let gegevensdienst = GegevensdienstId::parse(query.gegevensdienst.as_str())
+        .map_err(|e| ApiError::BadRequest(format!("gegevensdienst: {e}")))?;
+    let at = query.at.unwrap_or_else(|| state.clock.now());
+    let answer = state
+        .publisher
+        .honoured(&zorgaanbieder, &gegevensdienst, at)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(answer))
+}

@@ -1,0 +1,152 @@
+//! The current version of each list, held in memory as ready-to-send bytes (identity and
+//! gzip, compressed once per version), swapped atomically when a newer version appears.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{ListEntries, ListKind, VersionRecord};
+use crate::publication::{PublishError, assemble, gzip};
+use crate::storage::{Storage, StorageError, StoredVersion};
+use crate::tls::Tls;
+use crate::xml::parse_list;
+
+/// One representation of a version: its bytes and the headers that describe them.
+#[derive(Debug)]
+pub struct Representation {
+    pub bytes: actix_web::web::Bytes,
+    /// Strong ETag, quoted.
+    pub etag: String,
+    /// `sha-256=:…:` over exactly these bytes (RFC 9530).
+    pub content_digest: String,
+}
+
+impl Representation {
+    fn new(bytes: Vec<u8>, etag: String) -> Self {
+        let content_digest = format!("sha-256=:{}:", BASE64.encode(Sha256::digest(&bytes)));
+        Self {
+            bytes: bytes.into(),
+            etag,
+            content_digest,
+        }
+    }
+}
+
+/// A version ready to serve.
+#[derive(Debug)]
+pub struct ServedVersion {
+    pub record: VersionRecord,
+    pub identity: Representation,
+    /// Pre-compressed for current versions; archived versions are sent as they are.
+    pub gzip: Option<Representation>,
+    pub signature: actix_web::web::Bytes,
+}
+
+impl ServedVersion {
+    /// Builds both representations of a stored version (CPU work: call off the async threads).
+    pub fn from_stored(stored: &StoredVersion, with_gzip: bool) -> Result<Self, PublishError> {
+        let bytes = assemble(stored)?;
+        let sha = &stored.record.sha256;
+        let compressed =
+            with_gzip.then(|| Representation::new(gzip(&bytes), format!("\"{sha}-gzip\"")));
+        Ok(Self {
+            record: stored.record.clone(),
+            identity: Representation::new(bytes, format!("\"{sha}\"")),
+            gzip: compressed,
+            signature: stored.signature.clone().into(),
+        })
+    }
+
+    /// `Last-Modified`: the Tijdstempel.
+    pub fn last_modified(&self) -> DateTime<Utc> {
+        self.record.tijdstempel.instant()
+    }
+}
+
+/// The current versions, shared by all request handlers.
+#[derive(Default)]
+pub struct ServedLists {
+    current: RwLock<HashMap<ListKind, Arc<ServedVersion>>>,
+}
+
+impl ServedLists {
+    pub fn current(&self, list: ListKind) -> Option<Arc<ServedVersion>> {
+        self.current
+            .read()
+            .expect("served lock")
+            .get(&list)
+            .cloned()
+    }
+
+    /// Loads every list whose newest stored version is not the one served; returns the lists
+    /// that changed. The Whitelist also goes to the TLS layer, for the handshake check.
+    pub async fn refresh(
+        &self,
+        storage: &dyn Storage,
+        tls: &Tls,
+    ) -> Result<Vec<ListKind>, RefreshError> {
+        let mut changed = Vec::new();
+        for list in ListKind::ALL {
+            let Some(newest) = storage.current_version(list).await? else {
+                continue;
+            };
+            if self
+                .current(list)
+                .is_some_and(|served| served.record.volgnummer == newest.volgnummer)
+            {
+                continue;
+            }
+            let stored = storage
+                .version(list, newest.volgnummer)
+                .await?
+                .ok_or_else(|| {
+                    StorageError::Corrupt(format!("{list} version {} vanished", newest.volgnummer))
+                })?;
+            let served =
+                tokio::task::spawn_blocking(move || ServedVersion::from_stored(&stored, true))
+                    .await
+                    .expect("assembling a version does not panic")?;
+            // Never serve bytes that are not what was signed.
+            let actual = crate::signing::hex(&Sha256::digest(&served.identity.bytes));
+            if actual != newest.sha256 {
+                return Err(RefreshError::Integrity(list));
+            }
+            if list == ListKind::Whitelist {
+                tls.set_whitelist(whitelist_hosts(&served.identity.bytes)?);
+            }
+            self.current
+                .write()
+                .expect("served lock")
+                .insert(list, Arc::new(served));
+            changed.push(list);
+        }
+        Ok(changed)
+    }
+}
+
+fn whitelist_hosts(document: &[u8]) -> Result<HashSet<String>, RefreshError> {
+    let lijst = parse_list(document, ListKind::Whitelist)
+        .map_err(|_| RefreshError::Integrity(ListKind::Whitelist))?;
+    let ListEntries::Whitelist(nodes) = lijst.entries else {
+        unreachable!("parsed as a Whitelist")
+    };
+    Ok(nodes
+        .as_slice()
+        .iter()
+        .map(|n| n.hostname.to_string())
+        .collect())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("the archived {0} version does not match its digest")]
+    Integrity(ListKind),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}

@@ -1,0 +1,627 @@
+//! The HTTPS server in-process, over real mutual TLS with certificates made here.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use stelselnode::clock::ManualClock;
+use stelselnode::config::{AdminIdentity, Config};
+use stelselnode::devpki::{DevCa, Issued, KeyAlgorithm, Purpose};
+use stelselnode::domain::{ListKind, Volgnummer};
+use stelselnode::import::import_document;
+use stelselnode::publication::{PublishOptions, assemble};
+use stelselnode::roles::Role;
+use stelselnode::server::Application;
+use stelselnode::signing::verify_signature;
+use stelselnode::storage::{AuditQuery, EntryChange};
+use stelselnode::tls::NodeAccess;
+
+use super::http_client::{Response, connector, plain_get, request};
+use super::support::{TestDatabase, official_example};
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                super::$name(super::super::support::sqlite().await).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                super::$name(super::super::support::postgres().await).await
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    only_whitelisted_nodes_of_the_trusted_ca_get_through,
+    removing_a_host_from_the_whitelist_locks_it_out,
+    the_read_api_serves_exact_bytes_with_validators,
+    archives_signatures_diffs_and_the_honoured_query,
+    admin_routes_need_their_role_and_refusals_are_audited,
+    readiness_fails_closed_until_every_list_is_published,
+);
+
+/// A whitelisted host of the official example Whitelist.
+pub const NODE_HOST: &str = "medmij.deenigeechtepgo.nl";
+
+pub struct Pki {
+    pub ca: DevCa,
+    pub server: Issued,
+    pub node: Issued,
+    pub stranger: Issued,
+    pub beheer: Issued,
+    pub loket: Issued,
+    pub signer: Issued,
+    pub foreign_node: Issued,
+}
+
+fn client(ca: &DevCa, name: &str) -> Issued {
+    ca.issue(
+        &Purpose::Client {
+            common_name: name.into(),
+            dns_names: vec![],
+        },
+        KeyAlgorithm::EcdsaP256,
+    )
+    .unwrap()
+}
+
+impl Pki {
+    pub fn new() -> Self {
+        let ca = DevCa::new("Stelselnode Test CA").unwrap();
+        let foreign = DevCa::new("Some Other CA").unwrap();
+        Self {
+            server: ca
+                .issue(
+                    &Purpose::Server(vec!["localhost".into()]),
+                    KeyAlgorithm::EcdsaP256,
+                )
+                .unwrap(),
+            node: ca
+                .issue(
+                    &Purpose::Client {
+                        common_name: "PGO De Enige Echte".into(),
+                        dns_names: vec![NODE_HOST.into()],
+                    },
+                    KeyAlgorithm::EcdsaP256,
+                )
+                .unwrap(),
+            stranger: client(&ca, "stranger.example.nl"),
+            beheer: client(&ca, "beheer-1"),
+            loket: client(&ca, "loket-1"),
+            signer: ca
+                .issue(
+                    &Purpose::Signing {
+                        common_name: "stelselnode signer".into(),
+                    },
+                    KeyAlgorithm::Rsa2048,
+                )
+                .unwrap(),
+            foreign_node: client(&foreign, NODE_HOST),
+            ca,
+        }
+    }
+}
+
+pub struct TestServer {
+    pub app: Application,
+    pub pki: Pki,
+    pub db: TestDatabase,
+    pub clock: ManualClock,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// A node on ports chosen by the OS, with the official example lists imported and
+    /// nothing published yet.
+    pub async fn start(db: TestDatabase, access: NodeAccess) -> Self {
+        let pki = Pki::new();
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, content: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, content).unwrap();
+            path.display().to_string()
+        };
+        let mut config = Config::default();
+        config.database.url = db.url.clone();
+        config.server.node_listen = "127.0.0.1:0".into();
+        config.server.admin_listen = "127.0.0.1:0".into();
+        config.server.ops_listen = "127.0.0.1:0".into();
+        config.server.certificate_chain_file = write("server.pem", &pki.server.certificate_pem);
+        config.server.key_file = write("server.key", &pki.server.key_pem);
+        config.server.client_ca_file = write("ca.pem", &pki.ca.certificate_pem());
+        config.server.node_access = access;
+        config.server.workers = 1;
+        config.signing.key_file = write("signer.key", &pki.signer.key_pem);
+        config.signing.certificate_chain_file = write("signer.pem", &pki.signer.certificate_pem);
+        config.admin.identities = vec![
+            AdminIdentity {
+                common_name: Some("beheer-1".into()),
+                sha256_fingerprint: None,
+                roles: vec![Role::Beheer],
+            },
+            AdminIdentity {
+                common_name: Some("loket-1".into()),
+                sha256_fingerprint: None,
+                roles: vec![Role::Loket],
+            },
+        ];
+        for list in ListKind::ALL {
+            let bytes = std::fs::read(official_example(list)).unwrap();
+            import_document(db.storage.as_ref(), list, &bytes, "cli:test", Utc::now())
+                .await
+                .unwrap();
+        }
+        let clock = ManualClock::new(Utc::now());
+        let app = Application::build(config, db.storage.clone(), Arc::new(clock.clone()))
+            .await
+            .unwrap();
+        Self {
+            app,
+            pki,
+            db,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    pub async fn publish(&self, list: ListKind) -> stelselnode::domain::VersionRecord {
+        let options = PublishOptions {
+            confirm_mass_change: true,
+            published_by: "test".into(),
+        };
+        let record = self
+            .app
+            .state()
+            .publisher
+            .publish(list, &options)
+            .await
+            .unwrap();
+        self.app.refresh().await.unwrap();
+        record
+    }
+
+    pub async fn publish_all(&self) {
+        for list in [
+            ListKind::Whitelist,
+            ListKind::Gnl,
+            ListKind::Ocl,
+            ListKind::Zal,
+        ] {
+            self.publish(list).await;
+        }
+    }
+
+    pub async fn node_get(
+        &self,
+        who: Option<&Issued>,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, String> {
+        request(
+            &connector(self.pki.ca.certificate(), who),
+            self.app.node_address(),
+            "GET",
+            path,
+            headers,
+            b"",
+        )
+        .await
+    }
+
+    pub async fn admin_get(&self, who: &Issued, path: &str) -> Response {
+        request(
+            &connector(self.pki.ca.certificate(), Some(who)),
+            self.app.admin_address(),
+            "GET",
+            path,
+            &[],
+            b"",
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn stored_bytes(&self, list: ListKind, n: Volgnummer) -> Vec<u8> {
+        assemble(&self.db.storage.version(list, n).await.unwrap().unwrap()).unwrap()
+    }
+}
+
+async fn only_whitelisted_nodes_of_the_trusted_ca_get_through(db: TestDatabase) {
+    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    server.publish_all().await;
+    let pki = &server.pki;
+    let no_certificate = server.node_get(None, "/lists/zal", &[]).await;
+    assert!(no_certificate.is_err(), "{no_certificate:?}");
+    let foreign = server
+        .node_get(Some(&pki.foreign_node), "/lists/zal", &[])
+        .await;
+    assert!(foreign.is_err(), "{foreign:?}");
+    let stranger = server
+        .node_get(Some(&pki.stranger), "/lists/zal", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        stranger.contains("AccessDenied"),
+        "expected an access_denied alert, got: {stranger}"
+    );
+    let ok = server
+        .node_get(Some(&pki.node), "/lists/zal", &[])
+        .await
+        .unwrap();
+    assert_eq!(ok.status, 200);
+    // In test environments the Whitelist check can be relaxed to "any certificate of the CA".
+    server.app.stop().await;
+}
+
+async fn removing_a_host_from_the_whitelist_locks_it_out(db: TestDatabase) {
+    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    server.publish_all().await;
+    assert_eq!(
+        server
+            .node_get(Some(&server.pki.node), "/lists/whitelist", &[])
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    // The OCL refers to the host: remove it there first, then from the Whitelist.
+    let storage = server.db.storage.clone();
+    let ocl = storage.working_state(ListKind::Ocl).await.unwrap();
+    storage
+        .apply_change(
+            &EntryChange::delete(ListKind::Ocl, NODE_HOST, ocl.version_of(NODE_HOST)),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    server.publish(ListKind::Ocl).await;
+    let whitelist = storage.working_state(ListKind::Whitelist).await.unwrap();
+    storage
+        .apply_change(
+            &EntryChange::delete(
+                ListKind::Whitelist,
+                NODE_HOST,
+                whitelist.version_of(NODE_HOST),
+            ),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    server.publish(ListKind::Whitelist).await;
+    let refused = server
+        .node_get(Some(&server.pki.node), "/lists/whitelist", &[])
+        .await
+        .unwrap_err();
+    assert!(refused.contains("AccessDenied"), "{refused}");
+    server.app.stop().await;
+}
+
+async fn the_read_api_serves_exact_bytes_with_validators(db: TestDatabase) {
+    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    server.publish_all().await;
+    let node = Some(&server.pki.node);
+    let current = server
+        .db
+        .storage
+        .current_version(ListKind::Zal)
+        .await
+        .unwrap()
+        .unwrap();
+    let exact = server.stored_bytes(ListKind::Zal, current.volgnummer).await;
+
+    for path in [
+        "/lists/zal",
+        "/MedMij_Zorgaanbiederslijst.xml",
+        "/MedMij_Zorgaanbiederslijst.xml?api=1",
+        "/MedMij_Zorgaanbiederslijst.xml?api=2",
+    ] {
+        let response = server.node_get(node, path, &[]).await.unwrap();
+        assert_eq!(response.status, 200, "{path}");
+        assert_eq!(response.body, exact, "{path}: the exact published bytes");
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/xml"),
+            "no parameters"
+        );
+        assert_eq!(
+            response.header("etag"),
+            Some(format!("\"{}\"", current.sha256).as_str())
+        );
+        assert!(
+            response
+                .header("content-digest")
+                .unwrap()
+                .starts_with("sha-256=:")
+        );
+        let max_age: i64 = response
+            .header("cache-control")
+            .unwrap()
+            .trim_start_matches("public, max-age=")
+            .parse()
+            .unwrap();
+        assert!((1..=300).contains(&max_age));
+        assert!(response.header("last-modified").unwrap().ends_with("GMT"));
+    }
+    let unknown = server
+        .node_get(node, "/MedMij_Zorgaanbiederslijst.xml?api=9", &[])
+        .await
+        .unwrap();
+    assert_eq!(unknown.status, 404);
+    assert!(
+        unknown.text().contains("api=9 is not served here"),
+        "{}",
+        unknown.text()
+    );
+
+    let etag = format!("\"{}\"", current.sha256);
+    let not_modified = server
+        .node_get(node, "/lists/zal", &[("If-None-Match", &etag)])
+        .await
+        .unwrap();
+    assert_eq!((not_modified.status, not_modified.body.len()), (304, 0));
+    let last_modified = server
+        .node_get(node, "/lists/zal", &[])
+        .await
+        .unwrap()
+        .header("last-modified")
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        server
+            .node_get(node, "/lists/zal", &[("If-Modified-Since", &last_modified)])
+            .await
+            .unwrap()
+            .status,
+        304
+    );
+    assert_eq!(
+        server
+            .node_get(node, "/lists/zal", &[("If-None-Match", "\"other\"")])
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+
+    let gzipped = server
+        .node_get(node, "/lists/zal", &[("Accept-Encoding", "gzip")])
+        .await
+        .unwrap();
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(gzipped.body.as_slice())
+        .read_to_end(&mut inflated)
+        .unwrap();
+    assert_eq!(inflated, exact);
+    let gzip_etag = gzipped.header("etag").unwrap().to_owned();
+    assert_ne!(gzip_etag, etag, "a strong ETag per representation");
+    assert_eq!(
+        server
+            .node_get(
+                node,
+                "/lists/zal",
+                &[("Accept-Encoding", "gzip"), ("If-None-Match", &gzip_etag)]
+            )
+            .await
+            .unwrap()
+            .status,
+        304
+    );
+    server.app.stop().await;
+}
+
+async fn archives_signatures_diffs_and_the_honoured_query(db: TestDatabase) {
+    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    server.publish_all().await;
+    let node = Some(&server.pki.node);
+    let storage = server.db.storage.clone();
+    // Version 8 of the ZAL drops radiologencentraalflevoland.
+    let zal = storage.working_state(ListKind::Zal).await.unwrap();
+    let key = "radiologencentraalflevoland@medmij";
+    storage
+        .apply_change(
+            &EntryChange::delete(ListKind::Zal, key, zal.version_of(key)),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    server.clock.advance(chrono::Duration::seconds(2));
+    let v8 = server.publish(ListKind::Zal).await;
+    assert_eq!(v8.volgnummer.get(), 8);
+
+    let index = server
+        .node_get(node, "/lists/zal/versions", &[])
+        .await
+        .unwrap()
+        .json();
+    let index = index.as_array().unwrap();
+    assert_eq!(index.len(), 2);
+    assert_eq!(index[0]["volgnummer"], 7);
+    assert_eq!(index[0]["status"], "grace");
+    assert_eq!(index[1]["status"], "current");
+    assert!(index[0]["grace_until"].is_string() && index[0]["sha256"].is_string());
+
+    let archived = server
+        .node_get(node, "/lists/zal/versions/7", &[])
+        .await
+        .unwrap();
+    assert_eq!(archived.status, 200);
+    assert_eq!(
+        archived.body,
+        server
+            .stored_bytes(ListKind::Zal, Volgnummer::new(7).unwrap())
+            .await
+    );
+    assert!(
+        archived
+            .header("cache-control")
+            .unwrap()
+            .contains("immutable")
+    );
+    let signature = server
+        .node_get(node, "/lists/zal/versions/7/signature", &[])
+        .await
+        .unwrap();
+    let check = verify_signature(
+        &signature.body,
+        &archived.body,
+        &[server.pki.ca.certificate().clone()],
+        Utc::now(),
+    )
+    .unwrap();
+    assert_eq!(check.properties.volgnummer.get(), 7);
+    assert_eq!(
+        server
+            .node_get(node, "/lists/zal/versions/99", &[])
+            .await
+            .unwrap()
+            .status,
+        404
+    );
+    assert_eq!(
+        server
+            .node_get(node, "/lists/nope", &[])
+            .await
+            .unwrap()
+            .status,
+        404
+    );
+
+    let diff = server
+        .node_get(node, "/lists/zal/diff?from=7&to=8", &[])
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(diff["removed"][0]["key"], key);
+    assert_eq!(diff["added"].as_array().unwrap().len(), 0);
+    assert_eq!(diff["changed"].as_array().unwrap().len(), 0);
+
+    let honoured = server
+        .node_get(
+            node,
+            "/lists/zal/honoured?zorgaanbieder=radiologencentraalflevoland@medmij&gegevensdienst=1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        honoured["honoured"], true,
+        "still in its grace hour: {honoured}"
+    );
+    let later = (Utc::now() + chrono::Duration::hours(2))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let after = server.node_get(node, &format!("/lists/zal/honoured?zorgaanbieder=radiologencentraalflevoland@medmij&gegevensdienst=1&at={later}"), &[]).await.unwrap().json();
+    assert_eq!(after["honoured"], false, "{after}");
+    let bad = server
+        .node_get(
+            node,
+            "/lists/zal/honoured?zorgaanbieder=NOPE&gegevensdienst=1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(bad.status, 400);
+    server.app.stop().await;
+}
+
+async fn admin_routes_need_their_role_and_refusals_are_audited(db: TestDatabase) {
+    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    server.publish_all().await;
+    let pki = &server.pki;
+    assert_eq!(
+        server.admin_get(&pki.beheer, "/lists/zal").await.status,
+        200
+    );
+    for who in [&pki.loket, &pki.node, &pki.stranger] {
+        for path in [
+            "/lists/zal",
+            "/lists/zal/versions",
+            "/MedMij_Whitelist.xml",
+            "/lists/zal/versions/7/signature",
+        ] {
+            let response = server.admin_get(who, path).await;
+            assert_eq!(response.status, 403, "{path}");
+        }
+    }
+    let audit = server
+        .db
+        .storage
+        .audit_records(&AuditQuery::newest(100))
+        .await
+        .unwrap();
+    let refused: Vec<_> = audit
+        .iter()
+        .filter(|r| r.reason.as_deref() == Some("the beheer role is required"))
+        .collect();
+    assert_eq!(refused.len(), 12);
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.actor_subject == "CN=loket-1" && r.action == "GET /lists/{list}")
+    );
+    server.app.stop().await;
+}
+
+async fn readiness_fails_closed_until_every_list_is_published(db: TestDatabase) {
+    let server = TestServer::start(db, NodeAccess::TrustedCa).await;
+    let ops = server.app.ops_address();
+    assert_eq!(plain_get(ops, "/healthz").await.status, 200);
+    let not_ready = plain_get(ops, "/readyz").await;
+    assert_eq!(not_ready.status, 503);
+    assert!(
+        not_ready.text().contains("zal: no signed current version"),
+        "{}",
+        not_ready.text()
+    );
+    // With the relaxed access any certificate of the CA may read, but there is nothing yet.
+    assert_eq!(
+        server
+            .node_get(Some(&server.pki.stranger), "/lists/zal", &[])
+            .await
+            .unwrap()
+            .status,
+        503
+    );
+    server.publish(ListKind::Whitelist).await;
+    assert_eq!(
+        plain_get(ops, "/readyz").await.status,
+        503,
+        "three lists still missing"
+    );
+    server.publish_all().await;
+    let ready = plain_get(ops, "/readyz").await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    assert_eq!(
+        server
+            .node_get(Some(&server.pki.stranger), "/lists/zal", &[])
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let metrics = plain_get(ops, "/metrics").await.text();
+    assert!(
+        metrics.contains("stelselnode_list_volgnummer{list=\"zal\"} 7"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("stelselnode_http_requests_total{listener=\"node\",route=\"/lists/{list}\",status=\"200\"}"), "{metrics}");
+    // Past expiry the node fails closed.
+    server.clock.advance(chrono::Duration::days(8));
+    assert_eq!(plain_get(ops, "/readyz").await.status, 503);
+    assert_eq!(
+        server
+            .node_get(Some(&server.pki.stranger), "/lists/zal", &[])
+            .await
+            .unwrap()
+            .status,
+        503
+    );
+    server.app.stop().await;
+}
