@@ -38,6 +38,12 @@ struct Cli {
 enum Command {
     /// Serve the node, admin and ops listeners until SIGTERM (SIGHUP reloads certificates).
     Serve,
+    /// Run a development node from ./dev/ (made on first use: certificates, configuration,
+    /// example lists published as version 1) and print how to reach it.
+    Dev {
+        #[arg(long, default_value = "dev")]
+        dir: PathBuf,
+    },
     /// Create or upgrade the database schema.
     Migrate,
     /// Replace a list's working state with an existing list in its official XML format.
@@ -150,11 +156,35 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             zorgaanbieders,
             dir,
         } => write_sample(zorgaanbieders, &dir),
+        Command::Dev { dir } => run_dev(&dir).await,
         command => {
             let config = Config::load(cli.config.as_deref(), std::env::vars())?;
             with_database(&config, command).await
         }
     }
+}
+
+async fn run_dev(dir: &Path) -> anyhow::Result<ExitCode> {
+    let (config_path, created) = crate::dev::prepare(dir)?;
+    if created {
+        eprintln!(
+            "created {} with a development CA, certificates and configuration",
+            dir.display()
+        );
+    }
+    let config = Config::load(Some(&config_path), std::env::vars())?;
+    let storage = storage::connect(&config.database.url)
+        .await
+        .context("cannot open the database")?;
+    storage.migrate().await?;
+    let application =
+        crate::server::Application::build(config.clone(), storage.clone(), Arc::new(SystemClock))
+            .await?;
+    crate::dev::seed(storage.as_ref(), &application.state().publisher).await?;
+    application.refresh().await?;
+    println!("{}", crate::dev::instructions(dir, &config));
+    application.run_until_stopped().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn write_sample(zorgaanbieders: usize, dir: &Path) -> anyhow::Result<ExitCode> {
@@ -281,7 +311,7 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<Exit
                 }
             }
         }
-        Command::Verify { .. } | Command::Sample { .. } => {
+        Command::Verify { .. } | Command::Sample { .. } | Command::Dev { .. } => {
             unreachable!("execute runs these without a database")
         }
     }

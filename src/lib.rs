@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod consumer;
 pub mod der;
+pub mod dev;
 pub mod devpki;
 pub mod domain;
 pub mod import;

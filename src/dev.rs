@@ -1,0 +1,184 @@
+//! `stelselnode dev`: a complete node on this machine for development — a CA, server, client
+//! and signing certificates, a configuration, and a SQLite database with the project's own
+//! example lists published as version 1 — kept in `./dev/` and reused on the next run.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::config::{AdminIdentity, Config};
+use crate::devpki::{DevCa, KeyAlgorithm, Purpose};
+use crate::domain::{AnyEntry, ListEntries, ListKind};
+use crate::roles::Role;
+use crate::sample::{SampleSize, network};
+use crate::storage::EntryChange;
+
+/// The node certificate's hostname: on the example Whitelist.
+pub const DEV_NODE_HOST: &str = "pgo0.example.com";
+
+fn write(dir: &Path, name: &str, content: &str) -> anyhow::Result<String> {
+    let path = dir.join(name);
+    std::fs::write(&path, content).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path.display().to_string())
+}
+
+/// Creates `dir` with certificates and configuration unless it exists; returns the config.
+pub fn prepare(dir: &Path) -> anyhow::Result<(PathBuf, bool)> {
+    let config_path = dir.join("config.toml");
+    if config_path.exists() {
+        return Ok((config_path, false));
+    }
+    std::fs::create_dir_all(dir)?;
+    let ca = DevCa::new("stelselnode development CA")?;
+    write(dir, "ca.pem", &ca.certificate_pem())?;
+    let server = ca.issue(
+        &Purpose::Server(vec!["localhost".into()]),
+        KeyAlgorithm::EcdsaP256,
+    )?;
+    let clients = [
+        ("node", DEV_NODE_HOST, vec![DEV_NODE_HOST.to_owned()]),
+        ("loket", "loket-dev", vec![]),
+        ("beheer", "beheer-dev", vec![]),
+        ("beheer2", "beheer2-dev", vec![]),
+    ];
+    for (file, common_name, dns_names) in clients {
+        let issued = ca.issue(
+            &Purpose::Client {
+                common_name: common_name.into(),
+                dns_names,
+            },
+            KeyAlgorithm::EcdsaP256,
+        )?;
+        write(dir, &format!("{file}.pem"), &issued.certificate_pem)?;
+        write(dir, &format!("{file}.key"), &issued.key_pem)?;
+    }
+    let signer = ca.issue(
+        &Purpose::Signing {
+            common_name: "stelselnode dev signer".into(),
+        },
+        KeyAlgorithm::Rsa2048,
+    )?;
+    let absolute = std::fs::canonicalize(dir)?;
+    let mut config = Config::default();
+    config.database.url = format!("sqlite://{}", absolute.join("stelselnode.db").display());
+    config.server.certificate_chain_file = write(&absolute, "server.pem", &server.certificate_pem)?;
+    config.server.key_file = write(&absolute, "server.key", &server.key_pem)?;
+    config.server.client_ca_file = absolute.join("ca.pem").display().to_string();
+    config.signing.key_file = write(&absolute, "signer.key", &signer.key_pem)?;
+    config.signing.certificate_chain_file =
+        write(&absolute, "signer.pem", &signer.certificate_pem)?;
+    config.admin.identities = vec![
+        AdminIdentity {
+            common_name: Some("loket-dev".into()),
+            sha256_fingerprint: None,
+            roles: vec![Role::Loket],
+        },
+        AdminIdentity {
+            common_name: Some("beheer-dev".into()),
+            sha256_fingerprint: None,
+            roles: vec![Role::Beheer],
+        },
+        AdminIdentity {
+            common_name: Some("beheer2-dev".into()),
+            sha256_fingerprint: None,
+            roles: vec![Role::Beheer],
+        },
+    ];
+    let text = format!(
+        "# Development node made by `stelselnode dev`. Keys here are for this machine only.\n{}",
+        toml::to_string_pretty(&config)?
+    );
+    std::fs::write(&config_path, text)?;
+    Ok((config_path, true))
+}
+
+/// Puts the example network into an empty database and publishes it as version 1.
+pub async fn seed(
+    storage: &dyn crate::storage::Storage,
+    publisher: &crate::publication::Publisher,
+) -> anyhow::Result<()> {
+    if storage
+        .current_version(ListKind::Whitelist)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let net = network(SampleSize::realistic(25), Utc::now());
+    for lijst in [&net.whitelist, &net.gnl, &net.ocl, &net.zal] {
+        let entries: Vec<AnyEntry> = match &lijst.entries {
+            ListEntries::Zal(s) => s
+                .as_slice()
+                .iter()
+                .cloned()
+                .map(AnyEntry::Zorgaanbieder)
+                .collect(),
+            ListEntries::Ocl(s) => s
+                .as_slice()
+                .iter()
+                .cloned()
+                .map(AnyEntry::OAuthclient)
+                .collect(),
+            ListEntries::Gnl(s) => s
+                .as_slice()
+                .iter()
+                .cloned()
+                .map(AnyEntry::GegevensdienstNaam)
+                .collect(),
+            ListEntries::Whitelist(s) => s
+                .as_slice()
+                .iter()
+                .cloned()
+                .map(AnyEntry::MedMijNode)
+                .collect(),
+        };
+        for entry in entries {
+            storage
+                .apply_change(&EntryChange::upsert(entry, 0), Utc::now())
+                .await?;
+        }
+    }
+    let options = crate::publication::PublishOptions {
+        confirm_mass_change: false,
+        published_by: "dev".into(),
+    };
+    for list in [
+        ListKind::Whitelist,
+        ListKind::Gnl,
+        ListKind::Ocl,
+        ListKind::Zal,
+    ] {
+        publisher.publish(list, &options).await?;
+    }
+    Ok(())
+}
+
+/// Working commands against the development node.
+pub fn instructions(dir: &Path, config: &Config) -> String {
+    let d = dir.display();
+    let node = &config.server.node_listen;
+    let admin = &config.server.admin_listen;
+    let ops = &config.server.ops_listen;
+    format!(
+        "\nstelselnode development node\n\
+         \n  node listener  https://{node}   (client certificate on the Whitelist)\
+         \n  admin listener https://{admin}   (loket / beheer certificates)\
+         \n  ops listener   http://{ops}\n\
+         \nTry:\n\
+         \n  curl --cacert {d}/ca.pem --cert {d}/node.pem --key {d}/node.key https://localhost:{np}/MedMij_Zorgaanbiederslijst.xml\
+         \n  curl --cacert {d}/ca.pem --cert {d}/node.pem --key {d}/node.key https://localhost:{np}/lists/whitelist/versions\
+         \n  curl --cacert {d}/ca.pem --cert {d}/node.pem --key {d}/node.key https://localhost:{np}/lists/zal/versions/1/signature\
+         \n  curl --cacert {d}/ca.pem --cert {d}/beheer.pem --key {d}/beheer.key https://localhost:{ap}/lists/gnl\
+         \n  curl --cacert {d}/ca.pem --cert {d}/loket.pem --key {d}/loket.key https://localhost:{ap}/lists/gnl    # 403: loket may not\
+         \n  curl http://{ops}/readyz\
+         \n  curl http://{ops}/metrics\n\
+         \nStop with Ctrl-C; `stelselnode dev` again reuses {d}/.\n",
+        np = port(node),
+        ap = port(admin),
+    )
+}
+
+fn port(address: &str) -> &str {
+    address.rsplit(':').next().unwrap_or(address)
+}
