@@ -182,7 +182,15 @@ async fn run_dev(dir: &Path) -> anyhow::Result<ExitCode> {
             .await?;
     crate::dev::seed(storage.as_ref(), &application.state().publisher).await?;
     application.refresh().await?;
-    println!("{}", crate::dev::instructions(dir, &config));
+    println!(
+        "{}",
+        crate::dev::instructions(
+            dir,
+            application.node_address(),
+            application.admin_address(),
+            application.ops_address()
+        )
+    );
     application.run_until_stopped().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 //! and signing certificates, a configuration, and a SQLite database with the project's own
 //! example lists published as version 1 — kept in `./dev/` and reused on the next run.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -155,15 +156,13 @@ pub async fn seed(
 }
 
 /// Working commands against the development node.
-pub fn instructions(dir: &Path, config: &Config) -> String {
+pub fn instructions(dir: &Path, node: SocketAddr, admin: SocketAddr, ops: SocketAddr) -> String {
     let d = dir.display();
-    let node = &config.server.node_listen;
-    let admin = &config.server.admin_listen;
-    let ops = &config.server.ops_listen;
+    let (np, ap) = (node.port(), admin.port());
     format!(
         "\nstelselnode development node\n\
-         \n  node listener  https://{node}   (client certificate on the Whitelist)\
-         \n  admin listener https://{admin}   (loket / beheer certificates)\
+         \n  node listener  https://localhost:{np}   (client certificate on the Whitelist)\
+         \n  admin listener https://localhost:{ap}   (loket / beheer certificates)\
          \n  ops listener   http://{ops}\n\
          \nTry:\n\
          \n  curl --cacert {d}/ca.pem --cert {d}/node.pem --key {d}/node.key https://localhost:{np}/MedMij_Zorgaanbiederslijst.xml\
@@ -173,12 +172,6 @@ pub fn instructions(dir: &Path, config: &Config) -> String {
          \n  curl --cacert {d}/ca.pem --cert {d}/loket.pem --key {d}/loket.key https://localhost:{ap}/lists/gnl    # 403: loket may not\
          \n  curl http://{ops}/readyz\
          \n  curl http://{ops}/metrics\n\
-         \nStop with Ctrl-C; `stelselnode dev` again reuses {d}/.\n",
-        np = port(node),
-        ap = port(admin),
+         \nStop with Ctrl-C; `stelselnode dev` again reuses {d}/.\n"
     )
-}
-
-fn port(address: &str) -> &str {
-    address.rsplit(':').next().unwrap_or(address)
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod conformance;
 mod consumer;
+mod dev_mode;
 mod http_client;
 mod publication;
 mod server;

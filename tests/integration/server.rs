@@ -44,6 +44,7 @@ on_both_backends!(
     archives_signatures_diffs_and_the_honoured_query,
     admin_routes_need_their_role_and_refusals_are_audited,
     readiness_fails_closed_until_every_list_is_published,
+    a_reload_replaces_the_server_certificate_without_a_restart,
 );
 
 /// A whitelisted host of the official example Whitelist.
@@ -113,7 +114,7 @@ pub struct TestServer {
     pub pki: Pki,
     pub db: TestDatabase,
     pub clock: ManualClock,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -166,7 +167,7 @@ impl TestServer {
             pki,
             db,
             clock,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -623,5 +624,65 @@ async fn readiness_fails_closed_until_every_list_is_published(db: TestDatabase) 
             .status,
         503
     );
+    server.app.stop().await;
+}
+
+async fn a_reload_replaces_the_server_certificate_without_a_restart(db: TestDatabase) {
+    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    server.publish_all().await;
+    let node = Some(&server.pki.node);
+    assert_eq!(
+        server
+            .node_get(node, "/lists/gnl", &[])
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    // A new server certificate from a new CA replaces the files, then a reload.
+    let new_ca = DevCa::new("Renewed server CA").unwrap();
+    let renewed = new_ca
+        .issue(
+            &Purpose::Server(vec!["localhost".into()]),
+            KeyAlgorithm::EcdsaP256,
+        )
+        .unwrap();
+    std::fs::write(
+        server.dir.path().join("server.pem"),
+        &renewed.certificate_pem,
+    )
+    .unwrap();
+    std::fs::write(server.dir.path().join("server.key"), &renewed.key_pem).unwrap();
+    server.app.reload().unwrap();
+    let trusting_old = server.node_get(node, "/lists/gnl", &[]).await;
+    assert!(
+        trusting_old.is_err(),
+        "the old certificate is gone: {trusting_old:?}"
+    );
+    let trusting_new = request(
+        &connector(new_ca.certificate(), node),
+        server.app.node_address(),
+        "GET",
+        "/lists/gnl",
+        &[],
+        b"",
+    )
+    .await
+    .unwrap();
+    assert_eq!(trusting_new.status, 200);
+    // A broken file is refused and the running certificate stays.
+    std::fs::write(server.dir.path().join("server.key"), "not a key").unwrap();
+    assert!(server.app.reload().is_err());
+    let still = request(
+        &connector(new_ca.certificate(), node),
+        server.app.node_address(),
+        "GET",
+        "/lists/gnl",
+        &[],
+        b"",
+    )
+    .await
+    .unwrap();
+    assert_eq!(still.status, 200);
     server.app.stop().await;
 }

@@ -1,0 +1,128 @@
+//! The README's run command: `stelselnode dev` from an empty directory brings a node up,
+//! and the commands it prints work (here with our own client instead of curl).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+
+use super::http_client::{plain_get, request};
+
+fn issued(dir: &std::path::Path, name: &str) -> stelselnode::devpki::Issued {
+    let certificate_pem = std::fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap();
+    let key_pem = std::fs::read_to_string(dir.join(format!("{name}.key"))).unwrap();
+    stelselnode::devpki::Issued {
+        certificate: CertificateDer::from_pem_slice(certificate_pem.as_bytes()).unwrap(),
+        key_der: PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes()).unwrap(),
+        certificate_pem,
+        key_pem,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_brings_a_node_up_and_its_commands_work() {
+    let workdir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+        .arg("dev")
+        .current_dir(workdir.path())
+        .env("STELSELNODE_SERVER_NODE_LISTEN", "127.0.0.1:0")
+        .env("STELSELNODE_SERVER_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("STELSELNODE_SERVER_OPS_LISTEN", "127.0.0.1:0")
+        .env("STELSELNODE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The printed commands name the ports; read until the ops URL appears.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    while !printed.contains("/metrics") {
+        let line = lines.next().expect("dev printed its instructions").unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+    let port_after = |marker: &str| -> u16 {
+        let start = printed.find(marker).unwrap() + marker.len();
+        printed[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap()
+    };
+    let node = format!(
+        "127.0.0.1:{}",
+        port_after("node listener  https://localhost:")
+    )
+    .parse()
+    .unwrap();
+    let admin = format!(
+        "127.0.0.1:{}",
+        port_after("admin listener https://localhost:")
+    )
+    .parse()
+    .unwrap();
+    let ops = format!("127.0.0.1:{}", port_after("http://127.0.0.1:"))
+        .parse()
+        .unwrap();
+    let dir = workdir.path().join("dev");
+    let ca = CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap();
+    let as_ = |name: &str| super::http_client::connector(&ca, Some(&issued(&dir, name)));
+
+    let list = request(
+        &as_("node"),
+        node,
+        "GET",
+        "/MedMij_Zorgaanbiederslijst.xml",
+        &[],
+        b"",
+    )
+    .await
+    .unwrap();
+    assert_eq!(list.status, 200);
+    assert!(list.text().contains("<Volgnummer>1</Volgnummer>"));
+    let signature = request(
+        &as_("node"),
+        node,
+        "GET",
+        "/lists/zal/versions/1/signature",
+        &[],
+        b"",
+    )
+    .await
+    .unwrap();
+    assert!(signature.text().contains("<SignatureValue>"));
+    assert_eq!(
+        request(&as_("beheer"), admin, "GET", "/lists/gnl", &[], b"")
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        request(&as_("loket"), admin, "GET", "/lists/gnl", &[], b"")
+            .await
+            .unwrap()
+            .status,
+        403
+    );
+    assert_eq!(plain_get(ops, "/readyz").await.status, 200);
+    // SIGHUP reloads certificates and keys; the node keeps serving.
+    let hangup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hangup.success());
+    let again = request(&as_("node"), node, "GET", "/lists/gnl", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(again.status, 200);
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "still running after SIGHUP"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(dir.join("stelselnode.db").exists() && dir.join("config.toml").exists());
+}
