@@ -21,11 +21,16 @@ const CONTENT_TYPE_XML: &str = "application/xml";
 /// Current lists are re-fetched at least this often, whatever their remaining validity.
 const MAX_CURRENT_CACHE_SECONDS: i64 = 300;
 
+/// GET, and HEAD for the same resource (actix sends no body for HEAD).
+fn read() -> actix_web::Route {
+    web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     for list in ListKind::ALL {
         cfg.route(
             &format!("/{}", crate::signing::list_uri(list)),
-            web::get().to(
+            read().to(
                 move |req: HttpRequest,
                       state: web::Data<AppState>,
                       query: web::Query<LegacyQuery>| {
@@ -34,18 +39,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             ),
         );
     }
-    cfg.route("/lists/zal/honoured", web::get().to(honoured))
-        .route("/lists/{list}", web::get().to(current))
-        .route("/lists/{list}/versions", web::get().to(versions))
-        .route(
-            "/lists/{list}/versions/{volgnummer}",
-            web::get().to(version),
-        )
+    cfg.route("/lists/zal/honoured", read().to(honoured))
+        .route("/lists/{list}", read().to(current))
+        .route("/lists/{list}/versions", read().to(versions))
+        .route("/lists/{list}/versions/{volgnummer}", read().to(version))
         .route(
             "/lists/{list}/versions/{volgnummer}/signature",
-            web::get().to(signature),
+            read().to(signature),
         )
-        .route("/lists/{list}/diff", web::get().to(diff));
+        .route("/lists/{list}/diff", read().to(diff));
 }
 
 fn list_of(name: &str) -> Result<ListKind, ApiError> {

@@ -164,3 +164,14 @@ fn publish_all_then_verify_as_a_consumer() {
         stderr(&unsigned)
     );
 }
+
+#[test]
+fn the_example_production_configuration_is_valid() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/stelselnode.toml");
+    let config = stelselnode::config::Config::load(Some(&path), Vec::new()).unwrap();
+    assert_eq!(
+        config.server.node_access,
+        stelselnode::tls::NodeAccess::Whitelist
+    );
+    assert_eq!(config.admin.identities.len(), 2);
+}
