@@ -110,14 +110,25 @@ run() { # label port headers...
 cp nginx/nginx.conf /tmp/last-nginx.conf
 printf '\n%s-Zorgaanbieder ZAL (%s bytes, gzip %s bytes), %s connections, %s s per run, %s cores\n\n' \
     "$n" "$(stat -c %s nginx/www/lists/zal)" "$(stat -c %s nginx/www/lists/zal.gz)" "$connections" "$seconds" "$(nproc)"
+# Rounds alternate node and nginx so that both meet the same machine noise; the medians
+# and their ratio are the figures.
+rounds=${ROUNDS:-3}
 for case in identity gzip 304; do
     case $case in
         identity) headers=() ;;
         gzip) headers=("Accept-Encoding: gzip") ;;
         304) headers=("If-None-Match: $etag") ;;
     esac
-    node=$(run node 18443 "${headers[@]}"); nginx=$(run nginx 28443 "${headers[@]}" || { cat nginx/logs/error.log >&2; exit 1; })
-    node_rps=${node%% *}; nginx_rps=${nginx%% *}
-    printf '%-9s node  %s\n%-9s nginx %s\n%-9s ratio node/nginx = %s\n\n' "$case" "$node" "" "$nginx" "" \
-        "$(python3 -c "print(f'{$node_rps / $nginx_rps:.2f}')")"
+    node_runs=(); nginx_runs=()
+    for _ in $(seq "$rounds"); do
+        node=$(run node 18443 "${headers[@]}"); nginx=$(run nginx 28443 "${headers[@]}")
+        echo "  $case node  $node" >&2; echo "  $case nginx $nginx" >&2
+        node_runs+=("${node%% *}"); nginx_runs+=("${nginx%% *}")
+    done
+    python3 - "$case" "${node_runs[*]}" "${nginx_runs[*]}" <<'PY'
+import statistics, sys
+case, node, nginx = sys.argv[1], [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()]
+n, g = statistics.median(node), statistics.median(nginx)
+print(f"{case:9} node {n:9.0f} req/s   nginx {g:9.0f} req/s   ratio {n / g:.2f}   (medians of {len(node)} runs)")
+PY
 done

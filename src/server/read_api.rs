@@ -59,10 +59,6 @@ fn volgnummer_of(text: &str) -> Result<Volgnummer, ApiError> {
     Volgnummer::parse(text).map_err(|e| ApiError::NotFound(format!("no such version: {e}")))
 }
 
-fn http_date(t: DateTime<Utc>) -> String {
-    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
-}
-
 fn accepts_gzip(req: &HttpRequest) -> bool {
     req.headers()
         .get_all(header::ACCEPT_ENCODING)
@@ -112,10 +108,10 @@ pub fn list_response(
         HttpResponse::Ok()
     };
     response
-        .insert_header((header::ETAG, representation.etag.as_str()))
-        .insert_header((header::LAST_MODIFIED, http_date(served.last_modified())))
+        .insert_header((header::ETAG, representation.etag_header.clone()))
+        .insert_header((header::LAST_MODIFIED, served.last_modified_header.clone()))
         .insert_header((header::CACHE_CONTROL, cache_control))
-        .insert_header((header::VARY, "Accept-Encoding"));
+        .insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
     if unchanged {
         return response.finish();
     }
@@ -127,7 +123,7 @@ pub fn list_response(
             header::CONTENT_TYPE,
             HeaderValue::from_static(CONTENT_TYPE_XML),
         ))
-        .insert_header(("Content-Digest", representation.content_digest.as_str()))
+        .insert_header(("Content-Digest", representation.content_digest.clone()))
         .body(representation.bytes.clone())
 }
 

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
+use actix_web::http::header::HeaderValue;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
@@ -15,23 +16,26 @@ use crate::storage::{Storage, StorageError, StoredVersion};
 use crate::tls::Tls;
 use crate::xml::parse_list;
 
-/// One representation of a version: its bytes and the headers that describe them.
+/// One representation of a version: its bytes and the headers that describe them, made
+/// once per version rather than per request.
 #[derive(Debug)]
 pub struct Representation {
     pub bytes: actix_web::web::Bytes,
     /// Strong ETag, quoted.
     pub etag: String,
+    pub etag_header: HeaderValue,
     /// `sha-256=:…:` over exactly these bytes (RFC 9530).
-    pub content_digest: String,
+    pub content_digest: HeaderValue,
 }
 
 impl Representation {
     fn new(bytes: Vec<u8>, etag: String) -> Self {
-        let content_digest = format!("sha-256=:{}:", BASE64.encode(Sha256::digest(&bytes)));
+        let digest = format!("sha-256=:{}:", BASE64.encode(Sha256::digest(&bytes)));
         Self {
             bytes: bytes.into(),
+            etag_header: HeaderValue::from_str(&etag).expect("a quoted hex digest is a valid header"),
             etag,
-            content_digest,
+            content_digest: HeaderValue::from_str(&digest).expect("base64 is a valid header"),
         }
     }
 }
@@ -44,6 +48,8 @@ pub struct ServedVersion {
     /// Pre-compressed for current versions; archived versions are sent as they are.
     pub gzip: Option<Representation>,
     pub signature: actix_web::web::Bytes,
+    /// `Last-Modified`: the Tijdstempel as an HTTP date.
+    pub last_modified_header: HeaderValue,
 }
 
 impl ServedVersion {
@@ -58,6 +64,10 @@ impl ServedVersion {
             identity: Representation::new(bytes, format!("\"{sha}\"")),
             gzip: compressed,
             signature: stored.signature.clone().into(),
+            last_modified_header: HeaderValue::from_str(
+                &stored.record.tijdstempel.instant().format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            )
+            .expect("an HTTP date is a valid header"),
         })
     }
 
