@@ -33,7 +33,8 @@ impl Representation {
         let digest = format!("sha-256=:{}:", BASE64.encode(Sha256::digest(&bytes)));
         Self {
             bytes: bytes.into(),
-            etag_header: HeaderValue::from_str(&etag).expect("a quoted hex digest is a valid header"),
+            etag_header: HeaderValue::from_str(&etag)
+                .expect("a quoted hex digest is a valid header"),
             etag,
             content_digest: HeaderValue::from_str(&digest).expect("base64 is a valid header"),
         }
@@ -65,7 +66,12 @@ impl ServedVersion {
             gzip: compressed,
             signature: stored.signature.clone().into(),
             last_modified_header: HeaderValue::from_str(
-                &stored.record.tijdstempel.instant().format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+                &stored
+                    .record
+                    .tijdstempel
+                    .instant()
+                    .format("%a, %d %b %Y %H:%M:%S GMT")
+                    .to_string(),
             )
             .expect("an HTTP date is a valid header"),
         })

@@ -1,5 +1,24 @@
 //! All integration tests in one binary (one link step, one run).
 
+/// Runs each named `async fn(TestDatabase)` once on SQLite and once on PostgreSQL: every
+/// behaviour that depends on the database is tested on both backends.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                super::$name(crate::support::sqlite().await).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                super::$name(crate::support::postgres().await).await
+            })*
+        }
+    };
+}
+
 mod cli;
 mod conformance;
 mod consumer;

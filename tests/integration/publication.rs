@@ -21,23 +21,6 @@ use stelselnode::xml::parse_list;
 use super::signatures::{Signer, signer, xmlsec1_verify};
 use super::support::{TestDatabase, official_example, xmllint_validate};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() {
-                super::$name(super::super::support::sqlite().await).await
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() {
-                super::$name(super::super::support::postgres().await).await
-            })*
-        }
-    };
-}
-
 on_both_backends!(
     publication_after_import_continues_the_volgnummer_and_verifies,
     a_publication_that_breaks_integrity_stores_nothing,

@@ -20,23 +20,6 @@ use stelselnode::tls::NodeAccess;
 use super::http_client::{Response, connector, plain_get, request};
 use super::support::{TestDatabase, official_example};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() {
-                super::$name(super::super::support::sqlite().await).await
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread")]
-            async fn $name() {
-                super::$name(super::super::support::postgres().await).await
-            })*
-        }
-    };
-}
-
 on_both_backends!(
     only_whitelisted_nodes_of_the_trusted_ca_get_through,
     removing_a_host_from_the_whitelist_locks_it_out,

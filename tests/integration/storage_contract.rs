@@ -12,25 +12,7 @@ use stelselnode::xml::parse_list;
 
 use super::support::{TestDatabase, official_example};
 
-/// Generates one test per backend for each contract function.
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::super::support::sqlite().await).await
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::super::support::postgres().await).await
-            })*
-        }
-    };
-}
-
-contract!(
+on_both_backends!(
     a_new_database_has_empty_lists_starting_at_one,
     import_stores_entries_and_continues_the_volgnummer,
     import_replaces_the_working_state_and_keeps_versions_of_unchanged_entries,
