@@ -23,12 +23,7 @@ fn entries(snapshot: &Snapshot, list: ListKind) -> &ListEntries {
 }
 
 fn keys(entries: &ListEntries) -> HashSet<&str> {
-    match entries {
-        ListEntries::Zal(s) => s.as_slice().iter().map(|e| e.naam().as_str()).collect(),
-        ListEntries::Ocl(s) => s.as_slice().iter().map(|e| e.hostname.as_str()).collect(),
-        ListEntries::Gnl(s) => s.as_slice().iter().map(|e| e.id.as_str()).collect(),
-        ListEntries::Whitelist(s) => s.as_slice().iter().map(|e| e.hostname.as_str()).collect(),
-    }
+    entries.keys().into_iter().collect()
 }
 
 /// Rule 4 for the ZAL: every GegevensdienstId is in the GNL, every token and resource

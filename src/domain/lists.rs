@@ -479,6 +479,19 @@ impl ListEntries {
         self.len() == 0
     }
 
+    /// The keys of the entries, in key order.
+    pub fn keys(&self) -> Vec<&str> {
+        fn keys<E: Entry>(set: &EntrySet<E>) -> Vec<&str> {
+            set.as_slice().iter().map(Entry::key).collect()
+        }
+        match self {
+            ListEntries::Zal(s) => keys(s),
+            ListEntries::Ocl(s) => keys(s),
+            ListEntries::Gnl(s) => keys(s),
+            ListEntries::Whitelist(s) => keys(s),
+        }
+    }
+
     /// Each entry as (key, JSON body): the storage form of the working state.
     pub fn to_json_rows(&self) -> Vec<(String, String)> {
         fn rows<E: Entry>(set: &EntrySet<E>) -> Vec<(String, String)> {

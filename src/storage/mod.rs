@@ -60,16 +60,11 @@ impl WorkingState {
 
     /// Keys that were stored once and have since been removed.
     pub fn removed_keys(&self) -> impl Iterator<Item = &str> {
-        let live: std::collections::HashSet<String> = self
-            .entries
-            .to_json_rows()
-            .into_iter()
-            .map(|(key, _)| key)
-            .collect();
+        let live: std::collections::HashSet<&str> = self.entries.keys().into_iter().collect();
         self.versions
             .keys()
-            .filter(move |key| !live.contains(*key))
             .map(String::as_str)
+            .filter(move |key| !live.contains(key))
     }
 }
 
