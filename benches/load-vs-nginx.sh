@@ -113,7 +113,7 @@ printf '\n%s-Zorgaanbieder ZAL (%s bytes, gzip %s bytes), %s connections, %s s p
 # Rounds alternate node and nginx so that both meet the same machine noise; the medians
 # and their ratio are the figures.
 rounds=${ROUNDS:-3}
-for case in identity gzip 304; do
+for case in ${CASES:-identity gzip 304}; do
     case $case in
         identity) headers=() ;;
         gzip) headers=("Accept-Encoding: gzip") ;;

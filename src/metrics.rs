@@ -7,6 +7,8 @@ use prometheus::{
 
 pub struct Metrics {
     registry: Registry,
+    /// `list_fetches_total` handles resolved once: [list][0 = 200, 1 = 304].
+    fetch_counters: Vec<[prometheus::IntCounter; 2]>,
     pub list_volgnummer: IntGaugeVec,
     pub list_seconds_since_publication: IntGaugeVec,
     pub list_seconds_until_expiry: IntGaugeVec,
@@ -45,7 +47,22 @@ impl Metrics {
                 IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
             )
         };
+        let fetches = counter(
+            "list_fetches_total",
+            "List fetches by nodes",
+            &["list", "result"],
+        );
+        let fetch_counters = crate::domain::ListKind::ALL
+            .iter()
+            .map(|l| {
+                [
+                    fetches.with_label_values(&[l.as_str(), "200"]),
+                    fetches.with_label_values(&[l.as_str(), "304"]),
+                ]
+            })
+            .collect();
         Self {
+            fetch_counters,
             list_volgnummer: gauge(
                 "list_volgnummer",
                 "Volgnummer of the current version",
@@ -72,11 +89,7 @@ impl Metrics {
                 "Publications refused or failed (integrity, signature, storage)",
                 &["list", "reason"],
             ),
-            fetches: counter(
-                "list_fetches_total",
-                "List fetches by nodes",
-                &["list", "result"],
-            ),
+            fetches,
             tls_handshakes_refused: gauge(
                 "tls_handshakes_refused",
                 "TLS handshakes refused since start, by reason",
@@ -100,6 +113,15 @@ impl Metrics {
             ),
             registry,
         }
+    }
+
+    /// Counts one fetch of a current list (a hot path: no label lookup).
+    pub fn count_fetch(&self, list: crate::domain::ListKind, not_modified: bool) {
+        let index = crate::domain::ListKind::ALL
+            .iter()
+            .position(|l| *l == list)
+            .expect("every list");
+        self.fetch_counters[index][usize::from(not_modified)].inc();
     }
 
     /// The text exposition format.

@@ -124,7 +124,26 @@ pub fn list_response(
             HeaderValue::from_static(CONTENT_TYPE_XML),
         ))
         .insert_header(("Content-Digest", representation.content_digest.clone()))
-        .body(representation.bytes.clone())
+        .body(sized_body(&representation.bytes))
+}
+
+/// Large documents go out as a stream of zero-copy slices with their Content-Length: the HTTP
+/// layer copies each slice into a small write buffer instead of growing one buffer to the whole
+/// document for every response.
+fn sized_body(bytes: &web::Bytes) -> actix_web::body::BoxBody {
+    const SLICE: usize = 256 * 1024;
+    if bytes.len() <= SLICE {
+        return actix_web::body::BoxBody::new(bytes.clone());
+    }
+    let length = bytes.len() as u64;
+    let bytes = bytes.clone();
+    let slices = (0..bytes.len()).step_by(SLICE).map(move |start| {
+        Ok::<_, std::convert::Infallible>(bytes.slice(start..(start + SLICE).min(bytes.len())))
+    });
+    actix_web::body::BoxBody::new(actix_web::body::SizedStream::new(
+        length,
+        futures_util::stream::iter(slices),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,16 +200,8 @@ fn serve_current(
         .num_seconds()
         .clamp(0, MAX_CURRENT_CACHE_SECONDS);
     let response = list_response(req, &served, &format!("public, max-age={max_age}"));
-    let result = if response.status() == actix_web::http::StatusCode::NOT_MODIFIED {
-        "304"
-    } else {
-        "200"
-    };
-    state
-        .metrics
-        .fetches
-        .with_label_values(&[list.as_str(), result])
-        .inc();
+    let not_modified = response.status() == actix_web::http::StatusCode::NOT_MODIFIED;
+    state.metrics.count_fetch(list, not_modified);
     Ok(response)
 }
 
