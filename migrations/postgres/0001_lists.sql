@@ -104,6 +104,8 @@ CREATE TABLE mutations (
     decided_at           TIMESTAMPTZ,
     rejection_reason     TEXT,
     withdrawn_at         TIMESTAMPTZ,
+    -- When the change reached the working state (at approval, or when effective_from came).
+    applied_at           TIMESTAMPTZ,
     published_volgnummer BIGINT,
     published_at         TIMESTAMPTZ,
     CHECK ((operation = 'upsert') = (body IS NOT NULL)),

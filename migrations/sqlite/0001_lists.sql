@@ -89,6 +89,8 @@ CREATE TABLE mutations (
     decided_at           INTEGER,
     rejection_reason     TEXT,
     withdrawn_at         INTEGER,
+    -- When the change reached the working state (at approval, or when effective_from came).
+    applied_at           INTEGER,
     published_volgnummer INTEGER,
     published_at         INTEGER,
     CHECK ((operation = 'upsert') = (body IS NOT NULL)),

@@ -28,13 +28,47 @@ impl Publisher {
         Ok(due)
     }
 
-    /// Re-publishes every list that is due; failures are logged and kept for health.
+    /// Applies approved mutations whose `effective_from` has come and publishes their lists.
+    pub async fn publish_due_mutations(
+        &self,
+    ) -> Vec<(ListKind, Result<VersionRecord, PublishError>)> {
+        let applied = match self.storage.apply_due_mutations(self.clock.now()).await {
+            Ok(applied) => applied,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot apply scheduled mutations");
+                return Vec::new();
+            }
+        };
+        let mut lists: Vec<ListKind> = Vec::new();
+        for mutation in &applied {
+            match &mutation.rejection_reason {
+                Some(reason) => {
+                    tracing::warn!(id = mutation.id, %reason, "scheduled mutation rejected")
+                }
+                None if !lists.contains(&mutation.list) => lists.push(mutation.list),
+                None => {}
+            }
+        }
+        let options = PublishOptions {
+            confirm_mass_change: false,
+            published_by: "schedule".into(),
+        };
+        let mut outcomes = Vec::new();
+        for list in lists {
+            outcomes.push((list, self.publish(list, &options).await));
+        }
+        outcomes
+    }
+
+    /// Publishes due scheduled mutations, then re-publishes every list whose validity is
+    /// running out; failures are logged and kept for health.
     pub async fn heartbeat_tick(&self) -> Vec<(ListKind, Result<VersionRecord, PublishError>)> {
+        let mut outcomes = self.publish_due_mutations().await;
         let due = match self.heartbeat_due().await {
             Ok(due) => due,
             Err(e) => {
                 tracing::error!(error = %e, "heartbeat cannot read the current versions");
-                return Vec::new();
+                return outcomes;
             }
         };
         let options = PublishOptions {
@@ -43,7 +77,6 @@ impl Publisher {
             confirm_mass_change: true,
             published_by: "heartbeat".into(),
         };
-        let mut outcomes = Vec::new();
         for list in due {
             outcomes.push((list, self.publish(list, &options).await));
         }

@@ -33,6 +33,9 @@ pub enum StorageError {
     /// being prepared. Nothing was stored; prepare again from a new snapshot.
     #[error("the {list} list changed while its new version was prepared")]
     Stale { list: ListKind },
+    /// A mutation is not in the state the operation needs (e.g. approving a published one).
+    #[error("mutation {id} is {status}")]
+    MutationState { id: i64, status: String },
     /// Stored data no longer passes the domain checks: never expected, always worth an alarm.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -231,6 +234,37 @@ pub struct StoredVersion {
     pub signature: Vec<u8>,
 }
 
+/// A change request as submitted (SPEC §4).
+#[derive(Debug, Clone)]
+pub struct NewMutation {
+    pub change: EntryChange,
+    pub on_behalf_of: String,
+    pub reference: String,
+    pub urgent: bool,
+    pub agreed_deadline: Option<DateTime<Utc>>,
+    /// Not published before this instant.
+    pub effective_from: Option<DateTime<Utc>>,
+    /// SHA-256 fingerprint and subject of the submitter's certificate.
+    pub submitted_by: String,
+    pub submitted_by_subject: String,
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// Where a mutation stands.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MutationRecord {
+    pub id: i64,
+    pub list: ListKind,
+    pub entry_key: String,
+    /// submitted, approved, published, rejected or withdrawn.
+    pub status: String,
+    pub effective_from: Option<DateTime<Utc>>,
+    pub applied_at: Option<DateTime<Utc>>,
+    pub published_volgnummer: Option<i64>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub rejection_reason: Option<String>,
+}
+
 /// Which audit records to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditQuery {
@@ -306,6 +340,27 @@ pub trait Storage: Send + Sync {
 
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), StorageError>;
 
+    async fn submit_mutation(&self, mutation: &NewMutation) -> Result<i64, StorageError>;
+
+    /// Approves a submitted mutation; unless its `effective_from` lies ahead, its change goes
+    /// into the working state in the same transaction (a stale base version is a `Conflict`
+    /// and nothing changes).
+    async fn approve_mutation(
+        &self,
+        id: i64,
+        approver: &str,
+        at: DateTime<Utc>,
+    ) -> Result<MutationRecord, StorageError>;
+
+    /// Applies approved mutations whose `effective_from` has come; one that no longer fits
+    /// (stale base version) is rejected with the reason. Returns what it did.
+    async fn apply_due_mutations(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<MutationRecord>, StorageError>;
+
+    async fn mutation(&self, id: i64) -> Result<Option<MutationRecord>, StorageError>;
+
     /// Audit records in `[since, until)`, newest first, at most `limit`.
     async fn audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StorageError>;
 }
@@ -343,11 +398,11 @@ fn removed_by_import(live: Vec<String>, imported: &[(String, String)]) -> Vec<St
         .collect()
 }
 
-fn conflict(change: &EntryChange, current: Option<i64>) -> StorageError {
+fn conflict(list: ListKind, key: &str, expected: i64, current: Option<i64>) -> StorageError {
     StorageError::Conflict {
-        list: change.list,
-        key: change.key.clone(),
-        expected: change.base_version,
+        list,
+        key: key.to_owned(),
+        expected,
         current: current.unwrap_or(0),
     }
 }

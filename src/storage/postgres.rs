@@ -11,8 +11,8 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::{
     AuditOutcome, AuditQuery, AuditRecord, EntryChange, ImportOutcome, ListHead, ListSnapshot,
-    NewVersion, Snapshot, StorageError, StoredVersion, WorkingState, conflict, removed_by_import,
-    version_record, volgnummer_from_db, working_state_from_rows,
+    MutationRecord, NewMutation, NewVersion, Snapshot, StorageError, StoredVersion, WorkingState,
+    conflict, removed_by_import, version_record, volgnummer_from_db, working_state_from_rows,
 };
 use crate::domain::{Lijst, ListKind, Tijdstempel, VersionRecord, Volgnummer};
 
@@ -81,6 +81,109 @@ fn version_from_row(row: &sqlx::postgres::PgRow) -> Result<VersionRecord, Storag
     )
 }
 
+/// Writes one entry change if the entry is still at `base_version` (row lock on the entry);
+/// returns the new version.
+async fn write_change(
+    tx: &mut Transaction<'static, Postgres>,
+    list: ListKind,
+    key: &str,
+    body: Option<&str>,
+    base_version: i64,
+    at: DateTime<Utc>,
+) -> Result<i64, StorageError> {
+    let current: Option<i64> = sqlx::query_scalar(
+        "SELECT version FROM entries WHERE list = $1 AND entry_key = $2 FOR UPDATE",
+    )
+    .bind(list.as_str())
+    .bind(key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if current.unwrap_or(0) != base_version {
+        return Err(conflict(list, key, base_version, current));
+    }
+    // A concurrent first insert of the same key makes this affect no row: a conflict too.
+    let written = sqlx::query(
+        "INSERT INTO entries (list, entry_key, version, body, updated_at) \
+         VALUES ($1, $2, $3, $4::jsonb, $5) \
+         ON CONFLICT (list, entry_key) DO UPDATE SET version = EXCLUDED.version, \
+         body = EXCLUDED.body, updated_at = EXCLUDED.updated_at \
+         WHERE entries.version = $6",
+    )
+    .bind(list.as_str())
+    .bind(key)
+    .bind(base_version + 1)
+    .bind(body)
+    .bind(at)
+    .bind(base_version)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if written == 0 {
+        return Err(conflict(list, key, base_version, Some(base_version + 1)));
+    }
+    let removed = match body {
+        None => vec![key.to_owned()],
+        Some(_) => Vec::new(),
+    };
+    state_changed(tx, list, &removed, at).await?;
+    Ok(base_version + 1)
+}
+
+/// The columns `mutation_from_row` reads.
+const MUTATION_COLUMNS: &str = "id, list, entry_key, status, effective_from, applied_at, \
+     published_volgnummer, published_at, rejection_reason, body::text, base_version";
+
+fn mutation_from_row(row: &sqlx::postgres::PgRow) -> Result<MutationRecord, StorageError> {
+    Ok(MutationRecord {
+        id: row.get(0),
+        list: row
+            .get::<String, _>(1)
+            .parse()
+            .map_err(|e: crate::domain::UnknownList| StorageError::Corrupt(e.to_string()))?,
+        entry_key: row.get(2),
+        status: row.get(3),
+        effective_from: row.get(4),
+        applied_at: row.get(5),
+        published_volgnummer: row.get(6),
+        published_at: row.get(7),
+        rejection_reason: row.get(8),
+    })
+}
+
+async fn read_mutation(
+    tx: &mut Transaction<'static, Postgres>,
+    id: i64,
+) -> Result<(MutationRecord, Option<String>, i64), StorageError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MUTATION_COLUMNS} FROM mutations WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StorageError::MutationState {
+        id,
+        status: "unknown".into(),
+    })?;
+    Ok((mutation_from_row(&row)?, row.get(9), row.get(10)))
+}
+
+/// Applies an approved mutation's change and records when.
+async fn apply_mutation(
+    tx: &mut Transaction<'static, Postgres>,
+    record: &MutationRecord,
+    body: Option<&str>,
+    base_version: i64,
+    at: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    write_change(tx, record.list, &record.entry_key, body, base_version, at).await?;
+    sqlx::query("UPDATE mutations SET applied_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(record.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Records that a list's working state changed (taking the list head's row lock, which
 /// serialises the change with publications); a GNL removal retires the id for good.
 async fn state_changed(
@@ -147,44 +250,18 @@ impl super::Storage for PostgresStorage {
         at: DateTime<Utc>,
     ) -> Result<i64, StorageError> {
         let mut tx = self.pool.begin().await?;
-        let current: Option<i64> = sqlx::query_scalar(
-            "SELECT version FROM entries WHERE list = $1 AND entry_key = $2 FOR UPDATE",
+        let body = change.body();
+        let version = write_change(
+            &mut tx,
+            change.list(),
+            change.key(),
+            body.as_deref(),
+            change.base_version(),
+            at,
         )
-        .bind(change.list().as_str())
-        .bind(change.key())
-        .fetch_optional(&mut *tx)
         .await?;
-        if current.unwrap_or(0) != change.base_version() {
-            return Err(conflict(change, current));
-        }
-        let new_version = change.base_version() + 1;
-        // A concurrent first insert of the same key makes this affect no row: a conflict too.
-        let written = sqlx::query(
-            "INSERT INTO entries (list, entry_key, version, body, updated_at) \
-             VALUES ($1, $2, $3, $4::jsonb, $5) \
-             ON CONFLICT (list, entry_key) DO UPDATE SET version = EXCLUDED.version, \
-             body = EXCLUDED.body, updated_at = EXCLUDED.updated_at \
-             WHERE entries.version = $6",
-        )
-        .bind(change.list().as_str())
-        .bind(change.key())
-        .bind(new_version)
-        .bind(change.body())
-        .bind(at)
-        .bind(change.base_version())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if written == 0 {
-            return Err(conflict(change, Some(new_version)));
-        }
-        let removed: &[String] = match change.body() {
-            None => std::slice::from_ref(&change.key),
-            Some(_) => &[],
-        };
-        state_changed(&mut tx, change.list(), removed, at).await?;
         tx.commit().await?;
-        Ok(new_version)
+        Ok(version)
     }
 
     async fn import_list(
@@ -370,6 +447,16 @@ impl super::Storage for PostgresStorage {
             .bind(list.as_str())
             .execute(&mut *tx)
             .await?;
+        // The revision check above proves every applied mutation is in this version.
+        sqlx::query(
+            "UPDATE mutations SET status = 'published', published_volgnummer = $1, published_at = $2 \
+             WHERE list = $3 AND status = 'approved' AND applied_at IS NOT NULL",
+        )
+        .bind(record.volgnummer.get())
+        .bind(record.tijdstempel.instant())
+        .bind(list.as_str())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -445,6 +532,107 @@ impl super::Storage for PostgresStorage {
         .iter()
         .map(version_from_row)
         .collect()
+    }
+
+    async fn submit_mutation(&self, m: &NewMutation) -> Result<i64, StorageError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO mutations (list, entry_key, operation, body, base_version, on_behalf_of, reference, \
+             urgent, agreed_deadline, effective_from, status, submitted_by, submitted_by_subject, submitted_at) \
+             VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, 'submitted', $11, $12, $13) RETURNING id",
+        )
+        .bind(m.change.list().as_str())
+        .bind(m.change.key())
+        .bind(if m.change.body().is_some() { "upsert" } else { "delete" })
+        .bind(m.change.body())
+        .bind(m.change.base_version())
+        .bind(&m.on_behalf_of)
+        .bind(&m.reference)
+        .bind(m.urgent)
+        .bind(m.agreed_deadline)
+        .bind(m.effective_from)
+        .bind(&m.submitted_by)
+        .bind(&m.submitted_by_subject)
+        .bind(m.submitted_at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn approve_mutation(
+        &self,
+        id: i64,
+        approver: &str,
+        at: DateTime<Utc>,
+    ) -> Result<MutationRecord, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let (record, body, base_version) = read_mutation(&mut tx, id).await?;
+        if record.status != "submitted" {
+            return Err(StorageError::MutationState {
+                id,
+                status: record.status,
+            });
+        }
+        sqlx::query("UPDATE mutations SET status = 'approved', decided_by = $1, decided_at = $2 WHERE id = $3")
+            .bind(approver)
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if record.effective_from.is_none_or(|from| from <= at) {
+            apply_mutation(&mut tx, &record, body.as_deref(), base_version, at).await?;
+        }
+        let (record, _, _) = read_mutation(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn apply_due_mutations(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<MutationRecord>, StorageError> {
+        let due: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM mutations WHERE status = 'approved' AND applied_at IS NULL \
+             AND effective_from <= $1 ORDER BY effective_from, id",
+        )
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut done = Vec::new();
+        for id in due {
+            let mut tx = self.pool.begin().await?;
+            let (record, body, base_version) = read_mutation(&mut tx, id).await?;
+            // Another replica may have applied it meanwhile.
+            if record.applied_at.is_some() || record.status != "approved" {
+                continue;
+            }
+            match apply_mutation(&mut tx, &record, body.as_deref(), base_version, at).await {
+                Ok(()) => {}
+                Err(e @ StorageError::Conflict { .. }) => {
+                    tx.rollback().await?;
+                    tx = self.pool.begin().await?;
+                    read_mutation(&mut tx, id).await?;
+                    sqlx::query("UPDATE mutations SET status = 'rejected', rejection_reason = $1 WHERE id = $2")
+                        .bind(format!("no longer fits when it became effective: {e}"))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Err(e) => return Err(e),
+            }
+            done.push(read_mutation(&mut tx, id).await?.0);
+            tx.commit().await?;
+        }
+        Ok(done)
+    }
+
+    async fn mutation(&self, id: i64) -> Result<Option<MutationRecord>, StorageError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MUTATION_COLUMNS} FROM mutations WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| mutation_from_row(&r)).transpose()
     }
 
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), StorageError> {

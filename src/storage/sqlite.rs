@@ -14,8 +14,8 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
     AuditOutcome, AuditQuery, AuditRecord, EntryChange, ImportOutcome, ListHead, ListSnapshot,
-    NewVersion, Snapshot, StorageError, StoredVersion, WorkingState, conflict, removed_by_import,
-    version_record, volgnummer_from_db, working_state_from_rows,
+    MutationRecord, NewMutation, NewVersion, Snapshot, StorageError, StoredVersion, WorkingState,
+    conflict, removed_by_import, version_record, volgnummer_from_db, working_state_from_rows,
 };
 use crate::domain::{Lijst, ListKind, Tijdstempel, VersionRecord, Volgnummer};
 
@@ -105,6 +105,99 @@ fn version_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<VersionRecord, Stor
     )
 }
 
+/// Writes one entry change if the entry is still at `base_version`; returns the new version.
+async fn write_change(
+    tx: &mut Transaction<'static, Sqlite>,
+    list: ListKind,
+    key: &str,
+    body: Option<&str>,
+    base_version: i64,
+    at: DateTime<Utc>,
+) -> Result<i64, StorageError> {
+    let current: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM entries WHERE list = ? AND entry_key = ?")
+            .bind(list.as_str())
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if current.unwrap_or(0) != base_version {
+        return Err(conflict(list, key, base_version, current));
+    }
+    sqlx::query(
+        "INSERT INTO entries (list, entry_key, version, body, updated_at) VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT (list, entry_key) DO UPDATE SET version = excluded.version, \
+         body = excluded.body, updated_at = excluded.updated_at",
+    )
+    .bind(list.as_str())
+    .bind(key)
+    .bind(base_version + 1)
+    .bind(body)
+    .bind(micros(at))
+    .execute(&mut **tx)
+    .await?;
+    let removed = match body {
+        None => vec![key.to_owned()],
+        Some(_) => Vec::new(),
+    };
+    state_changed(tx, list, &removed, at).await?;
+    Ok(base_version + 1)
+}
+
+/// The columns `mutation_from_row` reads.
+const MUTATION_COLUMNS: &str = "id, list, entry_key, status, effective_from, applied_at, \
+     published_volgnummer, published_at, rejection_reason, body, base_version";
+
+fn mutation_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<MutationRecord, StorageError> {
+    Ok(MutationRecord {
+        id: row.get(0),
+        list: row
+            .get::<String, _>(1)
+            .parse()
+            .map_err(|e: crate::domain::UnknownList| StorageError::Corrupt(e.to_string()))?,
+        entry_key: row.get(2),
+        status: row.get(3),
+        effective_from: row.get::<Option<i64>, _>(4).map(instant),
+        applied_at: row.get::<Option<i64>, _>(5).map(instant),
+        published_volgnummer: row.get(6),
+        published_at: row.get::<Option<i64>, _>(7).map(instant),
+        rejection_reason: row.get(8),
+    })
+}
+
+async fn read_mutation(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: i64,
+) -> Result<(MutationRecord, Option<String>, i64), StorageError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MUTATION_COLUMNS} FROM mutations WHERE id = ?"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StorageError::MutationState {
+        id,
+        status: "unknown".into(),
+    })?;
+    Ok((mutation_from_row(&row)?, row.get(9), row.get(10)))
+}
+
+/// Applies an approved mutation's change and records when.
+async fn apply_mutation(
+    tx: &mut Transaction<'static, Sqlite>,
+    record: &MutationRecord,
+    body: Option<&str>,
+    base_version: i64,
+    at: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    write_change(tx, record.list, &record.entry_key, body, base_version, at).await?;
+    sqlx::query("UPDATE mutations SET applied_at = ? WHERE id = ?")
+        .bind(micros(at))
+        .bind(record.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Records that a list's working state changed; a GNL removal retires the id for good.
 async fn state_changed(
     tx: &mut Transaction<'static, Sqlite>,
@@ -172,35 +265,18 @@ impl super::Storage for SqliteStorage {
         at: DateTime<Utc>,
     ) -> Result<i64, StorageError> {
         let mut tx = self.begin_write().await?;
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM entries WHERE list = ? AND entry_key = ?")
-                .bind(change.list().as_str())
-                .bind(change.key())
-                .fetch_optional(&mut *tx)
-                .await?;
-        if current.unwrap_or(0) != change.base_version() {
-            return Err(conflict(change, current));
-        }
-        let new_version = change.base_version() + 1;
-        sqlx::query(
-            "INSERT INTO entries (list, entry_key, version, body, updated_at) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT (list, entry_key) DO UPDATE SET version = excluded.version, \
-             body = excluded.body, updated_at = excluded.updated_at",
+        let body = change.body();
+        let version = write_change(
+            &mut tx,
+            change.list(),
+            change.key(),
+            body.as_deref(),
+            change.base_version(),
+            at,
         )
-        .bind(change.list().as_str())
-        .bind(change.key())
-        .bind(new_version)
-        .bind(change.body())
-        .bind(micros(at))
-        .execute(&mut *tx)
         .await?;
-        let removed: &[String] = match change.body() {
-            None => std::slice::from_ref(&change.key),
-            Some(_) => &[],
-        };
-        state_changed(&mut tx, change.list(), removed, at).await?;
         tx.commit().await?;
-        Ok(new_version)
+        Ok(version)
     }
 
     async fn import_list(
@@ -380,6 +456,16 @@ impl super::Storage for SqliteStorage {
             .bind(list.as_str())
             .execute(&mut *tx)
             .await?;
+        // The revision check above proves every applied mutation is in this version.
+        sqlx::query(
+            "UPDATE mutations SET status = 'published', published_volgnummer = ?, published_at = ? \
+             WHERE list = ? AND status = 'approved' AND applied_at IS NOT NULL",
+        )
+        .bind(record.volgnummer.get())
+        .bind(micros(record.tijdstempel.instant()))
+        .bind(list.as_str())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -455,6 +541,104 @@ impl super::Storage for SqliteStorage {
         .iter()
         .map(version_from_row)
         .collect()
+    }
+
+    async fn submit_mutation(&self, m: &NewMutation) -> Result<i64, StorageError> {
+        let mut tx = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO mutations (list, entry_key, operation, body, base_version, on_behalf_of, reference, \
+             urgent, agreed_deadline, effective_from, status, submitted_by, submitted_by_subject, submitted_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'submitted', ?, ?, ?) RETURNING id",
+        )
+        .bind(m.change.list().as_str())
+        .bind(m.change.key())
+        .bind(if m.change.body().is_some() { "upsert" } else { "delete" })
+        .bind(m.change.body())
+        .bind(m.change.base_version())
+        .bind(&m.on_behalf_of)
+        .bind(&m.reference)
+        .bind(m.urgent)
+        .bind(m.agreed_deadline.map(micros))
+        .bind(m.effective_from.map(micros))
+        .bind(&m.submitted_by)
+        .bind(&m.submitted_by_subject)
+        .bind(micros(m.submitted_at))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn approve_mutation(
+        &self,
+        id: i64,
+        approver: &str,
+        at: DateTime<Utc>,
+    ) -> Result<MutationRecord, StorageError> {
+        let mut tx = self.begin_write().await?;
+        let (record, body, base_version) = read_mutation(&mut tx, id).await?;
+        if record.status != "submitted" {
+            return Err(StorageError::MutationState {
+                id,
+                status: record.status,
+            });
+        }
+        sqlx::query(
+            "UPDATE mutations SET status = 'approved', decided_by = ?, decided_at = ? WHERE id = ?",
+        )
+        .bind(approver)
+        .bind(micros(at))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if record.effective_from.is_none_or(|from| from <= at) {
+            apply_mutation(&mut tx, &record, body.as_deref(), base_version, at).await?;
+        }
+        let (record, _, _) = read_mutation(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn apply_due_mutations(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<MutationRecord>, StorageError> {
+        let due: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM mutations WHERE status = 'approved' AND applied_at IS NULL \
+             AND effective_from <= ? ORDER BY effective_from, id",
+        )
+        .bind(micros(at))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut done = Vec::new();
+        for id in due {
+            let mut tx = self.begin_write().await?;
+            let (record, body, base_version) = read_mutation(&mut tx, id).await?;
+            match apply_mutation(&mut tx, &record, body.as_deref(), base_version, at).await {
+                Ok(()) => {}
+                Err(e @ StorageError::Conflict { .. }) => {
+                    sqlx::query("UPDATE mutations SET status = 'rejected', rejection_reason = ? WHERE id = ?")
+                        .bind(format!("no longer fits when it became effective: {e}"))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Err(e) => return Err(e),
+            }
+            done.push(read_mutation(&mut tx, id).await?.0);
+            tx.commit().await?;
+        }
+        Ok(done)
+    }
+
+    async fn mutation(&self, id: i64) -> Result<Option<MutationRecord>, StorageError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MUTATION_COLUMNS} FROM mutations WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| mutation_from_row(&r)).transpose()
     }
 
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), StorageError> {

@@ -29,6 +29,7 @@ on_both_backends!(
     statuses_and_the_honoured_query_follow_the_grace_hour,
     the_heartbeat_renews_validity_before_expiry,
     concurrent_publishers_never_share_or_skip_a_number,
+    scheduled_mutations_are_published_when_they_become_effective,
 );
 
 pub fn t0() -> DateTime<Utc> {
@@ -494,4 +495,81 @@ async fn concurrent_publishers_never_share_or_skip_a_number(db: TestDatabase) {
         .map(|v| v.volgnummer.get())
         .collect();
     assert_eq!(stored, numbers);
+}
+
+async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDatabase) {
+    use stelselnode::domain::{Hostname, MedMijNode};
+    use stelselnode::storage::NewMutation;
+    let node = node(db, KeyAlgorithm::EcdsaP256).await;
+    let storage = node.db.storage.clone();
+    let first = node
+        .publisher
+        .publish(ListKind::Whitelist, &options())
+        .await
+        .unwrap();
+    let host = "nieuw.example.nl";
+    let entry = AnyEntry::MedMijNode(MedMijNode {
+        hostname: Hostname::parse(host).unwrap(),
+    });
+    let effective = t0() + Duration::hours(1);
+    let id = storage
+        .submit_mutation(&NewMutation {
+            change: EntryChange::upsert(entry, 0),
+            on_behalf_of: "Voorbeeld XIS".into(),
+            reference: "TICKET-1".into(),
+            urgent: false,
+            agreed_deadline: None,
+            effective_from: Some(effective),
+            submitted_by: "ab".repeat(32),
+            submitted_by_subject: "CN=loket-1".into(),
+            submitted_at: t0(),
+        })
+        .await
+        .unwrap();
+    let approved = storage
+        .approve_mutation(id, "CN=beheer-1", t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        (approved.status.as_str(), approved.applied_at),
+        ("approved", None),
+        "not before its instant"
+    );
+    let has_host = |n: Volgnummer| {
+        let node = &node;
+        async move {
+            String::from_utf8(published(node, ListKind::Whitelist, n).await.0)
+                .unwrap()
+                .contains(host)
+        }
+    };
+    // A publication before the instant does not contain it.
+    node.clock.set(effective - Duration::minutes(30));
+    let before = node
+        .publisher
+        .publish(ListKind::Whitelist, &options())
+        .await
+        .unwrap();
+    assert!(!has_host(before.volgnummer).await);
+    assert!(node.publisher.publish_due_mutations().await.is_empty());
+    // At the instant the node applies and publishes it itself.
+    node.clock.set(effective);
+    let outcomes = node.publisher.heartbeat_tick().await;
+    assert_eq!(outcomes.len(), 1);
+    let scheduled = outcomes.into_iter().next().unwrap().1.unwrap();
+    assert_eq!(scheduled.volgnummer, before.volgnummer.next());
+    assert!(scheduled.volgnummer > first.volgnummer);
+    assert!(has_host(scheduled.volgnummer).await);
+    let published_mutation = storage.mutation(id).await.unwrap().unwrap();
+    assert_eq!(published_mutation.status, "published");
+    assert_eq!(
+        published_mutation.published_volgnummer,
+        Some(scheduled.volgnummer.get())
+    );
+    assert_eq!(published_mutation.applied_at, Some(effective));
+    // Approving it again is refused.
+    assert!(matches!(
+        storage.approve_mutation(id, "CN=beheer-1", effective).await,
+        Err(stelselnode::storage::StorageError::MutationState { .. })
+    ));
 }
