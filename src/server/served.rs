@@ -26,17 +26,21 @@ pub struct Representation {
     pub etag_header: HeaderValue,
     /// `sha-256=:…:` over exactly these bytes (RFC 9530).
     pub content_digest: HeaderValue,
+    /// SHA-256 of these bytes, lowercase hex.
+    pub sha256: String,
 }
 
 impl Representation {
     fn new(bytes: Vec<u8>, etag: String) -> Self {
-        let digest = format!("sha-256=:{}:", BASE64.encode(Sha256::digest(&bytes)));
+        let sha256 = Sha256::digest(&bytes);
+        let digest = format!("sha-256=:{}:", BASE64.encode(sha256));
         Self {
             bytes: bytes.into(),
             etag_header: HeaderValue::from_str(&etag)
                 .expect("a quoted hex digest is a valid header"),
             etag,
             content_digest: HeaderValue::from_str(&digest).expect("base64 is a valid header"),
+            sha256: crate::signing::hex(&sha256),
         }
     }
 }
@@ -127,8 +131,7 @@ impl ServedLists {
                     .await
                     .expect("assembling a version does not panic")?;
             // Never serve bytes that are not what was signed.
-            let actual = crate::signing::hex(&Sha256::digest(&served.identity.bytes));
-            if actual != newest.sha256 {
+            if served.identity.sha256 != newest.sha256 {
                 return Err(RefreshError::Integrity(list));
             }
             if list == ListKind::Whitelist {
