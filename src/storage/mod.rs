@@ -36,6 +36,24 @@ pub enum StorageError {
     /// A mutation is not in the state the operation needs (e.g. approving a published one).
     #[error("mutation {id} is {status}")]
     MutationState { id: i64, status: String },
+    #[error("there is no mutation {0}")]
+    UnknownMutation(i64),
+    /// Four-eyes rule (SPEC §1): the submitter never decides on their own mutation.
+    #[error(
+        "mutation {id} was submitted with this certificate; another beheer identity must decide on it"
+    )]
+    FourEyes { id: i64 },
+    #[error("mutation {id} can only be withdrawn by the certificate that submitted it")]
+    NotSubmitter { id: i64 },
+    /// One open mutation per entry: the next one is based on what the open one leaves.
+    #[error(
+        "{list} entry \"{key}\" already has mutation {id} waiting; withdraw or decide it first"
+    )]
+    OpenMutation {
+        list: ListKind,
+        key: String,
+        id: i64,
+    },
     /// Stored data no longer passes the domain checks: never expected, always worth an alarm.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -109,6 +127,16 @@ impl EntryChange {
     pub fn base_version(&self) -> i64 {
         self.base_version
     }
+    pub fn operation(&self) -> Operation {
+        match self.new {
+            Some(_) => Operation::Upsert,
+            None => Operation::Delete,
+        }
+    }
+    /// The entry an upsert stores.
+    pub fn entry(&self) -> Option<&AnyEntry> {
+        self.new.as_ref()
+    }
     /// The JSON body to store; `None` removes the entry.
     fn body(&self) -> Option<String> {
         self.new.as_ref().map(AnyEntry::to_json)
@@ -162,10 +190,17 @@ impl AuditOutcome {
     }
 
     fn parse(s: &str) -> Result<Self, StorageError> {
+        s.parse().map_err(StorageError::Corrupt)
+    }
+}
+
+impl std::str::FromStr for AuditOutcome {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         [Self::Allowed, Self::Refused, Self::Failed]
             .into_iter()
             .find(|o| o.as_str() == s)
-            .ok_or_else(|| StorageError::Corrupt(format!("unknown audit outcome \"{s}\"")))
+            .ok_or_else(|| format!("unknown audit outcome \"{s}\""))
     }
 }
 
@@ -181,6 +216,16 @@ pub struct AuditRecord {
     pub on_behalf_of: Option<String>,
     pub outcome: AuditOutcome,
     pub reason: Option<String>,
+}
+
+impl AuditRecord {
+    /// The same record about `object`.
+    pub fn about(&self, object: impl Into<String>) -> Self {
+        Self {
+            object: Some(object.into()),
+            ..self.clone()
+        }
+    }
 }
 
 /// One list as a publication starts from it.
@@ -250,26 +295,195 @@ pub struct NewMutation {
     pub submitted_at: DateTime<Utc>,
 }
 
-/// Where a mutation stands.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// The life cycle of a mutation: `submitted → approved → published`, or `rejected` or
+/// `withdrawn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MutationStatus {
+    Submitted,
+    Approved,
+    Published,
+    Rejected,
+    Withdrawn,
+}
+
+impl MutationStatus {
+    pub const ALL: [MutationStatus; 5] = [
+        Self::Submitted,
+        Self::Approved,
+        Self::Published,
+        Self::Rejected,
+        Self::Withdrawn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "submitted",
+            Self::Approved => "approved",
+            Self::Published => "published",
+            Self::Rejected => "rejected",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+impl std::fmt::Display for MutationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for MutationStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown mutation status \"{s}\""))
+    }
+}
+
+/// Where a mutation stands, with everything it was submitted with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MutationRecord {
     pub id: i64,
     pub list: ListKind,
     pub entry_key: String,
-    /// submitted, approved, published, rejected or withdrawn.
-    pub status: String,
+    pub operation: Operation,
+    /// The entry as it will be stored (upsert only).
+    pub entry: Option<serde_json::Value>,
+    pub base_version: i64,
+    pub on_behalf_of: String,
+    pub reference: String,
+    pub urgent: bool,
+    pub agreed_deadline: Option<DateTime<Utc>>,
     pub effective_from: Option<DateTime<Utc>>,
+    pub status: MutationStatus,
+    /// SHA-256 fingerprint of the submitter's certificate, and its subject.
+    pub submitted_by: String,
+    pub submitted_by_subject: String,
+    pub submitted_at: DateTime<Utc>,
+    /// Who approved or rejected it (fingerprint, subject), and when.
+    pub decided_by: Option<String>,
+    pub decided_by_subject: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub rejection_reason: Option<String>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    /// When the change reached the working state.
     pub applied_at: Option<DateTime<Utc>>,
+    /// The first version that contains the change, and when it was published.
     pub published_volgnummer: Option<i64>,
     pub published_at: Option<DateTime<Utc>>,
-    pub rejection_reason: Option<String>,
 }
 
-/// Which audit records to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    Upsert,
+    Delete,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Upsert => "upsert",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
+/// A decision on a submitted mutation.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// By beheer, never the submitter; the change is applied unless `effective_from` lies ahead.
+    Approve,
+    /// By beheer, never the submitter; also cancels an approved change that is not yet applied.
+    Reject { reason: String },
+    /// By the submitter, while nobody has decided.
+    Withdraw,
+}
+
+impl Decision {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Reject { .. } => "reject",
+            Decision::Withdraw => "withdraw",
+        }
+    }
+}
+
+/// Who decides what on which mutation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MutationDecision {
+    pub id: i64,
+    pub decision: Decision,
+    /// SHA-256 fingerprint and subject of the deciding certificate.
+    pub by: String,
+    pub by_subject: String,
+    pub at: DateTime<Utc>,
+}
+
+impl MutationDecision {
+    /// Whether the decision fits the mutation as it is now: the state machine and the
+    /// four-eyes rule, checked inside the deciding transaction by both backends.
+    fn check(&self, record: &MutationRecord) -> Result<(), StorageError> {
+        let id = record.id;
+        let wrong_state = || StorageError::MutationState {
+            id,
+            status: record.status.to_string(),
+        };
+        let undecided = record.status == MutationStatus::Submitted;
+        match &self.decision {
+            Decision::Approve | Decision::Reject { .. } if record.submitted_by == self.by => {
+                Err(StorageError::FourEyes { id })
+            }
+            Decision::Approve if !undecided => Err(wrong_state()),
+            Decision::Reject { .. }
+                if !(undecided
+                    || record.status == MutationStatus::Approved
+                        && record.applied_at.is_none()) =>
+            {
+                Err(wrong_state())
+            }
+            Decision::Withdraw if record.submitted_by != self.by => {
+                Err(StorageError::NotSubmitter { id })
+            }
+            Decision::Withdraw if !undecided => Err(wrong_state()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the approved change goes into the working state now.
+    fn applies_now(&self, record: &MutationRecord) -> bool {
+        self.decision == Decision::Approve
+            && record.effective_from.is_none_or(|from| from <= self.at)
+    }
+}
+
+/// Which mutations to list; every filter is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MutationQuery {
+    pub status: Option<MutationStatus>,
+    pub list: Option<ListKind>,
+    /// A submitter's certificate fingerprint or subject.
+    pub submitter: Option<String>,
+    pub submitted_before: Option<DateTime<Utc>>,
+    pub submitted_after: Option<DateTime<Utc>>,
+    pub limit: u32,
+}
+
+/// Which audit records to read; every filter is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Certificate subject or fingerprint.
+    pub actor: Option<String>,
+    /// The action starts with this (e.g. `POST /mutations`).
+    pub action: Option<String>,
+    pub object: Option<String>,
+    pub outcome: Option<AuditOutcome>,
     pub limit: u32,
 }
 
@@ -277,9 +491,8 @@ impl AuditQuery {
     /// The newest `limit` records.
     pub fn newest(limit: u32) -> Self {
         Self {
-            since: None,
-            until: None,
             limit,
+            ..Self::default()
         }
     }
 }
@@ -340,16 +553,23 @@ pub trait Storage: Send + Sync {
 
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), StorageError>;
 
-    async fn submit_mutation(&self, mutation: &NewMutation) -> Result<i64, StorageError>;
-
-    /// Approves a submitted mutation; unless its `effective_from` lies ahead, its change goes
-    /// into the working state in the same transaction (a stale base version is a `Conflict`
-    /// and nothing changes).
-    async fn approve_mutation(
+    /// Stores a submitted mutation and its audit record (whose object becomes
+    /// `mutations/{id}`) in one transaction. Refused with `Conflict` when the entry is no
+    /// longer at the mutation's base version, and with `OpenMutation` while another mutation
+    /// of the same entry waits for a decision or its `effective_from`.
+    async fn submit_mutation(
         &self,
-        id: i64,
-        approver: &str,
-        at: DateTime<Utc>,
+        mutation: &NewMutation,
+        audit: &AuditRecord,
+    ) -> Result<MutationRecord, StorageError>;
+
+    /// Approves, rejects or withdraws a mutation, with its audit record, in one transaction.
+    /// An approval applies the change to the working state at once unless `effective_from`
+    /// lies ahead; a stale base version is a `Conflict` and nothing changes.
+    async fn decide_mutation(
+        &self,
+        decision: &MutationDecision,
+        audit: &AuditRecord,
     ) -> Result<MutationRecord, StorageError>;
 
     /// Applies approved mutations whose `effective_from` has come; one that no longer fits
@@ -358,6 +578,13 @@ pub trait Storage: Send + Sync {
         &self,
         at: DateTime<Utc>,
     ) -> Result<Vec<MutationRecord>, StorageError>;
+
+    /// Lists with applied, approved changes that no version contains yet, each with the
+    /// earliest instant such a change was applied.
+    async fn unpublished_changes(&self) -> Result<Vec<(ListKind, DateTime<Utc>)>, StorageError>;
+
+    /// Mutations matching `query`, newest first.
+    async fn mutations(&self, query: &MutationQuery) -> Result<Vec<MutationRecord>, StorageError>;
 
     async fn mutation(&self, id: i64) -> Result<Option<MutationRecord>, StorageError>;
 
@@ -396,6 +623,52 @@ fn removed_by_import(live: Vec<String>, imported: &[(String, String)]) -> Vec<St
     live.into_iter()
         .filter(|k| !keep.contains(k.as_str()))
         .collect()
+}
+
+/// The typed parts of a stored mutation row (shared by both backends).
+fn mutation_kinds(
+    list: &str,
+    operation: &str,
+    status: &str,
+    body: Option<&str>,
+) -> Result<
+    (
+        ListKind,
+        Operation,
+        MutationStatus,
+        Option<serde_json::Value>,
+    ),
+    StorageError,
+> {
+    let list: ListKind = list
+        .parse()
+        .map_err(|e: crate::domain::UnknownList| StorageError::Corrupt(e.to_string()))?;
+    let operation = match operation {
+        "upsert" => Operation::Upsert,
+        "delete" => Operation::Delete,
+        other => {
+            return Err(StorageError::Corrupt(format!(
+                "unknown mutation operation \"{other}\""
+            )));
+        }
+    };
+    let status = status.parse().map_err(StorageError::Corrupt)?;
+    let entry = body
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| StorageError::Corrupt(format!("mutation body: {e}")))?;
+    Ok((list, operation, status, entry))
+}
+
+fn unpublished_from_rows(
+    rows: impl Iterator<Item = (String, DateTime<Utc>)>,
+) -> Result<Vec<(ListKind, DateTime<Utc>)>, StorageError> {
+    rows.map(|(list, at)| {
+        list.parse()
+            .map(|list| (list, at))
+            .map_err(|e: crate::domain::UnknownList| StorageError::Corrupt(e.to_string()))
+    })
+    .collect()
 }
 
 fn conflict(list: ListKind, key: &str, expected: i64, current: Option<i64>) -> StorageError {

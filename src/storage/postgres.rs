@@ -10,9 +10,11 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::{
-    AuditOutcome, AuditQuery, AuditRecord, EntryChange, ImportOutcome, ListHead, ListSnapshot,
-    MutationRecord, NewMutation, NewVersion, Snapshot, StorageError, StoredVersion, WorkingState,
-    conflict, removed_by_import, version_record, volgnummer_from_db, working_state_from_rows,
+    AuditOutcome, AuditQuery, AuditRecord, Decision, EntryChange, ImportOutcome, ListHead,
+    ListSnapshot, MutationDecision, MutationQuery, MutationRecord, MutationStatus, NewMutation,
+    NewVersion, Snapshot, StorageError, StoredVersion, WorkingState, conflict, mutation_kinds,
+    removed_by_import, unpublished_from_rows, version_record, volgnummer_from_db,
+    working_state_from_rows,
 };
 use crate::domain::{Lijst, ListKind, Tijdstempel, VersionRecord, Volgnummer};
 
@@ -129,42 +131,55 @@ async fn write_change(
     Ok(base_version + 1)
 }
 
-/// The columns `mutation_from_row` reads.
-const MUTATION_COLUMNS: &str = "id, list, entry_key, status, effective_from, applied_at, \
-     published_volgnummer, published_at, rejection_reason, body::text, base_version";
+/// The columns `mutation_from_row` reads, in order.
+const MUTATION_COLUMNS: &str = "id, list, entry_key, operation, body::text, base_version, \
+     on_behalf_of, reference, urgent, agreed_deadline, effective_from, status, submitted_by, \
+     submitted_by_subject, submitted_at, decided_by, decided_by_subject, decided_at, \
+     rejection_reason, withdrawn_at, applied_at, published_volgnummer, published_at";
 
 fn mutation_from_row(row: &sqlx::postgres::PgRow) -> Result<MutationRecord, StorageError> {
+    let (list, operation, status, entry) =
+        mutation_kinds(row.get(1), row.get(3), row.get(11), row.get(4))?;
     Ok(MutationRecord {
         id: row.get(0),
-        list: row
-            .get::<String, _>(1)
-            .parse()
-            .map_err(|e: crate::domain::UnknownList| StorageError::Corrupt(e.to_string()))?,
+        list,
         entry_key: row.get(2),
-        status: row.get(3),
-        effective_from: row.get(4),
-        applied_at: row.get(5),
-        published_volgnummer: row.get(6),
-        published_at: row.get(7),
-        rejection_reason: row.get(8),
+        operation,
+        entry,
+        base_version: row.get(5),
+        on_behalf_of: row.get(6),
+        reference: row.get(7),
+        urgent: row.get(8),
+        agreed_deadline: row.get(9),
+        effective_from: row.get(10),
+        status,
+        submitted_by: row.get(12),
+        submitted_by_subject: row.get(13),
+        submitted_at: row.get(14),
+        decided_by: row.get(15),
+        decided_by_subject: row.get(16),
+        decided_at: row.get(17),
+        rejection_reason: row.get(18),
+        withdrawn_at: row.get(19),
+        applied_at: row.get(20),
+        published_volgnummer: row.get(21),
+        published_at: row.get(22),
     })
 }
 
+/// A mutation, locked, with its stored body (the exact JSON to write into the working state).
 async fn read_mutation(
     tx: &mut Transaction<'static, Postgres>,
     id: i64,
-) -> Result<(MutationRecord, Option<String>, i64), StorageError> {
+) -> Result<(MutationRecord, Option<String>), StorageError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {MUTATION_COLUMNS} FROM mutations WHERE id = $1 FOR UPDATE"
     )))
     .bind(id)
     .fetch_optional(&mut **tx)
     .await?
-    .ok_or(StorageError::MutationState {
-        id,
-        status: "unknown".into(),
-    })?;
-    Ok((mutation_from_row(&row)?, row.get(9), row.get(10)))
+    .ok_or(StorageError::UnknownMutation(id))?;
+    Ok((mutation_from_row(&row)?, row.get(4)))
 }
 
 /// Applies an approved mutation's change and records when.
@@ -172,10 +187,17 @@ async fn apply_mutation(
     tx: &mut Transaction<'static, Postgres>,
     record: &MutationRecord,
     body: Option<&str>,
-    base_version: i64,
     at: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    write_change(tx, record.list, &record.entry_key, body, base_version, at).await?;
+    write_change(
+        tx,
+        record.list,
+        &record.entry_key,
+        body,
+        record.base_version,
+        at,
+    )
+    .await?;
     sqlx::query("UPDATE mutations SET applied_at = $1 WHERE id = $2")
         .bind(at)
         .bind(record.id)
@@ -183,6 +205,9 @@ async fn apply_mutation(
         .await?;
     Ok(())
 }
+
+const OPEN_MUTATION: &str = "SELECT id FROM mutations WHERE list = $1 AND entry_key = $2 \
+     AND (status = 'submitted' OR (status = 'approved' AND applied_at IS NULL))";
 
 /// Records that a list's working state changed (taking the list head's row lock, which
 /// serialises the change with publications); a GNL removal retires the id for good.
@@ -534,15 +559,43 @@ impl super::Storage for PostgresStorage {
         .collect()
     }
 
-    async fn submit_mutation(&self, m: &NewMutation) -> Result<i64, StorageError> {
-        let id: i64 = sqlx::query_scalar(
+    async fn submit_mutation(
+        &self,
+        m: &NewMutation,
+        audit: &AuditRecord,
+    ) -> Result<MutationRecord, StorageError> {
+        let (list, key) = (m.change.list(), m.change.key());
+        let open = |id| StorageError::OpenMutation {
+            list,
+            key: key.to_owned(),
+            id,
+        };
+        let mut tx = self.pool.begin().await?;
+        if let Some(id) = sqlx::query_scalar(OPEN_MUTATION)
+            .bind(list.as_str())
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            return Err(open(id));
+        }
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM entries WHERE list = $1 AND entry_key = $2")
+                .bind(list.as_str())
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if current.unwrap_or(0) != m.change.base_version() {
+            return Err(conflict(list, key, m.change.base_version(), current));
+        }
+        let inserted = sqlx::query_scalar(
             "INSERT INTO mutations (list, entry_key, operation, body, base_version, on_behalf_of, reference, \
              urgent, agreed_deadline, effective_from, status, submitted_by, submitted_by_subject, submitted_at) \
              VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, 'submitted', $11, $12, $13) RETURNING id",
         )
-        .bind(m.change.list().as_str())
-        .bind(m.change.key())
-        .bind(if m.change.body().is_some() { "upsert" } else { "delete" })
+        .bind(list.as_str())
+        .bind(key)
+        .bind(m.change.operation().as_str())
         .bind(m.change.body())
         .bind(m.change.base_version())
         .bind(&m.on_behalf_of)
@@ -553,35 +606,69 @@ impl super::Storage for PostgresStorage {
         .bind(&m.submitted_by)
         .bind(&m.submitted_by_subject)
         .bind(m.submitted_at)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
+        .fetch_one(&mut *tx)
+        .await;
+        let id: i64 = match inserted {
+            Ok(id) => id,
+            // A concurrent submission for the same entry committed first (the partial unique
+            // index saw it; this transaction's snapshot did not).
+            Err(sqlx::Error::Database(e))
+                if e.constraint() == Some("mutations_one_open_per_entry") =>
+            {
+                drop(tx);
+                let id = sqlx::query_scalar(OPEN_MUTATION)
+                    .bind(list.as_str())
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                return Err(open(id.unwrap_or(0)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        insert_audit(&mut tx, &audit.about(format!("mutations/{id}"))).await?;
+        let (record, _) = read_mutation(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
-    async fn approve_mutation(
+    async fn decide_mutation(
         &self,
-        id: i64,
-        approver: &str,
-        at: DateTime<Utc>,
+        d: &MutationDecision,
+        audit: &AuditRecord,
     ) -> Result<MutationRecord, StorageError> {
         let mut tx = self.pool.begin().await?;
-        let (record, body, base_version) = read_mutation(&mut tx, id).await?;
-        if record.status != "submitted" {
-            return Err(StorageError::MutationState {
-                id,
-                status: record.status,
-            });
-        }
-        sqlx::query("UPDATE mutations SET status = 'approved', decided_by = $1, decided_at = $2 WHERE id = $3")
-            .bind(approver)
-            .bind(at)
-            .bind(id)
+        let (record, body) = read_mutation(&mut tx, d.id).await?;
+        d.check(&record)?;
+        let (sql, reason) = match &d.decision {
+            Decision::Approve => (
+                "UPDATE mutations SET status = 'approved', decided_by = $1, decided_by_subject = $2, \
+                 decided_at = $3 WHERE id = $4 AND $5::text IS NULL",
+                None,
+            ),
+            Decision::Reject { reason } => (
+                "UPDATE mutations SET status = 'rejected', decided_by = $1, decided_by_subject = $2, \
+                 decided_at = $3, rejection_reason = $5 WHERE id = $4",
+                Some(reason.as_str()),
+            ),
+            Decision::Withdraw => (
+                "UPDATE mutations SET status = 'withdrawn', withdrawn_at = $3 \
+                 WHERE id = $4 AND $1::text IS NOT NULL AND $2::text IS NOT NULL AND $5::text IS NULL",
+                None,
+            ),
+        };
+        sqlx::query(sql)
+            .bind(&d.by)
+            .bind(&d.by_subject)
+            .bind(d.at)
+            .bind(d.id)
+            .bind(reason)
             .execute(&mut *tx)
             .await?;
-        if record.effective_from.is_none_or(|from| from <= at) {
-            apply_mutation(&mut tx, &record, body.as_deref(), base_version, at).await?;
+        if d.applies_now(&record) {
+            apply_mutation(&mut tx, &record, body.as_deref(), d.at).await?;
         }
-        let (record, _, _) = read_mutation(&mut tx, id).await?;
+        insert_audit(&mut tx, audit).await?;
+        let (record, _) = read_mutation(&mut tx, d.id).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -600,12 +687,12 @@ impl super::Storage for PostgresStorage {
         let mut done = Vec::new();
         for id in due {
             let mut tx = self.pool.begin().await?;
-            let (record, body, base_version) = read_mutation(&mut tx, id).await?;
+            let (record, body) = read_mutation(&mut tx, id).await?;
             // Another replica may have applied it meanwhile.
-            if record.applied_at.is_some() || record.status != "approved" {
+            if record.applied_at.is_some() || record.status != MutationStatus::Approved {
                 continue;
             }
-            match apply_mutation(&mut tx, &record, body.as_deref(), base_version, at).await {
+            match apply_mutation(&mut tx, &record, body.as_deref(), at).await {
                 Ok(()) => {}
                 Err(e @ StorageError::Conflict { .. }) => {
                     tx.rollback().await?;
@@ -623,6 +710,36 @@ impl super::Storage for PostgresStorage {
             tx.commit().await?;
         }
         Ok(done)
+    }
+
+    async fn unpublished_changes(&self) -> Result<Vec<(ListKind, DateTime<Utc>)>, StorageError> {
+        let rows: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT list, MIN(applied_at) FROM mutations \
+             WHERE status = 'approved' AND applied_at IS NOT NULL GROUP BY list ORDER BY list",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        unpublished_from_rows(rows.into_iter())
+    }
+
+    async fn mutations(&self, q: &MutationQuery) -> Result<Vec<MutationRecord>, StorageError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MUTATION_COLUMNS} FROM mutations WHERE ($1::text IS NULL OR status = $1) \
+             AND ($2::text IS NULL OR list = $2) \
+             AND ($3::text IS NULL OR submitted_by = $3 OR submitted_by_subject = $3) \
+             AND ($4::timestamptz IS NULL OR submitted_at < $4) \
+             AND ($5::timestamptz IS NULL OR submitted_at >= $5) \
+             ORDER BY submitted_at DESC, id DESC LIMIT $6"
+        )))
+        .bind(q.status.map(MutationStatus::as_str))
+        .bind(q.list.map(ListKind::as_str))
+        .bind(&q.submitter)
+        .bind(q.submitted_before)
+        .bind(q.submitted_after)
+        .bind(i64::from(q.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(mutation_from_row).collect()
     }
 
     async fn mutation(&self, id: i64) -> Result<Option<MutationRecord>, StorageError> {
@@ -645,11 +762,19 @@ impl super::Storage for PostgresStorage {
     async fn audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StorageError> {
         let rows = sqlx::query(
             "SELECT at, actor_subject, actor_fingerprint, role, action, object, on_behalf_of, \
-             outcome, reason FROM audit_log WHERE ($1 IS NULL OR at >= $1) \
-             AND ($2 IS NULL OR at < $2) ORDER BY at DESC, id DESC LIMIT $3",
+             outcome, reason FROM audit_log WHERE ($1::timestamptz IS NULL OR at >= $1) \
+             AND ($2::timestamptz IS NULL OR at < $2) \
+             AND ($3::text IS NULL OR actor_subject = $3 OR actor_fingerprint = $3) \
+             AND ($4::text IS NULL OR starts_with(action, $4)) \
+             AND ($5::text IS NULL OR object = $5) AND ($6::text IS NULL OR outcome = $6) \
+             ORDER BY at DESC, id DESC LIMIT $7",
         )
         .bind(query.since)
         .bind(query.until)
+        .bind(&query.actor)
+        .bind(&query.action)
+        .bind(&query.object)
+        .bind(query.outcome.map(AuditOutcome::as_str))
         .bind(i64::from(query.limit))
         .fetch_all(&self.pool)
         .await?;

@@ -24,6 +24,7 @@ mod conformance;
 mod consumer;
 mod dev_mode;
 mod http_client;
+mod mutation_storage;
 mod publication;
 mod server;
 mod signatures;

@@ -498,8 +498,9 @@ async fn concurrent_publishers_never_share_or_skip_a_number(db: TestDatabase) {
 }
 
 async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDatabase) {
+    use super::mutation_storage::{BEHEER, LOKET, audit, decide, submission};
     use stelselnode::domain::{Hostname, MedMijNode};
-    use stelselnode::storage::NewMutation;
+    use stelselnode::storage::{Decision, MutationStatus};
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
     let storage = node.db.storage.clone();
     let first = node
@@ -512,27 +513,19 @@ async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDa
         hostname: Hostname::parse(host).unwrap(),
     });
     let effective = t0() + Duration::hours(1);
+    let mut submitted = submission(EntryChange::upsert(entry, 0), LOKET, t0());
+    submitted.effective_from = Some(effective);
     let id = storage
-        .submit_mutation(&NewMutation {
-            change: EntryChange::upsert(entry, 0),
-            on_behalf_of: "Voorbeeld XIS".into(),
-            reference: "TICKET-1".into(),
-            urgent: false,
-            agreed_deadline: None,
-            effective_from: Some(effective),
-            submitted_by: "ab".repeat(32),
-            submitted_by_subject: "CN=loket-1".into(),
-            submitted_at: t0(),
-        })
+        .submit_mutation(&submitted, &audit(LOKET, "submit", t0()))
         .await
-        .unwrap();
-    let approved = storage
-        .approve_mutation(id, "CN=beheer-1", t0())
+        .unwrap()
+        .id;
+    let approved = decide(storage.as_ref(), id, Decision::Approve, BEHEER, t0())
         .await
         .unwrap();
     assert_eq!(
-        (approved.status.as_str(), approved.applied_at),
-        ("approved", None),
+        (approved.status, approved.applied_at),
+        (MutationStatus::Approved, None),
         "not before its instant"
     );
     let has_host = |n: Volgnummer| {
@@ -561,7 +554,7 @@ async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDa
     assert!(scheduled.volgnummer > first.volgnummer);
     assert!(has_host(scheduled.volgnummer).await);
     let published_mutation = storage.mutation(id).await.unwrap().unwrap();
-    assert_eq!(published_mutation.status, "published");
+    assert_eq!(published_mutation.status, MutationStatus::Published);
     assert_eq!(
         published_mutation.published_volgnummer,
         Some(scheduled.volgnummer.get())
@@ -569,7 +562,7 @@ async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDa
     assert_eq!(published_mutation.applied_at, Some(effective));
     // Approving it again is refused.
     assert!(matches!(
-        storage.approve_mutation(id, "CN=beheer-1", effective).await,
+        decide(storage.as_ref(), id, Decision::Approve, BEHEER, effective).await,
         Err(stelselnode::storage::StorageError::MutationState { .. })
     ));
 }

@@ -378,7 +378,7 @@ async fn instants_compare_correctly(db: TestDatabase) {
     let window = AuditQuery {
         since: Some(base),
         until: Some(base + Duration::days(1)),
-        limit: 10,
+        ..AuditQuery::newest(10)
     };
     let inside: Vec<_> = db
         .storage
