@@ -15,6 +15,7 @@ pub mod domain;
 pub mod import;
 pub mod integrity;
 pub mod metrics;
+pub mod mutations;
 pub mod publication;
 pub mod roles;
 pub mod sample;

@@ -16,8 +16,8 @@ pub use lists::{
 };
 pub use published::{VersionRecord, VersionStatus};
 pub use text::{
-    GegevensdienstId, Interfaceversie, OAuthclientOrganisatienaam, Systeemrolcode, Weergavenaam,
-    Zorgaanbiedernaam,
+    Deelnemer, GegevensdienstId, Interfaceversie, OAuthclientOrganisatienaam, Systeemrolcode,
+    Ticketreferentie, Weergavenaam, Zorgaanbiedernaam,
 };
 pub use version::{Tijdstempel, Volgnummer};
 pub use violation::{InvalidValue, Rule, Violation, Violations};

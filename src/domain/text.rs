@@ -128,6 +128,15 @@ bounded_text!(
     Interfaceversie, 1..=30, InnerSpaces::Forbidden
 );
 
+bounded_text!(
+    /// The deelnemer on whose behalf a mutation is requested (not in any list; our bound).
+    Deelnemer, 2..=100, InnerSpaces::Allowed
+);
+bounded_text!(
+    /// The MedMij-loket ticket a mutation belongs to (not in any list; our bound).
+    Ticketreferentie, 1..=64, InnerSpaces::Forbidden
+);
+
 string_value!(
     /// `Zorgaanbiedernaam` (ZAL): `([a-z])+@medmij`, 10–57 characters.
     Zorgaanbiedernaam,

@@ -523,6 +523,9 @@ pub trait Storage: Send + Sync {
 
     async fn list_head(&self, list: ListKind) -> Result<ListHead, StorageError>;
 
+    /// Each list's working-state revision: it grows with every change.
+    async fn revisions(&self) -> Result<BTreeMap<ListKind, i64>, StorageError>;
+
     /// All four lists, their heads and current versions, consistently.
     async fn snapshot(&self) -> Result<Snapshot, StorageError>;
 
@@ -660,15 +663,17 @@ fn mutation_kinds(
     Ok((list, operation, status, entry))
 }
 
-fn unpublished_from_rows(
-    rows: impl Iterator<Item = (String, DateTime<Utc>)>,
-) -> Result<Vec<(ListKind, DateTime<Utc>)>, StorageError> {
-    rows.map(|(list, at)| {
-        list.parse()
-            .map(|list| (list, at))
-            .map_err(|e: crate::domain::UnknownList| StorageError::Corrupt(e.to_string()))
-    })
-    .collect()
+/// Rows keyed by a stored list name, with the name parsed.
+fn by_list<T>(
+    rows: impl IntoIterator<Item = (String, T)>,
+) -> Result<Vec<(ListKind, T)>, StorageError> {
+    rows.into_iter()
+        .map(|(list, value)| {
+            list.parse()
+                .map(|list| (list, value))
+                .map_err(|e: crate::domain::UnknownList| StorageError::Corrupt(e.to_string()))
+        })
+        .collect()
 }
 
 fn conflict(list: ListKind, key: &str, expected: i64, current: Option<i64>) -> StorageError {

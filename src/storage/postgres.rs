@@ -12,9 +12,8 @@ use sqlx::{Postgres, Row, Transaction};
 use super::{
     AuditOutcome, AuditQuery, AuditRecord, Decision, EntryChange, ImportOutcome, ListHead,
     ListSnapshot, MutationDecision, MutationQuery, MutationRecord, MutationStatus, NewMutation,
-    NewVersion, Snapshot, StorageError, StoredVersion, WorkingState, conflict, mutation_kinds,
-    removed_by_import, unpublished_from_rows, version_record, volgnummer_from_db,
-    working_state_from_rows,
+    NewVersion, Snapshot, StorageError, StoredVersion, WorkingState, by_list, conflict,
+    mutation_kinds, removed_by_import, version_record, volgnummer_from_db, working_state_from_rows,
 };
 use crate::domain::{Lijst, ListKind, Tijdstempel, VersionRecord, Volgnummer};
 
@@ -358,6 +357,13 @@ impl super::Storage for PostgresStorage {
 
     async fn list_head(&self, list: ListKind) -> Result<ListHead, StorageError> {
         read_head(&self.pool, list).await
+    }
+
+    async fn revisions(&self) -> Result<std::collections::BTreeMap<ListKind, i64>, StorageError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT list, revision FROM list_heads")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(by_list(rows)?.into_iter().collect())
     }
 
     async fn snapshot(&self) -> Result<Snapshot, StorageError> {
@@ -719,7 +725,7 @@ impl super::Storage for PostgresStorage {
         )
         .fetch_all(&self.pool)
         .await?;
-        unpublished_from_rows(rows.into_iter())
+        by_list(rows)
     }
 
     async fn mutations(&self, q: &MutationQuery) -> Result<Vec<MutationRecord>, StorageError> {
