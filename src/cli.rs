@@ -97,14 +97,6 @@ enum Command {
     },
 }
 
-/// The order `publish --all` takes: lists that others refer to come first.
-const PUBLICATION_ORDER: [ListKind; 4] = [
-    ListKind::Whitelist,
-    ListKind::Gnl,
-    ListKind::Ocl,
-    ListKind::Zal,
-];
-
 /// Exit status when input was refused (as opposed to 1 for an operational failure).
 const EXIT_REFUSED: u8 = 2;
 
@@ -292,7 +284,7 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<Exit
             };
             let lists = match (list, all) {
                 (Some(list), _) => vec![list],
-                (None, _) => PUBLICATION_ORDER.to_vec(),
+                (None, _) => ListKind::PUBLICATION_ORDER.to_vec(),
             };
             for list in lists {
                 match publisher.publish(list, &options).await {

@@ -127,6 +127,9 @@ pub struct PublicationConfig {
     pub refresh_before_seconds: u64,
     /// A publication removing more than this share of a list's entries needs confirmation.
     pub mass_change_threshold_percent: u8,
+    /// Approved changes are published this long after they reach the working state
+    /// (0: right after the approval; otherwise by the background task, checked every minute).
+    pub auto_publish_delay_seconds: u64,
 }
 
 impl Default for PublicationConfig {
@@ -136,6 +139,7 @@ impl Default for PublicationConfig {
             grace_period_seconds: 3600,
             refresh_before_seconds: 24 * 3600,
             mass_change_threshold_percent: 10,
+            auto_publish_delay_seconds: 0,
         }
     }
 }

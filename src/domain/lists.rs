@@ -37,6 +37,13 @@ impl ListKind {
         ListKind::Gnl,
         ListKind::Whitelist,
     ];
+    /// The order in which several lists are published: lists that others refer to first.
+    pub const PUBLICATION_ORDER: [ListKind; 4] = [
+        ListKind::Whitelist,
+        ListKind::Gnl,
+        ListKind::Ocl,
+        ListKind::Zal,
+    ];
 
     /// The short name used in URLs, the CLI and the database.
     pub fn as_str(self) -> &'static str {
@@ -493,6 +500,17 @@ impl ListEntries {
     }
 
     /// Each entry as (key, JSON body): the storage form of the working state.
+    /// One entry in its stored JSON form.
+    pub fn entry_json(&self, key: &str) -> Option<serde_json::Value> {
+        let value = match self {
+            ListEntries::Zal(e) => e.get(key).map(serde_json::to_value),
+            ListEntries::Ocl(e) => e.get(key).map(serde_json::to_value),
+            ListEntries::Gnl(e) => e.get(key).map(serde_json::to_value),
+            ListEntries::Whitelist(e) => e.get(key).map(serde_json::to_value),
+        };
+        value.map(|v| v.expect("list entries always serialise"))
+    }
+
     pub fn to_json_rows(&self) -> Vec<(String, String)> {
         fn rows<E: Entry>(set: &EntrySet<E>) -> Vec<(String, String)> {
             set.as_slice()

@@ -145,5 +145,20 @@ pub fn parse_submission(value: &Value) -> Result<Submission, Violations> {
     w.finish(submission)
 }
 
+/// The change a stored mutation makes, its entry checked again like a new submission.
+pub fn change_of(record: &crate::storage::MutationRecord) -> Result<EntryChange, Violations> {
+    let mut w = json::Walker::default();
+    let change = match &record.entry {
+        Some(entry) => json::entry(&mut w, record.list, entry, "$.entry")
+            .map(|e| EntryChange::upsert(e, record.base_version)),
+        None => Some(EntryChange::delete(
+            record.list,
+            record.entry_key.clone(),
+            record.base_version,
+        )),
+    };
+    w.finish(change)
+}
+
 #[cfg(test)]
 mod tests;

@@ -60,10 +60,37 @@ impl Publisher {
         outcomes
     }
 
-    /// Publishes due scheduled mutations, then re-publishes every list whose validity is
-    /// running out; failures are logged and kept for health.
+    /// Publishes the lists whose approved changes have waited the configured delay.
+    pub async fn publish_unpublished_changes(
+        &self,
+    ) -> Vec<(ListKind, Result<VersionRecord, PublishError>)> {
+        let pending = match self.storage.unpublished_changes().await {
+            Ok(pending) => pending,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the unpublished changes");
+                return Vec::new();
+            }
+        };
+        let now = self.clock.now();
+        let options = PublishOptions {
+            confirm_mass_change: false,
+            published_by: "auto-publication".into(),
+        };
+        let mut outcomes = Vec::new();
+        for (list, since) in pending {
+            if since + self.settings.auto_publish_delay <= now {
+                outcomes.push((list, self.publish(list, &options).await));
+            }
+        }
+        outcomes
+    }
+
+    /// Publishes due scheduled mutations and approved changes that waited their delay, then
+    /// re-publishes every list whose validity is running out; failures are logged and kept
+    /// for health.
     pub async fn heartbeat_tick(&self) -> Vec<(ListKind, Result<VersionRecord, PublishError>)> {
         let mut outcomes = self.publish_due_mutations().await;
+        outcomes.extend(self.publish_unpublished_changes().await);
         let due = match self.heartbeat_due().await {
             Ok(due) => due,
             Err(e) => {
@@ -72,9 +99,11 @@ impl Publisher {
             }
         };
         let options = PublishOptions {
-            // The content is what was published before: no mass change can be involved, but
-            // a heartbeat must never be held back by one either.
-            confirm_mass_change: true,
+            // Normally the content is what was published before. If the working state holds
+            // an unconfirmed mass change, the heartbeat must not publish it unseen: it is
+            // refused, logged every minute, and the list expires (readiness fails closed)
+            // unless staff confirm or undo the change within `refresh_before`.
+            confirm_mass_change: false,
             published_by: "heartbeat".into(),
         };
         for list in due {

@@ -63,6 +63,7 @@ pub struct Settings {
     pub grace_period: Duration,
     pub refresh_before: Duration,
     pub mass_change_threshold_percent: u8,
+    pub auto_publish_delay: Duration,
 }
 
 impl From<&PublicationConfig> for Settings {
@@ -73,6 +74,7 @@ impl From<&PublicationConfig> for Settings {
             grace_period: seconds(c.grace_period_seconds),
             refresh_before: seconds(c.refresh_before_seconds),
             mass_change_threshold_percent: c.mass_change_threshold_percent,
+            auto_publish_delay: seconds(c.auto_publish_delay_seconds),
         }
     }
 }
@@ -88,7 +90,11 @@ pub struct PublishOptions {
 /// The outcome of the last publication attempt of each list, for health and metrics.
 #[derive(Debug, Clone, Default)]
 pub struct PublicationHealth {
+    /// A technical failure (storage, signing, contention): the node cannot publish.
     pub last_failure: Option<String>,
+    /// The working state breaks an integrity rule (e.g. an unconfirmed mass change): the
+    /// current version keeps being served; staff must act.
+    pub last_refusal: Option<String>,
 }
 
 pub struct Publisher {
@@ -154,16 +160,27 @@ impl Publisher {
     }
 
     fn record_outcome<T>(&self, list: ListKind, outcome: &Result<T, PublishError>) {
-        let failure = outcome.as_ref().err().map(|e| e.to_string());
-        if let Some(reason) = &failure {
-            tracing::error!(%list, %reason, "publication failed");
-        }
-        self.health.lock().expect("health lock").insert(
-            list,
-            PublicationHealth {
-                last_failure: failure,
-            },
-        );
+        let health = match outcome {
+            Ok(_) => PublicationHealth::default(),
+            Err(e @ PublishError::Refused { .. }) => {
+                tracing::warn!(%list, reason = %e, "publication refused");
+                PublicationHealth {
+                    last_failure: None,
+                    last_refusal: Some(e.to_string()),
+                }
+            }
+            Err(e) => {
+                tracing::error!(%list, reason = %e, "publication failed");
+                PublicationHealth {
+                    last_failure: Some(e.to_string()),
+                    last_refusal: None,
+                }
+            }
+        };
+        self.health
+            .lock()
+            .expect("health lock")
+            .insert(list, health);
     }
 
     /// Publishes the working state of `list` as its next version.

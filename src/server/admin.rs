@@ -1,32 +1,54 @@
-//! The admin listener: every route names the role it needs; a certificate without it gets
-//! 403, and the refusal is audited.
+//! The admin listener: every route names the roles it admits; a certificate without one of
+//! them gets 403 (audited, like every admin request, by `audit::audit`).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpMessage, ResponseError, web};
 
 use super::AppState;
+use super::audit::note;
 use super::error::ApiError;
+use super::mutations_api as api;
 use crate::roles::{Role, roles_of};
-use crate::storage::{AuditOutcome, AuditRecord};
 use crate::tls::ClientIdentity;
 
+const STAFF: &[Role] = &[Role::Loket, Role::Beheer];
+const BEHEER: &[Role] = &[Role::Beheer];
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    // Reading lists and archives on the admin listener is for beheer.
+    let guarded = |path: &str, roles: &'static [Role]| {
+        web::resource(path).wrap(from_fn(move |r, n| require(roles, r, n)))
+    };
     cfg.service(
+        guarded("/mutations", STAFF)
+            .route(web::post().to(api::submit))
+            .route(web::get().to(api::list)),
+    )
+    .service(guarded("/mutations/validate", STAFF).route(web::post().to(api::validate)))
+    .service(guarded("/mutations/{id}", STAFF).route(web::get().to(api::one)))
+    .service(guarded("/mutations/{id}/withdraw", STAFF).route(web::post().to(api::withdraw)))
+    .service(guarded("/mutations/{id}/approve", BEHEER).route(web::post().to(api::approve)))
+    .service(guarded("/mutations/{id}/reject", BEHEER).route(web::post().to(api::reject)))
+    .service(guarded("/entries/{list}/{key}", STAFF).route(web::get().to(api::entry)))
+    .service(guarded("/publications", BEHEER).route(web::post().to(api::publish)))
+    .service(
+        guarded("/releases/retire-interface-version", BEHEER)
+            .route(web::post().to(api::retire_interface_version)),
+    )
+    .service(guarded("/audit", BEHEER).route(web::get().to(api::audit_log)))
+    // Reading lists and archives on the admin listener is for beheer.
+    .service(
         web::scope("")
-            .wrap(actix_web::middleware::from_fn(|r, n| {
-                require(Role::Beheer, r, n)
-            }))
+            .wrap(from_fn(|r, n| require(BEHEER, r, n)))
             .configure(super::read_api::routes),
     );
 }
 
-/// Lets the request through when the client certificate carries `role`; otherwise 403 and
-/// an audit record.
+/// Lets the request through when the client certificate carries one of `roles` (and puts
+/// its roles on the request); otherwise 403.
 async fn require(
-    role: Role,
+    roles: &'static [Role],
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
@@ -34,39 +56,23 @@ async fn require(
         .app_data::<web::Data<AppState>>()
         .cloned()
         .expect("state is registered");
-    let identity = request.conn_data::<ClientIdentity>().cloned();
-    let roles = identity
-        .as_ref()
+    let held = request
+        .conn_data::<ClientIdentity>()
         .map(|i| roles_of(i, &state.config.admin.identities))
         .unwrap_or_default();
-    if roles.contains(&role) {
-        request.extensions_mut().insert(roles);
+    if held.iter().any(|r| roles.contains(r)) {
+        request.extensions_mut().insert(held);
         return Ok(next.call(request).await?.map_into_left_body());
     }
-    let record = AuditRecord {
-        at: state.clock.now(),
-        actor_subject: identity
-            .as_ref()
-            .map_or_else(|| "unknown".into(), ClientIdentity::subject),
-        actor_fingerprint: identity.as_ref().map(|i| i.fingerprint.clone()),
-        role: None,
-        action: format!(
-            "{} {}",
-            request.method(),
-            request
-                .match_pattern()
-                .unwrap_or_else(|| request.path().to_owned())
-        ),
-        object: None,
-        on_behalf_of: None,
-        outcome: AuditOutcome::Refused,
-        reason: Some(format!("the {} role is required", role.as_str())),
-    };
-    if let Err(e) = state.storage.append_audit(&record).await {
-        // A refusal that cannot be audited is still a refusal.
-        tracing::error!(error = %e, "cannot audit a refused request");
-    }
-    tracing::info!(client = %record.actor_subject, action = %record.action, "admin request refused: no role");
+    let needed = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>();
+    let reason = format!("the {} role is required", needed.join(" or "));
+    tracing::info!(
+        client = %request.conn_data::<ClientIdentity>().map_or_else(|| "unknown".into(), ClientIdentity::subject),
+        path = request.match_pattern().as_deref().unwrap_or("-"),
+        %reason,
+        "admin request refused"
+    );
+    note(request.request(), |n| n.reason = Some(reason));
     let response = ApiError::Forbidden.error_response();
     Ok(request.into_response(response).map_into_right_body())
 }

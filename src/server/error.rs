@@ -5,7 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::domain::Violation;
+use crate::domain::{Violation, Violations};
+use crate::mutations::CheckError;
+use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -15,6 +17,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("this certificate has no role that allows this request")]
     Forbidden,
+    /// The role fits, but not for this object (four eyes, someone else's mutation).
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("{message}")]
     Unprocessable {
         message: String,
@@ -42,7 +47,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::NotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -57,5 +62,43 @@ impl ResponseError for ApiError {
             body["violations"] = json!(violations);
         }
         HttpResponse::build(self.status_code()).json(body)
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Conflict { .. }
+            | StorageError::Stale { .. }
+            | StorageError::MutationState { .. }
+            | StorageError::OpenMutation { .. } => ApiError::Conflict(e.to_string()),
+            StorageError::UnknownMutation(_) => ApiError::NotFound(e.to_string()),
+            StorageError::FourEyes { .. } | StorageError::NotSubmitter { .. } => {
+                ApiError::NotAllowed(e.to_string())
+            }
+            StorageError::Corrupt(_)
+            | StorageError::InvalidUrl(_)
+            | StorageError::Migration(_)
+            | StorageError::Database(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<CheckError> for ApiError {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::Invalid(violations) => ApiError::refused(violations),
+            CheckError::Stale { .. } => ApiError::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    /// 422 with every refusal, for loket staff to act on.
+    pub fn refused(violations: Violations) -> Self {
+        ApiError::Unprocessable {
+            message: "the change breaks the integrity rules; see violations".into(),
+            violations: violations.into_vec(),
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! work a serving node does (picking up new versions, heartbeat, reload on SIGHUP).
 
 mod admin;
+mod audit;
 mod error;
+mod mutations_api;
 mod ops;
 mod read_api;
 mod served;
@@ -21,6 +23,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::mutations::StateCache;
 use crate::publication::{Publisher, Settings};
 use crate::signing::SigningKey;
 use crate::storage::Storage;
@@ -39,6 +42,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     pub tls: Arc<Tls>,
+    /// The working state the mutation checks read.
+    pub state_cache: Arc<StateCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -234,12 +239,13 @@ impl Application {
             .map(|l| l.local_addr().expect("a bound listener has an address"));
         let state = web::Data::new(AppState {
             config: Arc::new(config.clone()),
-            storage,
+            storage: storage.clone(),
             publisher,
             served,
             metrics: Arc::new(Metrics::new()),
             clock,
             tls: tls.clone(),
+            state_cache: Arc::new(StateCache::new(storage.clone())),
         });
         let workers = match server.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -274,6 +280,7 @@ impl Application {
                 .app_data(admin_state.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(web::JsonConfig::default().limit(body_limit))
+                .wrap(middleware::from_fn(audit::audit))
                 .wrap(middleware::from_fn(|r, n| observe("admin", r, n)))
                 .configure(admin::routes)
         })

@@ -25,6 +25,7 @@ mod consumer;
 mod dev_mode;
 mod http_client;
 mod mutation_storage;
+mod mutation_workflow;
 mod publication;
 mod server;
 mod signatures;

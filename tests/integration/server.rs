@@ -39,6 +39,8 @@ pub struct Pki {
     pub node: Issued,
     pub stranger: Issued,
     pub beheer: Issued,
+    /// A second beheer identity: four eyes.
+    pub beheer2: Issued,
     pub loket: Issued,
     pub signer: Issued,
     pub foreign_node: Issued,
@@ -77,6 +79,7 @@ impl Pki {
                 .unwrap(),
             stranger: client(&ca, "stranger.example.nl"),
             beheer: client(&ca, "beheer-1"),
+            beheer2: client(&ca, "beheer-2"),
             loket: client(&ca, "loket-1"),
             signer: ca
                 .issue(
@@ -126,6 +129,11 @@ impl TestServer {
         config.admin.identities = vec![
             AdminIdentity {
                 common_name: Some("beheer-1".into()),
+                sha256_fingerprint: None,
+                roles: vec![Role::Beheer],
+            },
+            AdminIdentity {
+                common_name: Some("beheer-2".into()),
                 sha256_fingerprint: None,
                 roles: vec![Role::Beheer],
             },
@@ -199,13 +207,29 @@ impl TestServer {
     }
 
     pub async fn admin_get(&self, who: &Issued, path: &str) -> Response {
+        self.admin(who, "GET", path, None).await
+    }
+
+    /// A request on the admin listener, with a JSON body when given.
+    pub async fn admin(
+        &self,
+        who: &Issued,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Response {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let headers: &[(&str, &str)] = match body.is_empty() {
+            true => &[],
+            false => &[("Content-Type", "application/json")],
+        };
         request(
             &connector(self.pki.ca.certificate(), Some(who)),
             self.app.admin_address(),
-            "GET",
+            method,
             path,
-            &[],
-            b"",
+            headers,
+            body.as_bytes(),
         )
         .await
         .unwrap()

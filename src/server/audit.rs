@@ -1,0 +1,171 @@
+//! Every request on the admin listener leaves one audit record (SPEC §7, issue 5): who
+//! (certificate subject and fingerprint), with which roles, what (method and route), on what
+//! object, on whose behalf, the outcome and why. Handlers that change state write their
+//! record in the same transaction as the change and mark the request `recorded`; for every
+//! other request — reads and refusals — this middleware writes it.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::roles::{Role, roles_of};
+use crate::storage::{AuditOutcome, AuditRecord};
+use crate::tls::ClientIdentity;
+
+/// The longest reason kept in an audit record.
+const MAX_REASON_CHARS: usize = 2000;
+
+/// What a handler or guard tells the audit about its request.
+#[derive(Debug, Clone, Default)]
+pub struct AuditNote {
+    pub object: Option<String>,
+    pub on_behalf_of: Option<String>,
+    pub reason: Option<String>,
+    /// The handler wrote the record with its change.
+    pub recorded: bool,
+}
+
+/// Adds to the request's audit note.
+pub fn note(request: &HttpRequest, update: impl FnOnce(&mut AuditNote)) {
+    let mut extensions = request.extensions_mut();
+    if extensions.get::<AuditNote>().is_none() {
+        extensions.insert(AuditNote::default());
+    }
+    update(extensions.get_mut::<AuditNote>().expect("inserted above"));
+}
+
+/// `METHOD /route/{pattern}`: the action as the audit log names it.
+pub fn action(method: &actix_web::http::Method, pattern: Option<String>, path: &str) -> String {
+    format!("{method} {}", pattern.unwrap_or_else(|| path.to_owned()))
+}
+
+/// The authenticated staff member behind a request, with their roles.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub identity: ClientIdentity,
+    pub roles: Vec<Role>,
+}
+
+impl Caller {
+    /// An audit record of an allowed request, to be stored with its change.
+    pub fn audit_record(
+        &self,
+        request: &HttpRequest,
+        at: chrono::DateTime<chrono::Utc>,
+        object: Option<String>,
+        on_behalf_of: Option<String>,
+    ) -> AuditRecord {
+        AuditRecord {
+            at,
+            actor_subject: self.identity.subject(),
+            actor_fingerprint: Some(self.identity.fingerprint.clone()),
+            role: Some(roles_label(&self.roles)),
+            action: action(request.method(), request.match_pattern(), request.path()),
+            object,
+            on_behalf_of,
+            outcome: AuditOutcome::Allowed,
+            reason: None,
+        }
+    }
+}
+
+fn roles_label(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // `require` puts the roles on every request it lets through.
+        let caller = match (
+            request.conn_data::<ClientIdentity>(),
+            request.extensions().get::<Vec<Role>>(),
+        ) {
+            (Some(identity), Some(roles)) => Ok(Caller {
+                identity: identity.clone(),
+                roles: roles.clone(),
+            }),
+            _ => Err(ApiError::Forbidden),
+        };
+        std::future::ready(caller)
+    }
+}
+
+/// Writes the audit record of every admin request that its handler did not record itself.
+pub async fn audit(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .expect("state is registered");
+    let at = state.clock.now();
+    let identity = request.conn_data::<ClientIdentity>().cloned();
+    let action = action(request.method(), request.match_pattern(), request.path());
+    let response = next.call(request).await?;
+    let note = response
+        .request()
+        .extensions()
+        .get::<AuditNote>()
+        .cloned()
+        .unwrap_or_default();
+    if note.recorded {
+        return Ok(response);
+    }
+    let status = response.status();
+    let outcome = match status.as_u16() {
+        ..400 => AuditOutcome::Allowed,
+        400..500 => AuditOutcome::Refused,
+        _ => AuditOutcome::Failed,
+    };
+    let reason = note.reason.or_else(|| {
+        let error = response.response().error()?;
+        Some(match error.as_error::<ApiError>() {
+            Some(ApiError::Unprocessable {
+                message,
+                violations,
+            }) => format!(
+                "{message}: {}",
+                violations
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            _ => error.to_string(),
+        })
+    });
+    let roles = identity
+        .as_ref()
+        .map(|i| roles_of(i, &state.config.admin.identities))
+        .unwrap_or_default();
+    let record = AuditRecord {
+        at,
+        actor_subject: identity
+            .as_ref()
+            .map_or_else(|| "unknown".into(), ClientIdentity::subject),
+        actor_fingerprint: identity.as_ref().map(|i| i.fingerprint.clone()),
+        role: (!roles.is_empty()).then(|| roles_label(&roles)),
+        action,
+        object: note.object,
+        on_behalf_of: note.on_behalf_of,
+        outcome,
+        reason: reason.map(|r| r.chars().take(MAX_REASON_CHARS).collect()),
+    };
+    if let Err(e) = state.storage.append_audit(&record).await {
+        // Logged once here; the response stands (a refusal stays a refusal).
+        tracing::error!(error = %e, action = %record.action, client = %record.actor_subject,
+            "cannot write the audit record of an admin request");
+    }
+    Ok(response)
+}
