@@ -16,29 +16,25 @@ use crate::tls::ClientIdentity;
 const STAFF: &[Role] = &[Role::Loket, Role::Beheer];
 const BEHEER: &[Role] = &[Role::Beheer];
 
+route_table! {
+    "/mutations" [STAFF] { post => api::submit, get => api::list }
+    "/mutations/validate" [STAFF] { post => api::validate }
+    "/mutations/{id}" [STAFF] { get => api::one }
+    // Only the submitter: checked with the mutation.
+    "/mutations/{id}/withdraw" [STAFF] { post => api::withdraw }
+    // Never the submitter: checked with the mutation.
+    "/mutations/{id}/approve" [BEHEER] { post => api::approve }
+    "/mutations/{id}/reject" [BEHEER] { post => api::reject }
+    "/entries/{list}/{key}" [STAFF] { get => api::entry }
+    "/publications" [BEHEER] { post => api::publish }
+    "/releases/retire-interface-version" [BEHEER] { post => api::retire_interface_version }
+    "/audit" [BEHEER] { get => api::audit_log }
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let guarded = |path: &str, roles: &'static [Role]| {
-        web::resource(path).wrap(from_fn(move |r, n| require(roles, r, n)))
-    };
-    cfg.service(
-        guarded("/mutations", STAFF)
-            .route(web::post().to(api::submit))
-            .route(web::get().to(api::list)),
-    )
-    .service(guarded("/mutations/validate", STAFF).route(web::post().to(api::validate)))
-    .service(guarded("/mutations/{id}", STAFF).route(web::get().to(api::one)))
-    .service(guarded("/mutations/{id}/withdraw", STAFF).route(web::post().to(api::withdraw)))
-    .service(guarded("/mutations/{id}/approve", BEHEER).route(web::post().to(api::approve)))
-    .service(guarded("/mutations/{id}/reject", BEHEER).route(web::post().to(api::reject)))
-    .service(guarded("/entries/{list}/{key}", STAFF).route(web::get().to(api::entry)))
-    .service(guarded("/publications", BEHEER).route(web::post().to(api::publish)))
-    .service(
-        guarded("/releases/retire-interface-version", BEHEER)
-            .route(web::post().to(api::retire_interface_version)),
-    )
-    .service(guarded("/audit", BEHEER).route(web::get().to(api::audit_log)))
+    register_routes(cfg);
     // Reading lists and archives on the admin listener is for beheer.
-    .service(
+    cfg.service(
         web::scope("")
             .wrap(from_fn(|r, n| require(BEHEER, r, n)))
             .configure(super::read_api::routes),

@@ -2,6 +2,32 @@
 //! listener (mTLS, roles by certificate) and the plain-HTTP ops listener, plus the background
 //! work a serving node does (picking up new versions, heartbeat, reload on SIGHUP).
 
+/// Declares a listener's routes once: `register_routes` adds them to an app and `ROUTES`
+/// lists them as (method, path pattern), so a test can hold `docs/openapi.yaml` to every
+/// route that exists. Each path names its guard (the roles it admits) when it has one.
+macro_rules! route_table {
+    ($( $path:literal $([$guard:expr])? { $($method:ident => $handler:expr),+ $(,)? } )*) => {
+        /// Every route of this listener: (method, path pattern).
+        pub const ROUTES: &[(&str, &str)] = &[ $( $( (stringify!($method), $path) ),+ ),* ];
+
+        fn register_routes(cfg: &mut actix_web::web::ServiceConfig) {
+            $( cfg.service(
+                actix_web::web::resource($path)
+                    $( .wrap(actix_web::middleware::from_fn(move |r, n| require($guard, r, n))) )?
+                    $( .route(route_table!(@method $method).to($handler)) )+
+            ); )*
+        }
+    };
+    (@method get) => { actix_web::web::get() };
+    (@method post) => { actix_web::web::post() };
+    // GET, and HEAD for the same resource (actix sends no body for HEAD).
+    (@method read) => {
+        actix_web::web::route().guard(
+            actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()),
+        )
+    };
+}
+
 mod admin;
 mod audit;
 mod error;
@@ -29,8 +55,10 @@ use crate::signing::SigningKey;
 use crate::storage::Storage;
 use crate::tls::{ClientIdentity, Tls, TlsFiles};
 
+pub use admin::ROUTES as ADMIN_ROUTES;
 pub use error::ApiError;
 pub use ops::readiness_problems;
+pub use read_api::{ROUTES as READ_ROUTES, legacy_paths};
 pub use served::{ServedLists, ServedVersion};
 
 /// What every request handler can reach.

@@ -23,13 +23,29 @@ const MAX_CURRENT_CACHE_SECONDS: i64 = 300;
 
 /// GET, and HEAD for the same resource (actix sends no body for HEAD).
 fn read() -> actix_web::Route {
-    web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+    route_table!(@method read)
+}
+
+route_table! {
+    "/lists/zal/honoured" { read => honoured }
+    "/lists/{list}" { read => current }
+    "/lists/{list}/versions" { read => versions }
+    "/lists/{list}/versions/{volgnummer}" { read => version }
+    "/lists/{list}/versions/{volgnummer}/signature" { read => signature }
+    "/lists/{list}/diff" { read => diff }
+}
+
+/// The legacy URLs (`/MedMij_Zorgaanbiederslijst.xml`, ...), one per list.
+pub fn legacy_paths() -> impl Iterator<Item = String> {
+    ListKind::ALL
+        .into_iter()
+        .map(|list| format!("/{}", crate::signing::list_uri(list)))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    for list in ListKind::ALL {
+    for (list, path) in ListKind::ALL.into_iter().zip(legacy_paths()) {
         cfg.route(
-            &format!("/{}", crate::signing::list_uri(list)),
+            &path,
             read().to(
                 move |req: HttpRequest,
                       state: web::Data<AppState>,
@@ -39,15 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             ),
         );
     }
-    cfg.route("/lists/zal/honoured", read().to(honoured))
-        .route("/lists/{list}", read().to(current))
-        .route("/lists/{list}/versions", read().to(versions))
-        .route("/lists/{list}/versions/{volgnummer}", read().to(version))
-        .route(
-            "/lists/{list}/versions/{volgnummer}/signature",
-            read().to(signature),
-        )
-        .route("/lists/{list}/diff", read().to(diff));
+    register_routes(cfg);
 }
 
 fn list_of(name: &str) -> Result<ListKind, ApiError> {

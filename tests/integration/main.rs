@@ -26,6 +26,7 @@ mod dev_mode;
 mod http_client;
 mod mutation_storage;
 mod mutation_workflow;
+mod openapi;
 mod publication;
 mod server;
 mod signatures;
