@@ -87,6 +87,13 @@ enum Command {
         #[arg(long)]
         versions: Option<PathBuf>,
     },
+    /// Staff commands against a running node's admin listener, with your client certificate.
+    Mutation {
+        #[command(flatten)]
+        connection: StaffConnection,
+        #[command(subcommand)]
+        action: MutationAction,
+    },
     /// Write the four lists of a consistent example network (for development and load tests).
     Sample {
         #[arg(long, default_value_t = 100)]
@@ -95,6 +102,121 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct StaffConnection {
+    /// The admin listener, e.g. https://localhost:9443.
+    #[arg(long, default_value = "https://localhost:9443")]
+    admin: String,
+    /// CA certificate(s) the admin listener's certificate chains to (PEM).
+    #[arg(long)]
+    ca: PathBuf,
+    /// Your client certificate (PEM) and its PKCS#8 key (PEM).
+    #[arg(long)]
+    cert: PathBuf,
+    #[arg(long)]
+    key: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum MutationAction {
+    /// Submit a mutation from a JSON file (`-` for stdin); see docs/openapi.yaml, Submission.
+    Submit { file: PathBuf },
+    /// Run the checks of a submission without storing it.
+    Validate { file: PathBuf },
+    /// Approve a mutation (beheer, never your own).
+    Approve { id: i64 },
+    /// Reject a mutation with a reason (beheer, never your own).
+    Reject {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Withdraw your own submitted mutation.
+    Withdraw { id: i64 },
+    /// Show one mutation.
+    Show { id: i64 },
+    /// List mutations, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        list: Option<ListKind>,
+        /// Certificate subject (CN=...) or fingerprint.
+        #[arg(long)]
+        submitter: Option<String>,
+        /// Submitted at least this long ago: 90s, 15m, 36h, 2d.
+        #[arg(long)]
+        min_age: Option<String>,
+        #[arg(long)]
+        max_age: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+}
+
+/// The method, path and body of a staff command.
+fn staff_request(
+    action: MutationAction,
+) -> anyhow::Result<(&'static str, String, Option<serde_json::Value>)> {
+    let file = |path: &Path| -> anyhow::Result<serde_json::Value> {
+        let text = match path == Path::new("-") {
+            true => std::io::read_to_string(std::io::stdin())?,
+            false => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        };
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+    };
+    let empty = Some(serde_json::json!({}));
+    Ok(match action {
+        MutationAction::Submit { file: f } => ("POST", "/mutations".into(), Some(file(&f)?)),
+        MutationAction::Validate { file: f } => {
+            ("POST", "/mutations/validate".into(), Some(file(&f)?))
+        }
+        MutationAction::Approve { id } => ("POST", format!("/mutations/{id}/approve"), empty),
+        MutationAction::Reject { id, reason } => (
+            "POST",
+            format!("/mutations/{id}/reject"),
+            Some(serde_json::json!({ "reason": reason })),
+        ),
+        MutationAction::Withdraw { id } => ("POST", format!("/mutations/{id}/withdraw"), empty),
+        MutationAction::Show { id } => ("GET", format!("/mutations/{id}"), None),
+        MutationAction::List {
+            status,
+            list,
+            submitter,
+            min_age,
+            max_age,
+            limit,
+        } => {
+            let query: Vec<String> = [
+                ("status", status),
+                ("list", list.map(|l| l.as_str().to_owned())),
+                ("submitter", submitter),
+                ("min_age", min_age),
+                ("max_age", max_age),
+                ("limit", limit.map(|l| l.to_string())),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| Some(format!("{name}={}", percent_encode(&value?))))
+            .collect();
+            ("GET", format!("/mutations?{}", query.join("&")), None)
+        }
+    })
+}
+
+/// Query values: everything but unreserved characters escaped.
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Exit status when input was refused (as opposed to 1 for an operational failure).
@@ -149,11 +271,37 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             dir,
         } => write_sample(zorgaanbieders, &dir),
         Command::Dev { dir } => run_dev(&dir).await,
+        Command::Mutation { connection, action } => staff(connection, action).await,
         command => {
             let config = Config::load(cli.config.as_deref(), std::env::vars())?;
             with_database(&config, command).await
         }
     }
+}
+
+/// Sends one staff command and prints the answer (JSON) on stdout; exit 0 when accepted,
+/// 2 when refused (4xx: the answer says why), 1 otherwise.
+async fn staff(connection: StaffConnection, action: MutationAction) -> anyhow::Result<ExitCode> {
+    let client = crate::admin_client::AdminClient::new(
+        &connection.admin,
+        &connection.ca,
+        &connection.cert,
+        &connection.key,
+    )?;
+    let (method, path, body) = staff_request(action)?;
+    let response = client.request(method, &path, body.as_ref()).await?;
+    println!("{}", serde_json::to_string_pretty(&response.body)?);
+    Ok(match response.status {
+        200..=299 => ExitCode::SUCCESS,
+        400..=499 => {
+            eprintln!("refused: HTTP {}", response.status);
+            ExitCode::from(EXIT_REFUSED)
+        }
+        status => {
+            eprintln!("failed: HTTP {status}");
+            ExitCode::FAILURE
+        }
+    })
 }
 
 async fn run_dev(dir: &Path) -> anyhow::Result<ExitCode> {
@@ -311,7 +459,10 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<Exit
                 }
             }
         }
-        Command::Verify { .. } | Command::Sample { .. } | Command::Dev { .. } => {
+        Command::Verify { .. }
+        | Command::Sample { .. }
+        | Command::Dev { .. }
+        | Command::Mutation { .. } => {
             unreachable!("execute runs these without a database")
         }
     }

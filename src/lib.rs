@@ -4,6 +4,7 @@
 //! official format; `storage` keeps them (SQLite or PostgreSQL); `import` brings existing
 //! lists in; `config` and `cli` are the operator's side.
 
+pub mod admin_client;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -23,6 +23,7 @@ on_both_backends!(
     concurrent_edits_of_one_entry_give_one_success_and_one_conflict,
     a_scheduled_mutation_is_published_first_after_its_instant,
     the_release_clean_up_is_a_reviewed_set_of_mutations,
+    the_staff_cli_submits_approves_and_lists,
 );
 
 const NEW_HOST: &str = "medmij.nieuwexis.nl";
@@ -773,4 +774,67 @@ async fn has_host(server: &TestServer, host: &str) -> bool {
         .unwrap()
         .text()
         .contains(host)
+}
+
+async fn the_staff_cli_submits_approves_and_lists(db: TestDatabase) {
+    use std::process::Command;
+    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    server.publish_all().await;
+    let pki = &server.pki;
+    let dir = server.dir.path();
+    let write = |name: &str, content: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    };
+    let ca = write("staff-ca.pem", &pki.ca.certificate_pem());
+    let as_staff = |who: &Issued, name: &str| {
+        (
+            write(&format!("{name}.pem"), &who.certificate_pem),
+            write(&format!("{name}.key"), &who.key_pem),
+        )
+    };
+    let loket = as_staff(&pki.loket, "loket");
+    let beheer2 = as_staff(&pki.beheer2, "beheer2");
+    let admin = format!("https://localhost:{}", server.app.admin_address().port());
+    let run = |who: &(String, String), args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+            .args([
+                "mutation", "--admin", &admin, "--ca", &ca, "--cert", &who.0, "--key", &who.1,
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        let body: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+        (output.status.code(), body)
+    };
+    let request = write("mutation.json", &whitelist_upsert(NEW_HOST, 0).to_string());
+    let invalid = write(
+        "invalid.json",
+        &whitelist_upsert("geen_host", 0).to_string(),
+    );
+
+    let (code, refused) = tokio::task::block_in_place(|| run(&loket, &["validate", &invalid]));
+    assert_eq!(code, Some(2), "{refused}");
+    assert_eq!(refused["violations"][0]["path"], "$.entry.hostname");
+    let (code, valid) = tokio::task::block_in_place(|| run(&loket, &["validate", &request]));
+    assert_eq!((code, &valid["valid"]), (Some(0), &json!(true)), "{valid}");
+    let (code, submitted) = tokio::task::block_in_place(|| run(&loket, &["submit", &request]));
+    assert_eq!(code, Some(0), "{submitted}");
+    let id = submitted["id"].as_i64().unwrap().to_string();
+    let (code, _) = tokio::task::block_in_place(|| run(&loket, &["approve", &id]));
+    assert_eq!(code, Some(2), "loket cannot approve");
+    let (code, approved) = tokio::task::block_in_place(|| run(&beheer2, &["approve", &id]));
+    assert_eq!(code, Some(0), "{approved}");
+    assert_eq!(approved["status"], "published");
+    let (code, listed) = tokio::task::block_in_place(|| {
+        run(
+            &loket,
+            &["list", "--status", "published", "--submitter", "CN=loket-1"],
+        )
+    });
+    assert_eq!(code, Some(0));
+    assert_eq!(listed["mutations"][0]["entry_key"], NEW_HOST);
+    assert!(has_host(&server, NEW_HOST).await);
 }
