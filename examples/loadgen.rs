@@ -4,15 +4,13 @@
 //!
 //! loadgen ADDR PATH CA CERT KEY CONNECTIONS SECONDS [HEADER: VALUE]...
 
+#[path = "support/keepalive.rs"]
+mod keepalive;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
+use keepalive::{Connection, connector};
 
 #[tokio::main]
 async fn main() {
@@ -23,24 +21,7 @@ async fn main() {
     }
     let address: SocketAddr = args[1].parse().expect("ADDR");
     let path = args[2].clone();
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in CertificateDer::pem_file_iter(&args[3]).expect("CA") {
-        roots.add(ca.expect("CA")).expect("CA");
-    }
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&args[4])
-        .expect("CERT")
-        .map(|c| c.expect("CERT"))
-        .collect();
-    let key = PrivateKeyDer::from_pem_file(&args[5]).expect("KEY");
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(chain, key)
-    .expect("client certificate");
-    let connector = TlsConnector::from(Arc::new(config));
+    let connector = connector(args[3].as_ref(), args[4].as_ref(), args[5].as_ref());
     let connections: usize = args[6].parse().expect("CONNECTIONS");
     let duration = Duration::from_secs(args[7].parse().expect("SECONDS"));
     let extra: String = args[8..].iter().map(|h| format!("{h}\r\n")).collect();
@@ -54,49 +35,16 @@ async fn main() {
             let mut latencies = Vec::new();
             let mut statuses = [0u64; 6];
             let mut reconnects = 0u64;
-            let mut body = Vec::new();
             'connection: while Instant::now() < deadline {
-                let tcp = TcpStream::connect(address).await.expect("connect");
-                tcp.set_nodelay(true).unwrap();
-                let tls = connector
-                    .connect(ServerName::try_from("localhost").unwrap(), tcp)
-                    .await
-                    .expect("TLS");
-                let mut stream = BufReader::with_capacity(1 << 20, tls);
+                let mut connection = Connection::open(&connector, address).await;
                 while Instant::now() < deadline {
                     let started = Instant::now();
-                    stream
-                        .get_mut()
-                        .write_all(request.as_bytes())
-                        .await
-                        .expect("write");
-                    let mut line = String::new();
                     // A server may close a keep-alive connection between requests: reconnect.
-                    if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    let Some(answer) = connection.send(request.as_bytes(), false).await else {
                         reconnects += 1;
                         continue 'connection;
-                    }
-                    let status: usize = line
-                        .split(' ')
-                        .nth(1)
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or_else(|| panic!("no status line: {line:?}"));
-                    statuses[status / 100] += 1;
-                    let mut length = 0usize;
-                    loop {
-                        line.clear();
-                        stream.read_line(&mut line).await.expect("header");
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some((name, value)) = line.split_once(':')
-                            && name.eq_ignore_ascii_case("content-length")
-                        {
-                            length = value.trim().parse().expect("length");
-                        }
-                    }
-                    body.resize(length, 0);
-                    stream.read_exact(&mut body).await.expect("body");
+                    };
+                    statuses[usize::from(answer.status / 100)] += 1;
                     latencies.push(started.elapsed());
                 }
             }

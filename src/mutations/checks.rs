@@ -32,8 +32,20 @@ fn refuse(path: &str, rule: Rule, message: String) -> CheckError {
     CheckError::Invalid(Violations::one(Violation::new(path, rule, message)))
 }
 
+/// When a change is checked: at approval the entry may have moved on since submission,
+/// which is a conflict (409) whatever the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Submission,
+    Approval,
+}
+
 /// Checks one change against `state`.
-pub fn check_change(change: &EntryChange, state: &Snapshot) -> Result<(), CheckError> {
+pub fn check_change(
+    change: &EntryChange,
+    state: &Snapshot,
+    stage: Stage,
+) -> Result<(), CheckError> {
     let list = change.list();
     let key = change.key();
     let working = &state.list(list).state;
@@ -47,7 +59,7 @@ pub fn check_change(change: &EntryChange, state: &Snapshot) -> Result<(), CheckE
         ));
     }
     if change.base_version() != current {
-        if change.base_version() == 0 && live {
+        if stage == Stage::Submission && change.base_version() == 0 && live {
             return Err(refuse(
                 "$.entry",
                 Rule::Unique,

@@ -16,7 +16,7 @@ use crate::domain::{
 };
 use crate::storage::EntryChange;
 
-pub use checks::{CheckError, check_change};
+pub use checks::{CheckError, Stage, check_change};
 pub use retire::{RetirePlan, retire_interface_version};
 pub use state::StateCache;
 

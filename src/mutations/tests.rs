@@ -171,7 +171,7 @@ fn references_must_resolve() {
         "onbekend.example.nl",
     ))
     .unwrap();
-    let found = invalid(check_change(&submission.change, &state));
+    let found = invalid(check_change(&submission.change, &state, Stage::Submission));
     assert_eq!(
         found
             .iter()
@@ -201,7 +201,10 @@ fn references_must_resolve() {
         "medmij.xis1.example.nl",
     ))
     .unwrap();
-    assert_eq!(check_change(&fine.change, &state), Ok(()));
+    assert_eq!(
+        check_change(&fine.change, &state, Stage::Submission),
+        Ok(())
+    );
 }
 
 #[test]
@@ -218,6 +221,7 @@ fn a_referenced_host_or_id_cannot_be_deleted_and_the_refusal_names_the_referrers
     let found = invalid(check_change(
         &delete("whitelist", "medmij.xis0.example.nl"),
         &state,
+        Stage::Submission,
     ));
     assert_eq!(found[0].1, Rule::Reference);
     assert!(
@@ -228,6 +232,7 @@ fn a_referenced_host_or_id_cannot_be_deleted_and_the_refusal_names_the_referrers
     let found = invalid(check_change(
         &delete("whitelist", "pgo1.example.com"),
         &state,
+        Stage::Submission,
     ));
     assert!(
         found[0].2.contains("OAuthclient pgo1.example.com"),
@@ -238,13 +243,21 @@ fn a_referenced_host_or_id_cannot_be_deleted_and_the_refusal_names_the_referrers
         unreachable!()
     };
     let used = zal.as_slice()[0].gegevensdiensten()[0].id().to_string();
-    let found = invalid(check_change(&delete("gnl", &used), &state));
+    let found = invalid(check_change(
+        &delete("gnl", &used),
+        &state,
+        Stage::Submission,
+    ));
     assert!(
         found[0].2.contains(zal.as_slice()[0].key()),
         "{}",
         found[0].2
     );
-    let found = invalid(check_change(&delete("zal", "bestaatniet@medmij"), &state));
+    let found = invalid(check_change(
+        &delete("zal", "bestaatniet@medmij"),
+        &state,
+        Stage::Submission,
+    ));
     assert_eq!(found[0].1, Rule::Reference);
 }
 
@@ -257,7 +270,10 @@ fn a_retired_id_is_not_reused_and_the_whitelist_never_empties() {
         "on_behalf_of": "Stichting MedMij", "reference": "MEDMIJ-4"
     }))
     .unwrap();
-    assert_eq!(invalid(check_change(&gnl.change, &state))[0].1, Rule::Reuse);
+    assert_eq!(
+        invalid(check_change(&gnl.change, &state, Stage::Submission))[0].1,
+        Rule::Reuse
+    );
 
     let only = crate::domain::EntrySet::new(vec![crate::domain::MedMijNode {
         hostname: crate::domain::Hostname::parse("enige.example.nl").unwrap(),
@@ -267,7 +283,7 @@ fn a_retired_id_is_not_reused_and_the_whitelist_never_empties() {
     whitelist.state.entries = ListEntries::Whitelist(only);
     whitelist.state.versions = BTreeMap::from([("enige.example.nl".to_owned(), 1)]);
     let last = EntryChange::delete(ListKind::Whitelist, "enige.example.nl", 1);
-    let found = invalid(check_change(&last, &state));
+    let found = invalid(check_change(&last, &state, Stage::Submission));
     assert!(found.iter().any(|(_, rule, _)| *rule == Rule::NotEmpty));
 }
 
@@ -282,7 +298,7 @@ fn a_change_on_an_old_version_is_stale_and_a_second_new_entry_is_not_unique() {
     ))
     .unwrap();
     assert_eq!(
-        invalid(check_change(&existing.change, &state))[0].1,
+        invalid(check_change(&existing.change, &state, Stage::Submission))[0].1,
         Rule::Unique
     );
     let stale = parse_submission(&zal_upsert(
@@ -293,9 +309,18 @@ fn a_change_on_an_old_version_is_stale_and_a_second_new_entry_is_not_unique() {
     ))
     .unwrap();
     assert!(matches!(
-        check_change(&stale.change, &state),
+        check_change(&stale.change, &state, Stage::Submission),
         Err(CheckError::Stale {
             expected: 7,
+            current: 1,
+            ..
+        })
+    ));
+    // At approval the entry appeared after submission: a conflict, not a uniqueness error.
+    assert!(matches!(
+        check_change(&existing.change, &state, Stage::Approval),
+        Err(CheckError::Stale {
+            expected: 0,
             current: 1,
             ..
         })
@@ -344,7 +369,7 @@ fn retiring_an_interface_version_reduces_or_removes_its_entries() {
     assert_eq!(reduced.gegevensdiensten().len(), 2);
     for change in &plan.changes {
         assert_eq!(
-            check_change(change, &state),
+            check_change(change, &state, Stage::Submission),
             Ok(()),
             "the clean-up passes the checks"
         );

@@ -248,6 +248,21 @@ impl Publisher {
     }
 
     /// The entries of a published version, from memory or from the archive.
+    /// Parses the current versions ahead of the first publication after a start, so that
+    /// the first approval does not wait for the archive to be read (10 000 entries: ~0.4 s).
+    pub async fn warm_up(&self) {
+        for list in ListKind::ALL {
+            let current = match self.storage.current_version(list).await {
+                Ok(Some(current)) => current,
+                Ok(None) => continue,
+                Err(e) => return tracing::warn!(error = %e, "cannot warm up the content cache"),
+            };
+            if let Err(e) = self.content(&current).await {
+                tracing::warn!(error = %e, %list, "cannot warm up the content cache");
+            }
+        }
+    }
+
     pub async fn content(&self, record: &VersionRecord) -> Result<Arc<ListEntries>, PublishError> {
         if let Some(entries) = self
             .contents

@@ -346,6 +346,8 @@ impl Application {
             .map(|server: Server| (server.handle(), tokio::spawn(server)))
             .collect();
         let (shutdown, _) = watch::channel(false);
+        let publisher = state.publisher.clone();
+        tokio::spawn(async move { publisher.warm_up().await });
         tokio::spawn(state.publisher.clone().run_heartbeat(shutdown.subscribe()));
         tokio::spawn(refresh_loop(state.clone(), shutdown.subscribe()));
         tracing::info!(node = %addresses[0], admin = %addresses[1], ops = %addresses[2], "listening");

@@ -11,7 +11,7 @@ use super::AppState;
 use super::audit::{Caller, note};
 use super::error::ApiError;
 use crate::domain::{Interfaceversie, ListKind, Rule, Violation, Violations};
-use crate::mutations::{Submission, change_of, check_change, parse_submission};
+use crate::mutations::{Stage, Submission, change_of, check_change, parse_submission};
 use crate::publication::{PublishError, PublishOptions};
 use crate::storage::{
     AuditOutcome, AuditQuery, Decision, MutationDecision, MutationQuery, MutationRecord,
@@ -32,7 +32,7 @@ fn bad_request(message: impl Into<String>) -> ApiError {
 async fn checked(state: &AppState, body: &Value) -> Result<Submission, ApiError> {
     let submission = parse_submission(body).map_err(ApiError::refused)?;
     let current = state.state_cache.current().await?;
-    check_change(&submission.change, &current)?;
+    check_change(&submission.change, &current, Stage::Submission)?;
     Ok(submission)
 }
 
@@ -307,7 +307,11 @@ pub async fn approve(
     if record.status == MutationStatus::Submitted {
         // The rules again, against the working state as it is now.
         let change = change_of(&record).map_err(ApiError::refused)?;
-        check_change(&change, &*state.state_cache.current().await?)?;
+        check_change(
+            &change,
+            &*state.state_cache.current().await?,
+            Stage::Approval,
+        )?;
     }
     let approved = decide(&state, &request, &caller, &record, Decision::Approve).await?;
     let publication = match approved.applied_at.is_some()
@@ -479,7 +483,7 @@ pub async fn retire_interface_version(
     let plan = crate::mutations::retire_interface_version(&version, &current);
     let mut refusals = Vec::new();
     for change in &plan.changes {
-        if let Err(e) = check_change(change, &current) {
+        if let Err(e) = check_change(change, &current, Stage::Submission) {
             refusals.push(Violation::new(
                 format!("{}/{}", change.list(), change.key()),
                 Rule::Reference,

@@ -1,0 +1,112 @@
+//! One keep-alive HTTPS/1.1 connection with a client certificate, one request in flight:
+//! what the load generators in examples/ share.
+
+// Each example uses part of it.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// A client that trusts `ca` and presents `certificate` with `key` (all PEM files).
+pub fn connector(ca: &Path, certificate: &Path, key: &Path) -> TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    for anchor in CertificateDer::pem_file_iter(ca).expect("CA") {
+        roots.add(anchor.expect("CA")).expect("CA");
+    }
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(certificate)
+        .expect("certificate")
+        .map(|c| c.expect("certificate"))
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(key).expect("key");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .expect("client certificate");
+    TlsConnector::from(Arc::new(config))
+}
+
+pub struct Connection {
+    stream: BufReader<TlsStream<TcpStream>>,
+}
+
+/// Status, headers (lowercase names) and body of one response.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Connection {
+    pub async fn open(connector: &TlsConnector, address: SocketAddr) -> Self {
+        let tcp = TcpStream::connect(address).await.expect("connect");
+        tcp.set_nodelay(true).unwrap();
+        let tls = connector
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .expect("TLS");
+        Self {
+            stream: BufReader::with_capacity(1 << 20, tls),
+        }
+    }
+
+    /// Sends `request` (a whole HTTP/1.1 request) and reads the answer; `None` when the
+    /// server closed the connection first (reconnect and try again).
+    pub async fn send(&mut self, request: &[u8], head_only: bool) -> Option<Answer> {
+        self.stream.get_mut().write_all(request).await.ok()?;
+        let mut line = String::new();
+        if self.stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line: {line:?}"));
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await.expect("header");
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+            }
+        }
+        let length = match head_only {
+            true => 0,
+            false => headers
+                .iter()
+                .find(|(n, _)| n == "content-length")
+                .map_or(0, |(_, v)| v.parse().expect("length")),
+        };
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).await.expect("body");
+        Some(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+}
