@@ -237,6 +237,12 @@ impl Config {
                 p.refresh_before_seconds, p.max_validity_seconds
             ));
         }
+        if p.auto_publish_delay_seconds > 86_400 {
+            problems.push(format!(
+                "publication.auto_publish_delay_seconds is {}; approved changes wait at most one day (86400) so the 2-werkdagen SLA stays reachable",
+                p.auto_publish_delay_seconds
+            ));
+        }
         if !(1..=100).contains(&p.mass_change_threshold_percent) {
             problems.push("publication.mass_change_threshold_percent must be 1 to 100".to_owned());
         }
