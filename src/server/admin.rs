@@ -10,6 +10,7 @@ use super::AppState;
 use super::audit::note;
 use super::error::ApiError;
 use super::mutations_api as api;
+use super::publications_api as publications;
 use crate::roles::{Role, roles_of};
 use crate::tls::ClientIdentity;
 
@@ -26,9 +27,9 @@ route_table! {
     "/mutations/{id}/approve" [BEHEER] { post => api::approve }
     "/mutations/{id}/reject" [BEHEER] { post => api::reject }
     "/entries/{list}/{key}" [STAFF] { get => api::entry }
-    "/publications" [BEHEER] { post => api::publish }
-    "/releases/retire-interface-version" [BEHEER] { post => api::retire_interface_version }
-    "/audit" [BEHEER] { get => api::audit_log }
+    "/publications" [BEHEER] { post => publications::publish }
+    "/releases/retire-interface-version" [BEHEER] { post => publications::retire_interface_version }
+    "/audit" [BEHEER] { get => super::audit::audit_log }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

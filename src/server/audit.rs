@@ -7,12 +7,15 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
 use crate::roles::{Role, roles_of};
-use crate::storage::{AuditOutcome, AuditRecord};
+use crate::storage::{AuditOutcome, AuditQuery, AuditRecord};
 use crate::tls::ClientIdentity;
 
 /// The longest reason kept in an audit record.
@@ -168,4 +171,39 @@ pub async fn audit(
             "cannot write the audit record of an admin request");
     }
     Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFilter {
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    actor: Option<String>,
+    action: Option<String>,
+    object: Option<String>,
+    outcome: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn audit_log(
+    state: web::Data<AppState>,
+    filter: web::Query<AuditFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = filter.into_inner();
+    let query = AuditQuery {
+        since: filter.since,
+        until: filter.until,
+        actor: filter.actor,
+        action: filter.action,
+        object: filter.object,
+        outcome: filter
+            .outcome
+            .as_deref()
+            .map(str::parse::<AuditOutcome>)
+            .transpose()
+            .map_err(ApiError::BadRequest)?,
+        limit: super::mutations_api::limit(filter.limit)?,
+    };
+    let records = state.storage.audit_records(&query).await?;
+    Ok(HttpResponse::Ok().json(json!({ "records": records })))
 }

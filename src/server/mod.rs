@@ -33,6 +33,7 @@ mod audit;
 mod error;
 mod mutations_api;
 mod ops;
+mod publications_api;
 mod read_api;
 mod served;
 

@@ -1,21 +1,20 @@
 //! The mutation workflow on the admin listener (SPEC §4): submit, validate, list, withdraw,
-//! approve, reject, publish, release clean-up, and the audit log. Handlers parse, check and
+//! approve, reject, and the entries changes are based on. Handlers parse, check and
 //! hand over to storage and publication; the rules live in `crate::mutations`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::audit::{Caller, note};
 use super::error::ApiError;
-use crate::domain::{Interfaceversie, ListKind, Rule, Violation, Violations};
+use super::publications_api::{PublicationOutcome, publish_now};
+use crate::domain::ListKind;
 use crate::mutations::{Stage, Submission, change_of, check_change, parse_submission};
-use crate::publication::{PublishError, PublishOptions};
 use crate::storage::{
-    AuditOutcome, AuditQuery, Decision, MutationDecision, MutationQuery, MutationRecord,
-    MutationStatus, NewMutation,
+    Decision, MutationDecision, MutationQuery, MutationRecord, MutationStatus, NewMutation,
 };
 
 /// Bounds on what one listing returns.
@@ -24,7 +23,7 @@ const MAX_LIMIT: u32 = 1000;
 /// A rejection reason is for people: bounded, never empty.
 const MAX_REASON_CHARS: usize = 500;
 
-fn bad_request(message: impl Into<String>) -> ApiError {
+pub(super) fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::BadRequest(message.into())
 }
 
@@ -134,14 +133,14 @@ fn age(text: &str, name: &str) -> Result<Duration, ApiError> {
         .ok_or_else(invalid)
 }
 
-fn limit(requested: Option<u32>) -> Result<u32, ApiError> {
+pub(super) fn limit(requested: Option<u32>) -> Result<u32, ApiError> {
     match requested.unwrap_or(DEFAULT_LIMIT) {
         n @ 1..=MAX_LIMIT => Ok(n),
         _ => Err(bad_request(format!("limit must be 1 to {MAX_LIMIT}"))),
     }
 }
 
-fn list_name(name: &str) -> Result<ListKind, ApiError> {
+pub(super) fn list_name(name: &str) -> Result<ListKind, ApiError> {
     name.parse()
         .map_err(|e: crate::domain::UnknownList| bad_request(e.to_string()))
 }
@@ -274,15 +273,6 @@ pub async fn reject(
     Ok(HttpResponse::Ok().json(rejected))
 }
 
-/// What happened to the publication that follows an approval.
-#[derive(Debug, Serialize)]
-struct PublicationOutcome {
-    published: bool,
-    volgnummer: Option<i64>,
-    message: Option<String>,
-    violations: Vec<Violation>,
-}
-
 #[derive(Debug, Serialize)]
 struct Approved {
     #[serde(flatten)]
@@ -334,200 +324,6 @@ pub async fn approve(
     }))
 }
 
-/// Publishes `list` and serves the new version at once; a refusal or failure is reported,
-/// not raised (the approval itself stands; the background task tries again).
-async fn publish_now(
-    state: &AppState,
-    list: ListKind,
-    caller: &Caller,
-    confirm_mass_change: bool,
-) -> PublicationOutcome {
-    let options = PublishOptions {
-        confirm_mass_change,
-        published_by: caller.identity.subject(),
-    };
-    let outcome = match state.publisher.publish(list, &options).await {
-        Ok(version) => PublicationOutcome {
-            published: true,
-            volgnummer: Some(version.volgnummer.get()),
-            message: None,
-            violations: Vec::new(),
-        },
-        Err(PublishError::Refused { violations, .. }) => PublicationOutcome {
-            published: false,
-            volgnummer: None,
-            message: Some(format!(
-                "the {list} list was not published: it breaks the integrity rules"
-            )),
-            violations: violations.into_vec(),
-        },
-        Err(e) => PublicationOutcome {
-            published: false,
-            volgnummer: None,
-            message: Some(format!(
-                "the {list} list was not published ({e}); the node tries again"
-            )),
-            violations: Vec::new(),
-        },
-    };
-    if outcome.published
-        && let Err(e) = state
-            .served
-            .refresh(state.storage.as_ref(), &state.tls)
-            .await
-    {
-        // The 2-second refresh loop serves it shortly; nothing is lost.
-        tracing::error!(error = %e, %list, "cannot serve the new version yet");
-    }
-    outcome
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PublicationRequest {
-    lists: Vec<String>,
-    #[serde(default)]
-    confirm_mass_change: bool,
-}
-
-pub async fn publish(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: web::Json<PublicationRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let requested = body
-        .lists
-        .iter()
-        .map(|l| list_name(l))
-        .collect::<Result<Vec<_>, _>>()?;
-    if requested.is_empty() {
-        return Err(bad_request("name at least one list"));
-    }
-    note(&request, |n| {
-        n.object = Some(
-            requested
-                .iter()
-                .map(|l| l.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        n.reason = body
-            .confirm_mass_change
-            .then(|| "mass change confirmed".into());
-    });
-    let mut published = serde_json::Map::new();
-    for list in ListKind::PUBLICATION_ORDER
-        .into_iter()
-        .filter(|l| requested.contains(l))
-    {
-        let outcome = publish_now(&state, list, &caller, body.confirm_mass_change).await;
-        if !outcome.published {
-            let message = format!(
-                "{}{}",
-                outcome.message.unwrap_or_default(),
-                match published.is_empty() {
-                    true => String::new(),
-                    false => format!(
-                        "; published before: {}",
-                        published.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                }
-            );
-            return Err(match outcome.violations.is_empty() {
-                true => ApiError::Unavailable(message),
-                false => ApiError::Unprocessable {
-                    message,
-                    violations: outcome.violations,
-                },
-            });
-        }
-        published.insert(list.as_str().into(), json!(outcome.volgnummer));
-    }
-    Ok(HttpResponse::Ok().json(json!({ "published": published })))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetireRequest {
-    interfaceversie: String,
-    reference: String,
-    on_behalf_of: Option<String>,
-    #[serde(default)]
-    dry_run: bool,
-}
-
-pub async fn retire_interface_version(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: web::Json<RetireRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let field =
-        |path: &str, e: crate::domain::InvalidValue| ApiError::refused(Violations::one(e.at(path)));
-    let version =
-        Interfaceversie::parse(body.interfaceversie).map_err(|e| field("$.interfaceversie", e))?;
-    let reference = crate::domain::Ticketreferentie::parse(body.reference)
-        .map_err(|e| field("$.reference", e))?;
-    let on_behalf_of = crate::domain::Deelnemer::parse(
-        body.on_behalf_of
-            .unwrap_or_else(|| "Stichting MedMij".into()),
-    )
-    .map_err(|e| field("$.on_behalf_of", e))?;
-    note(&request, |n| {
-        n.object = Some(format!("interfaceversie/{version}"));
-        n.on_behalf_of = Some(on_behalf_of.to_string());
-    });
-    let current = state.state_cache.current().await?;
-    let plan = crate::mutations::retire_interface_version(&version, &current);
-    let mut refusals = Vec::new();
-    for change in &plan.changes {
-        if let Err(e) = check_change(change, &current, Stage::Submission) {
-            refusals.push(Violation::new(
-                format!("{}/{}", change.list(), change.key()),
-                Rule::Reference,
-                e.to_string(),
-            ));
-        }
-    }
-    if let Some(violations) = Violations::from_vec(refusals) {
-        return Err(ApiError::refused(violations));
-    }
-    let summary: Vec<Value> = plan
-        .changes
-        .iter()
-        .map(|c| json!({ "list": c.list(), "key": c.key(), "operation": c.operation() }))
-        .collect();
-    if body.dry_run {
-        return Ok(HttpResponse::Ok().json(json!({ "changes": summary })));
-    }
-    let at = state.clock.now();
-    let mut submitted = Vec::new();
-    for change in plan.changes {
-        let audit = caller.audit_record(&request, at, None, Some(on_behalf_of.to_string()));
-        let record = state
-            .storage
-            .submit_mutation(
-                &NewMutation {
-                    change,
-                    on_behalf_of: on_behalf_of.to_string(),
-                    reference: reference.to_string(),
-                    urgent: false,
-                    agreed_deadline: None,
-                    effective_from: None,
-                    submitted_by: caller.identity.fingerprint.clone(),
-                    submitted_by_subject: caller.identity.subject(),
-                    submitted_at: at,
-                },
-                &audit,
-            )
-            .await?;
-        submitted.push(record);
-    }
-    Ok(HttpResponse::Created().json(json!({ "mutations": submitted })))
-}
-
 pub async fn entry(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -552,39 +348,4 @@ pub async fn entry(
         "removed": entry.is_none(),
         "entry": entry,
     })))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditFilter {
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
-    actor: Option<String>,
-    action: Option<String>,
-    object: Option<String>,
-    outcome: Option<String>,
-    limit: Option<u32>,
-}
-
-pub async fn audit_log(
-    state: web::Data<AppState>,
-    filter: web::Query<AuditFilter>,
-) -> Result<HttpResponse, ApiError> {
-    let filter = filter.into_inner();
-    let query = AuditQuery {
-        since: filter.since,
-        until: filter.until,
-        actor: filter.actor,
-        action: filter.action,
-        object: filter.object,
-        outcome: filter
-            .outcome
-            .as_deref()
-            .map(str::parse::<AuditOutcome>)
-            .transpose()
-            .map_err(bad_request)?,
-        limit: limit(filter.limit)?,
-    };
-    let records = state.storage.audit_records(&query).await?;
-    Ok(HttpResponse::Ok().json(json!({ "records": records })))
 }
