@@ -73,6 +73,8 @@ pub struct AppState {
     pub tls: Arc<Tls>,
     /// The working state the mutation checks read.
     pub state_cache: Arc<StateCache>,
+    /// Approvals take turns between their re-check and their decision.
+    pub approvals: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -275,6 +277,7 @@ impl Application {
             clock,
             tls: tls.clone(),
             state_cache: Arc::new(StateCache::new(storage.clone())),
+            approvals: tokio::sync::Mutex::new(()),
         });
         let workers = match server.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

@@ -294,6 +294,10 @@ pub async fn approve(
             record.id
         )));
     }
+    // Approvals in this process take turns between their re-check and their decision, so
+    // one cannot remove what another's change refers to in between. (Across replicas the
+    // publication's whole-list check still stops an invalid list.)
+    let turn = state.approvals.lock().await;
     if record.status == MutationStatus::Submitted {
         // The rules again, against the working state as it is now.
         let change = change_of(&record).map_err(ApiError::refused)?;
@@ -304,6 +308,7 @@ pub async fn approve(
         )?;
     }
     let approved = decide(&state, &request, &caller, &record, Decision::Approve).await?;
+    drop(turn);
     let publication = match approved.applied_at.is_some()
         && state.publisher.settings().auto_publish_delay <= Duration::zero()
     {
