@@ -148,10 +148,14 @@ pub async fn audit(
             _ => error.to_string(),
         })
     });
-    let roles = identity
-        .as_ref()
-        .map(|i| roles_of(i, &state.config.admin.identities))
-        .unwrap_or_default();
+    // `require` put the roles on requests it let through; refused ones are resolved here.
+    let granted = response.request().extensions().get::<Vec<Role>>().cloned();
+    let roles = granted.unwrap_or_else(|| {
+        identity
+            .as_ref()
+            .map(|i| roles_of(i, &state.config.admin.identities))
+            .unwrap_or_default()
+    });
     let record = AuditRecord {
         at,
         actor_subject: identity

@@ -15,6 +15,7 @@ use crate::domain::ListKind;
 use crate::mutations::{Stage, Submission, change_of, check_change, parse_submission};
 use crate::storage::{
     Decision, MutationDecision, MutationQuery, MutationRecord, MutationStatus, NewMutation,
+    StorageError,
 };
 
 /// Bounds on what one listing returns.
@@ -52,19 +53,28 @@ pub async fn submit(
 ) -> Result<HttpResponse, ApiError> {
     let submission = checked(&state, &body).await?;
     notes_submission(&request, &submission);
+    let record = store_submission(&state, &request, &caller, submission).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/mutations/{}", record.id)))
+        .json(record))
+}
+
+/// Stores a checked submission by `caller`, with its audit record in the same transaction.
+pub(super) async fn store_submission(
+    state: &AppState,
+    request: &HttpRequest,
+    caller: &Caller,
+    submission: Submission,
+) -> Result<MutationRecord, ApiError> {
     let at = state.clock.now();
-    let audit = caller.audit_record(
-        &request,
-        at,
-        None,
-        Some(submission.on_behalf_of.to_string()),
-    );
+    let on_behalf_of = String::from(submission.on_behalf_of);
+    let audit = caller.audit_record(request, at, None, Some(on_behalf_of.clone()));
     let record = state
         .storage
         .submit_mutation(
             &NewMutation {
                 change: submission.change,
-                on_behalf_of: submission.on_behalf_of.into(),
+                on_behalf_of,
                 reference: submission.reference.into(),
                 urgent: submission.urgent,
                 agreed_deadline: submission.agreed_deadline,
@@ -76,10 +86,8 @@ pub async fn submit(
             &audit,
         )
         .await?;
-    note(&request, |n| n.recorded = true);
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/mutations/{}", record.id)))
-        .json(record))
+    note(request, |n| n.recorded = true);
+    Ok(record)
 }
 
 pub async fn validate(
@@ -288,11 +296,9 @@ pub async fn approve(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let record = find(&state, &request, *id).await?;
+    // Four eyes before the re-check, so the submitter hears why (the decision checks it again).
     if record.submitted_by == caller.identity.fingerprint {
-        return Err(ApiError::NotAllowed(format!(
-            "mutation {} was submitted with this certificate; another beheer identity must approve it",
-            record.id
-        )));
+        return Err(StorageError::FourEyes { id: record.id }.into());
     }
     // Approvals in this process take turns between their re-check and their decision, so
     // one cannot remove what another's change refers to in between. (Across replicas the

@@ -8,11 +8,10 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::audit::{Caller, note};
 use super::error::ApiError;
-use super::mutations_api::{bad_request, list_name};
+use super::mutations_api::{bad_request, list_name, store_submission};
 use crate::domain::{Interfaceversie, ListKind, Rule, Violation, Violations};
-use crate::mutations::{Stage, check_change};
+use crate::mutations::{Stage, Submission, check_change};
 use crate::publication::{PublishError, PublishOptions};
-use crate::storage::NewMutation;
 
 /// What happened to the publication that follows an approval.
 #[derive(Debug, Serialize)]
@@ -191,28 +190,19 @@ pub async fn retire_interface_version(
     if body.dry_run {
         return Ok(HttpResponse::Ok().json(json!({ "changes": summary })));
     }
-    let at = state.clock.now();
     let mut submitted = Vec::new();
     for change in plan.changes {
-        let audit = caller.audit_record(&request, at, None, Some(on_behalf_of.to_string()));
-        let record = state
-            .storage
-            .submit_mutation(
-                &NewMutation {
-                    change,
-                    on_behalf_of: on_behalf_of.to_string(),
-                    reference: reference.to_string(),
-                    urgent: false,
-                    agreed_deadline: None,
-                    effective_from: None,
-                    submitted_by: caller.identity.fingerprint.clone(),
-                    submitted_by_subject: caller.identity.subject(),
-                    submitted_at: at,
-                },
-                &audit,
-            )
-            .await?;
-        submitted.push(record);
+        let submission = Submission {
+            change,
+            on_behalf_of: on_behalf_of.clone(),
+            reference: reference.clone(),
+            urgent: false,
+            agreed_deadline: None,
+            effective_from: None,
+        };
+        submitted.push(store_submission(&state, &request, &caller, submission).await?);
     }
+    // One record per mutation above, and this one for the request.
+    note(&request, |n| n.recorded = false);
     Ok(HttpResponse::Created().json(json!({ "mutations": submitted })))
 }

@@ -645,6 +645,8 @@ impl super::Storage for PostgresStorage {
         let mut tx = self.pool.begin().await?;
         let (record, body) = read_mutation(&mut tx, d.id).await?;
         d.check(&record)?;
+        // The same five parameters for every decision ($1 by, $2 by_subject, $3 at, $4 id,
+        // $5 reason); PostgreSQL must see each one used, hence the `IS NULL` guards.
         let (sql, reason) = match &d.decision {
             Decision::Approve => (
                 "UPDATE mutations SET status = 'approved', decided_by = $1, decided_by_subject = $2, \

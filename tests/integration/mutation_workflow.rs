@@ -13,7 +13,8 @@ use stelselnode::storage::{EntryChange, MutationQuery};
 use stelselnode::tls::NodeAccess;
 
 use super::server::TestServer;
-use super::support::TestDatabase;
+use super::signatures::xmlsec1_verify;
+use super::support::{TestDatabase, xmllint_validate};
 
 on_both_backends!(
     loket_submits_beheer_approves_and_nodes_fetch_the_signed_change,
@@ -153,6 +154,15 @@ async fn loket_submits_beheer_approves_and_nodes_fetch_the_signed_change(db: Tes
     )
     .unwrap();
     assert_eq!(check.properties.volgnummer.get(), volgnummer);
+    // …and the independent verifiers agree.
+    xmllint_validate(&list.body, ListKind::Whitelist).unwrap();
+    xmlsec1_verify(
+        ListKind::Whitelist,
+        &list.body,
+        &signature.body,
+        &pki.ca.certificate_pem(),
+    )
+    .unwrap();
 
     // The entry's version moved on; the audit names who did what on whose behalf.
     let entry = server
