@@ -14,10 +14,11 @@ use stelselnode::clock::SystemClock;
 use stelselnode::config::PublicationConfig;
 use stelselnode::devpki::{DevCa, KeyAlgorithm, Purpose};
 use stelselnode::domain::{AnyEntry, ListEntries, ListKind};
+use stelselnode::domain::{AuditOutcome, AuditRecord, EntryChange};
 use stelselnode::publication::{PublishOptions, Publisher, Settings};
 use stelselnode::sample::{SampleSize, network};
 use stelselnode::signing::SigningKey;
-use stelselnode::storage::{AuditOutcome, AuditRecord, EntryChange, Storage, connect};
+use stelselnode::storage::{Storage, connect};
 
 fn publish(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();

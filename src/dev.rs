@@ -10,10 +10,10 @@ use chrono::Utc;
 
 use crate::config::{AdminIdentity, Config};
 use crate::devpki::{DevCa, KeyAlgorithm, Purpose};
+use crate::domain::EntryChange;
 use crate::domain::{AnyEntry, ListEntries, ListKind};
 use crate::roles::Role;
 use crate::sample::{SampleSize, network};
-use crate::storage::EntryChange;
 
 /// The node certificate's hostname: on the example Whitelist.
 pub const DEV_NODE_HOST: &str = "pgo0.example.com";

@@ -7,8 +7,9 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 
+use crate::domain::{AuditOutcome, AuditRecord};
 use crate::domain::{Lijst, ListKind, Tijdstempel, Violations};
-use crate::storage::{AuditOutcome, AuditRecord, ImportOutcome, Storage, StorageError};
+use crate::storage::{ImportOutcome, Storage, StorageError};
 use crate::xml::{parse_list, render_list};
 
 #[derive(Debug, thiserror::Error)]

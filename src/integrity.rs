@@ -5,8 +5,8 @@
 
 use std::collections::HashSet;
 
+use crate::domain::Snapshot;
 use crate::domain::{ListEntries, ListKind, Rule, Violation, Violations};
-use crate::storage::Snapshot;
 
 /// What a publication of one list is checked against.
 pub struct PublicationCheck<'a> {

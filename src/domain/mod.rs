@@ -1,18 +1,27 @@
-//! The MedMij lists as types that cannot hold an invalid value. Nothing here knows of HTTP,
-//! SQL or XML.
+//! The MedMij lists as types that cannot hold an invalid value, the mutations that change
+//! them with their life cycle and decision rules, the working state and the audit record.
+//! Nothing here knows of HTTP, SQL or XML.
 
+mod audit;
 mod endpoint;
 mod lists;
+mod mutation;
 mod published;
 mod text;
 mod version;
 mod violation;
+mod working;
 
+pub use audit::{AuditOutcome, AuditRecord};
 pub use endpoint::{Backchanneluri, Frontchanneluri, Hostname};
 pub use lists::{
     Aanbiedertype, AnyEntry, Entry, EntrySet, Gegevensdienst, GegevensdienstFields,
     GegevensdienstNaam, Lijst, ListEntries, ListKind, MedMijNode, OAuthclient, Systeemrol,
     UnknownList, Zorgaanbieder, ZorgaanbiederFields,
+};
+pub use mutation::{
+    Decision, DecisionError, EntryChange, MutationDecision, MutationRecord, MutationStatus,
+    NewMutation, Operation,
 };
 pub use published::{VersionRecord, VersionStatus};
 pub use text::{
@@ -21,6 +30,7 @@ pub use text::{
 };
 pub use version::{Tijdstempel, Volgnummer};
 pub use violation::{InvalidValue, Rule, Violation, Violations};
+pub use working::{ListHead, ListSnapshot, Snapshot, WorkingState};
 
 #[cfg(test)]
 pub(crate) mod arbitrary;

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::domain::{AnyEntry, ListEntries, ListKind, Rule, Violation, Violations};
-use crate::storage::{EntryChange, Snapshot};
+use crate::domain::{EntryChange, Snapshot};
 
 /// Referrers named in a refusal; the rest are counted.
 const NAMED_REFERRERS: usize = 20;

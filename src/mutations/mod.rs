@@ -10,11 +10,11 @@ mod state;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::domain::EntryChange;
 use crate::domain::{
     AnyEntry, Deelnemer, GegevensdienstId, Hostname, InvalidValue, ListKind, Rule,
     Ticketreferentie, Violations, Zorgaanbiedernaam,
 };
-use crate::storage::EntryChange;
 
 pub use checks::{CheckError, Stage, check_change};
 pub use retire::{RetirePlan, retire_interface_version};
@@ -146,7 +146,7 @@ pub fn parse_submission(value: &Value) -> Result<Submission, Violations> {
 }
 
 /// The change a stored mutation makes, its entry checked again like a new submission.
-pub fn change_of(record: &crate::storage::MutationRecord) -> Result<EntryChange, Violations> {
+pub fn change_of(record: &crate::domain::MutationRecord) -> Result<EntryChange, Violations> {
     let mut w = json::Walker::default();
     let change = match &record.entry {
         Some(entry) => json::entry(&mut w, record.list, entry, "$.entry")

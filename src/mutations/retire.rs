@@ -6,7 +6,7 @@
 use crate::domain::{
     AnyEntry, Entry, Interfaceversie, ListEntries, ListKind, Zorgaanbieder, ZorgaanbiederFields,
 };
-use crate::storage::{EntryChange, Snapshot};
+use crate::domain::{EntryChange, Snapshot};
 
 /// The changes that retire one interface version.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::storage::{Snapshot, Storage, StorageError};
+use crate::domain::Snapshot;
+use crate::storage::{Storage, StorageError};
 
 pub struct StateCache {
     storage: Arc<dyn Storage>,

@@ -5,8 +5,8 @@ use serde_json::json;
 
 use super::*;
 use crate::domain::{Entry, Lijst, ListEntries, Violation};
+use crate::domain::{ListHead, ListSnapshot, Snapshot, WorkingState};
 use crate::sample::{SampleSize, network};
-use crate::storage::{ListHead, ListSnapshot, Snapshot, WorkingState};
 
 fn at() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-06-01T10:00:00Z")

@@ -18,10 +18,11 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::config::PublicationConfig;
+use crate::domain::Snapshot;
 use crate::domain::{Lijst, ListEntries, ListKind, Tijdstempel, VersionRecord, Violations};
 use crate::integrity::{PublicationCheck, check_publication};
 use crate::signing::{SigningError, SigningKey, VersionProperties, hex, sign_version};
-use crate::storage::{NewVersion, Snapshot, Storage, StorageError};
+use crate::storage::{NewVersion, Storage, StorageError};
 use crate::xml::{check_rendered, parse_list, render_list};
 
 pub use document::{CorruptArchive, assemble, gzip, header_len};

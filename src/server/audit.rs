@@ -14,8 +14,9 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::domain::{AuditOutcome, AuditRecord};
 use crate::roles::{Role, roles_of};
-use crate::storage::{AuditOutcome, AuditQuery, AuditRecord};
+use crate::storage::AuditQuery;
 use crate::tls::ClientIdentity;
 
 /// The longest reason kept in an audit record.

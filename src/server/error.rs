@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::domain::{Violation, Violations};
+use crate::domain::{DecisionError, Violation, Violations};
 use crate::mutations::CheckError;
 use crate::storage::StorageError;
 
@@ -70,16 +70,24 @@ impl From<StorageError> for ApiError {
         match e {
             StorageError::Conflict { .. }
             | StorageError::Stale { .. }
-            | StorageError::MutationState { .. }
             | StorageError::OpenMutation { .. } => ApiError::Conflict(e.to_string()),
+            StorageError::Decision(e) => e.into(),
             StorageError::UnknownMutation(_) => ApiError::NotFound(e.to_string()),
-            StorageError::FourEyes { .. } | StorageError::NotSubmitter { .. } => {
-                ApiError::NotAllowed(e.to_string())
-            }
             StorageError::Corrupt(_)
             | StorageError::InvalidUrl(_)
             | StorageError::Migration(_)
             | StorageError::Database(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<DecisionError> for ApiError {
+    fn from(e: DecisionError) -> Self {
+        match e {
+            DecisionError::WrongState { .. } => ApiError::Conflict(e.to_string()),
+            DecisionError::FourEyes { .. } | DecisionError::NotSubmitter { .. } => {
+                ApiError::NotAllowed(e.to_string())
+            }
         }
     }
 }

@@ -12,11 +12,9 @@ use super::audit::{Caller, note};
 use super::error::ApiError;
 use super::publications_api::{PublicationOutcome, publish_now};
 use crate::domain::ListKind;
+use crate::domain::{Decision, MutationDecision, MutationRecord, MutationStatus, NewMutation};
 use crate::mutations::{Stage, Submission, change_of, check_change, parse_submission};
-use crate::storage::{
-    Decision, MutationDecision, MutationQuery, MutationRecord, MutationStatus, NewMutation,
-    StorageError,
-};
+use crate::storage::MutationQuery;
 
 /// Bounds on what one listing returns.
 const DEFAULT_LIMIT: u32 = 100;
@@ -298,7 +296,7 @@ pub async fn approve(
     let record = find(&state, &request, *id).await?;
     // Four eyes before the re-check, so the submitter hears why (the decision checks it again).
     if record.submitted_by == caller.identity.fingerprint {
-        return Err(StorageError::FourEyes { id: record.id }.into());
+        return Err(crate::domain::DecisionError::FourEyes { id: record.id }.into());
     }
     // Approvals in this process take turns between their re-check and their decision, so
     // one cannot remove what another's change refers to in between. (Across replicas the

@@ -4,10 +4,11 @@
 use chrono::{DateTime, Duration, Utc};
 
 use stelselnode::domain::{AnyEntry, Hostname, ListKind, MedMijNode};
-use stelselnode::storage::{
-    AuditOutcome, AuditQuery, AuditRecord, Decision, EntryChange, MutationDecision, MutationQuery,
-    MutationStatus, NewMutation, Storage, StorageError,
+use stelselnode::domain::{
+    AuditOutcome, AuditRecord, Decision, DecisionError, EntryChange, MutationDecision,
+    MutationStatus, NewMutation,
 };
+use stelselnode::storage::{AuditQuery, MutationQuery, Storage, StorageError};
 
 use super::support::TestDatabase;
 
@@ -71,7 +72,7 @@ pub async fn decide(
     decision: Decision,
     by: &str,
     at: DateTime<Utc>,
-) -> Result<stelselnode::storage::MutationRecord, StorageError> {
+) -> Result<stelselnode::domain::MutationRecord, StorageError> {
     let record = audit(by, decision.name(), at).about(format!("mutations/{id}"));
     storage
         .decide_mutation(
@@ -92,7 +93,7 @@ async fn submit(
     change: EntryChange,
     by: &str,
     at: DateTime<Utc>,
-) -> Result<stelselnode::storage::MutationRecord, StorageError> {
+) -> Result<stelselnode::domain::MutationRecord, StorageError> {
     storage
         .submit_mutation(&submission(change, by, at), &audit(by, "submit", at))
         .await
@@ -151,7 +152,7 @@ async fn a_mutation_is_submitted_approved_and_applied_with_its_audit_records(db:
     // A decided mutation cannot be decided again.
     assert!(matches!(
         decide(storage, submitted.id, Decision::Approve, BEHEER2, t(61)).await,
-        Err(StorageError::MutationState { .. })
+        Err(StorageError::Decision(DecisionError::WrongState { .. }))
     ));
     assert!(matches!(
         decide(storage, 999_999, Decision::Approve, BEHEER2, t(61)).await,
@@ -177,12 +178,12 @@ async fn nobody_decides_on_their_own_mutation_and_only_the_submitter_withdraws(d
     ] {
         assert!(matches!(
             decide(storage, own.id, decision, BEHEER, t(1)).await,
-            Err(StorageError::FourEyes { .. })
+            Err(StorageError::Decision(DecisionError::FourEyes { .. }))
         ));
     }
     assert!(matches!(
         decide(storage, own.id, Decision::Withdraw, BEHEER2, t(1)).await,
-        Err(StorageError::NotSubmitter { .. })
+        Err(StorageError::Decision(DecisionError::NotSubmitter { .. }))
     ));
     let before = storage
         .audit_records(&AuditQuery::newest(100))
@@ -200,7 +201,7 @@ async fn nobody_decides_on_their_own_mutation_and_only_the_submitter_withdraws(d
     assert_eq!(withdrawn.withdrawn_at, Some(t(2)));
     assert!(matches!(
         decide(storage, own.id, Decision::Approve, BEHEER2, t(3)).await,
-        Err(StorageError::MutationState { .. })
+        Err(StorageError::Decision(DecisionError::WrongState { .. }))
     ));
 
     let other = submit(

@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 use stelselnode::clock::Clock;
 
 use stelselnode::devpki::Issued;
+use stelselnode::domain::EntryChange;
 use stelselnode::domain::ListKind;
 use stelselnode::signing::verify_signature;
-use stelselnode::storage::{EntryChange, MutationQuery};
+use stelselnode::storage::MutationQuery;
 use stelselnode::tls::NodeAccess;
 
 use super::server::TestServer;

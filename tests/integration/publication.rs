@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use stelselnode::clock::ManualClock;
 use stelselnode::config::PublicationConfig;
 use stelselnode::devpki::KeyAlgorithm;
+use stelselnode::domain::EntryChange;
 use stelselnode::domain::{
     AnyEntry, GegevensdienstId, ListEntries, ListKind, Rule, VersionStatus, Volgnummer,
     Zorgaanbieder, ZorgaanbiederFields, Zorgaanbiedernaam,
@@ -15,7 +16,7 @@ use stelselnode::domain::{
 use stelselnode::import::import_document;
 use stelselnode::publication::{PublishError, PublishOptions, Publisher, Settings, assemble};
 use stelselnode::signing::verify_signature;
-use stelselnode::storage::{EntryChange, Storage};
+use stelselnode::storage::Storage;
 use stelselnode::xml::parse_list;
 
 use super::signatures::{Signer, signer, xmlsec1_verify};
@@ -498,8 +499,8 @@ async fn concurrent_publishers_never_share_or_skip_a_number(db: TestDatabase) {
 
 async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDatabase) {
     use super::mutation_storage::{BEHEER, LOKET, audit, decide, submission};
+    use stelselnode::domain::{Decision, MutationStatus};
     use stelselnode::domain::{Hostname, MedMijNode};
-    use stelselnode::storage::{Decision, MutationStatus};
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
     let storage = node.db.storage.clone();
     let first = node
@@ -562,6 +563,8 @@ async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDa
     // Approving it again is refused.
     assert!(matches!(
         decide(storage.as_ref(), id, Decision::Approve, BEHEER, effective).await,
-        Err(stelselnode::storage::StorageError::MutationState { .. })
+        Err(stelselnode::storage::StorageError::Decision(
+            stelselnode::domain::DecisionError::WrongState { .. }
+        ))
     ));
 }

@@ -8,13 +8,14 @@ use chrono::Utc;
 use stelselnode::clock::ManualClock;
 use stelselnode::config::{AdminIdentity, Config};
 use stelselnode::devpki::{DevCa, Issued, KeyAlgorithm, Purpose};
+use stelselnode::domain::EntryChange;
 use stelselnode::domain::{ListKind, Volgnummer};
 use stelselnode::import::import_document;
 use stelselnode::publication::{PublishOptions, assemble};
 use stelselnode::roles::Role;
 use stelselnode::server::Application;
 use stelselnode::signing::verify_signature;
-use stelselnode::storage::{AuditQuery, EntryChange};
+use stelselnode::storage::AuditQuery;
 use stelselnode::tls::NodeAccess;
 
 use super::http_client::{Response, connector, plain_get, request};

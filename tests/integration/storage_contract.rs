@@ -5,9 +5,10 @@ use chrono::{DateTime, Duration, Utc};
 use stelselnode::domain::{
     AnyEntry, Hostname, Lijst, ListEntries, ListKind, MedMijNode, Volgnummer,
 };
+use stelselnode::domain::{AuditOutcome, AuditRecord, EntryChange};
 use stelselnode::import::{ImportError, import_document};
 use stelselnode::sample::{SampleSize, network};
-use stelselnode::storage::{AuditOutcome, AuditQuery, AuditRecord, EntryChange, StorageError};
+use stelselnode::storage::{AuditQuery, StorageError};
 use stelselnode::xml::parse_list;
 
 use super::support::{TestDatabase, official_example};

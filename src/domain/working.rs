@@ -1,0 +1,77 @@
+//! The working state of the lists: what the next publication renders, with the version of
+//! every entry that changes are based on (rule 8), and the snapshot of all four lists that
+//! checks and publications read at one instant.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use super::{ListEntries, ListKind, VersionRecord, Volgnummer};
+
+/// The working state of one list: its live entries and the version of every key ever stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkingState {
+    pub entries: ListEntries,
+    /// Version per key, removed entries (tombstones) included.
+    pub versions: BTreeMap<String, i64>,
+}
+
+impl WorkingState {
+    /// The version a change to `key` must be based on: 0 for a key never stored.
+    pub fn version_of(&self, key: &str) -> i64 {
+        self.versions.get(key).copied().unwrap_or(0)
+    }
+
+    /// Keys that were stored once and have since been removed.
+    pub fn removed_keys(&self) -> impl Iterator<Item = &str> {
+        let live: HashSet<&str> = self.entries.keys().into_iter().collect();
+        self.versions
+            .keys()
+            .map(String::as_str)
+            .filter(move |key| !live.contains(key))
+    }
+}
+
+/// Where a list's numbering stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListHead {
+    pub list: ListKind,
+    /// The highest Volgnummer used so far, published or imported.
+    pub last_volgnummer: Option<Volgnummer>,
+    pub imported_volgnummer: Option<Volgnummer>,
+    pub imported_at: Option<DateTime<Utc>>,
+}
+
+impl ListHead {
+    /// The Volgnummer the next publication of this list gets.
+    pub fn next_volgnummer(&self) -> Volgnummer {
+        self.last_volgnummer
+            .map_or(Volgnummer::FIRST, Volgnummer::next)
+    }
+}
+
+/// One list as a publication starts from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListSnapshot {
+    pub state: WorkingState,
+    pub head: ListHead,
+    /// The working state's revision: a publication is stored only if it is unchanged.
+    pub revision: i64,
+    /// The newest published version, if any.
+    pub current: Option<VersionRecord>,
+}
+
+/// All four lists at one instant (one read transaction), since the integrity of one list
+/// depends on the others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub lists: BTreeMap<ListKind, ListSnapshot>,
+    /// GegevensdienstIds ever removed from the GNL.
+    pub retired_gegevensdienst_ids: BTreeSet<String>,
+}
+
+impl Snapshot {
+    pub fn list(&self, list: ListKind) -> &ListSnapshot {
+        &self.lists[&list]
+    }
+}
