@@ -89,7 +89,7 @@ pub struct AdminConfig {
 pub struct AdminIdentity {
     pub common_name: Option<String>,
     pub sha256_fingerprint: Option<String>,
-    pub roles: Vec<crate::roles::Role>,
+    pub roles: Vec<crate::domain::Role>,
 }
 
 /// The key that signs published versions, and its certificate chain (signer first).

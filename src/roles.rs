@@ -1,27 +1,9 @@
-//! Roles (SPEC §1) and how a client certificate gets them.
-
-use serde::{Deserialize, Serialize};
+//! How a client certificate gets its roles (SPEC §1): by fingerprint or subject CN, as
+//! configured in `[[admin.identities]]`.
 
 use crate::config::AdminIdentity;
+pub use crate::domain::Role;
 use crate::tls::ClientIdentity;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// MedMij-loket staff: submit, validate, withdraw mutations.
-    Loket,
-    /// Stichting MedMij beheer: approve, reject, publish, release clean-up, read everything.
-    Beheer,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Loket => "loket",
-            Role::Beheer => "beheer",
-        }
-    }
-}
 
 /// The roles configured for a certificate: matched by fingerprint or by subject CN.
 pub fn roles_of(identity: &ClientIdentity, configured: &[AdminIdentity]) -> Vec<Role> {

@@ -7,6 +7,7 @@ mod endpoint;
 mod lists;
 mod mutation;
 mod published;
+mod role;
 mod text;
 mod version;
 mod violation;
@@ -24,6 +25,7 @@ pub use mutation::{
     NewMutation, Operation,
 };
 pub use published::{VersionRecord, VersionStatus};
+pub use role::Role;
 pub use text::{
     Deelnemer, GegevensdienstId, Interfaceversie, OAuthclientOrganisatienaam, Systeemrolcode,
     Ticketreferentie, Weergavenaam, Zorgaanbiedernaam,

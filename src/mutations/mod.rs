@@ -1,24 +1,30 @@
 //! Mutations as loket and beheer staff handle them (SPEC §4): a submission parsed from its
-//! JSON form, the integrity checks against the working state of all four lists, and the
-//! release clean-up as a set of mutations. Nothing here knows of HTTP or SQL.
+//! JSON form (`json.rs`), the integrity checks of one change against the working state of all
+//! four lists (`checks.rs`), the release clean-up as a set of mutations (`retire.rs`), and the
+//! `MutationWorkflow` service that runs them against storage and the publisher
+//! (`workflow.rs`). Nothing here knows of HTTP or SQL.
 
 mod checks;
 mod json;
 mod retire;
 mod state;
+mod workflow;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::domain::EntryChange;
 use crate::domain::{
-    AnyEntry, Deelnemer, GegevensdienstId, Hostname, InvalidValue, ListKind, Rule,
-    Ticketreferentie, Violations, Zorgaanbiedernaam,
+    AnyEntry, Deelnemer, EntryChange, GegevensdienstId, Hostname, InvalidValue, ListKind,
+    MutationRecord, Rule, Ticketreferentie, Violations, Zorgaanbiedernaam,
 };
 
 pub use checks::{CheckError, Stage, check_change};
 pub use retire::{RetirePlan, retire_interface_version};
 pub use state::StateCache;
+pub use workflow::{
+    Actor, Approval, EntryVersion, MutationWorkflow, PublicationOutcome, RetireOutcome,
+    RetireRequest, WorkflowError, WorkflowSettings,
+};
 
 /// A mutation request that passed rules 1–3: every value obeys its facet, the entry its
 /// structure.
@@ -146,7 +152,7 @@ pub fn parse_submission(value: &Value) -> Result<Submission, Violations> {
 }
 
 /// The change a stored mutation makes, its entry checked again like a new submission.
-pub fn change_of(record: &crate::domain::MutationRecord) -> Result<EntryChange, Violations> {
+pub fn change_of(record: &MutationRecord) -> Result<EntryChange, Violations> {
     let mut w = json::Walker::default();
     let change = match &record.entry {
         Some(entry) => json::entry(&mut w, record.list, entry, "$.entry")

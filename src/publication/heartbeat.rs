@@ -28,69 +28,10 @@ impl Publisher {
         Ok(due)
     }
 
-    /// Applies approved mutations whose `effective_from` has come and publishes their lists.
-    pub async fn publish_due_mutations(
-        &self,
-    ) -> Vec<(ListKind, Result<VersionRecord, PublishError>)> {
-        let applied = match self.storage.apply_due_mutations(self.clock.now()).await {
-            Ok(applied) => applied,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot apply scheduled mutations");
-                return Vec::new();
-            }
-        };
-        let mut lists: Vec<ListKind> = Vec::new();
-        for mutation in &applied {
-            match &mutation.rejection_reason {
-                Some(reason) => {
-                    tracing::warn!(id = mutation.id, %reason, "scheduled mutation rejected")
-                }
-                None if !lists.contains(&mutation.list) => lists.push(mutation.list),
-                None => {}
-            }
-        }
-        let options = PublishOptions {
-            confirm_mass_change: false,
-            published_by: "schedule".into(),
-        };
-        let mut outcomes = Vec::new();
-        for list in lists {
-            outcomes.push((list, self.publish(list, &options).await));
-        }
-        outcomes
-    }
-
-    /// Publishes the lists whose approved changes have waited the configured delay.
-    pub async fn publish_unpublished_changes(
-        &self,
-    ) -> Vec<(ListKind, Result<VersionRecord, PublishError>)> {
-        let pending = match self.storage.unpublished_changes().await {
-            Ok(pending) => pending,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the unpublished changes");
-                return Vec::new();
-            }
-        };
-        let now = self.clock.now();
-        let options = PublishOptions {
-            confirm_mass_change: false,
-            published_by: "auto-publication".into(),
-        };
-        let mut outcomes = Vec::new();
-        for (list, since) in pending {
-            if since + self.settings.auto_publish_delay <= now {
-                outcomes.push((list, self.publish(list, &options).await));
-            }
-        }
-        outcomes
-    }
-
-    /// Publishes due scheduled mutations and approved changes that waited their delay, then
-    /// re-publishes every list whose validity is running out; failures are logged and kept
+    /// Re-publishes every list whose validity is running out; failures are logged and kept
     /// for health.
     pub async fn heartbeat_tick(&self) -> Vec<(ListKind, Result<VersionRecord, PublishError>)> {
-        let mut outcomes = self.publish_due_mutations().await;
-        outcomes.extend(self.publish_unpublished_changes().await);
+        let mut outcomes = Vec::new();
         let due = match self.heartbeat_due().await {
             Ok(due) => due,
             Err(e) => {

@@ -64,7 +64,6 @@ pub struct Settings {
     pub grace_period: Duration,
     pub refresh_before: Duration,
     pub mass_change_threshold_percent: u8,
-    pub auto_publish_delay: Duration,
 }
 
 impl From<&PublicationConfig> for Settings {
@@ -75,7 +74,6 @@ impl From<&PublicationConfig> for Settings {
             grace_period: seconds(c.grace_period_seconds),
             refresh_before: seconds(c.refresh_before_seconds),
             mass_change_threshold_percent: c.mass_change_threshold_percent,
-            auto_publish_delay: seconds(c.auto_publish_delay_seconds),
         }
     }
 }
@@ -98,8 +96,15 @@ pub struct PublicationHealth {
     pub last_refusal: Option<String>,
 }
 
+/// Told of every version this publisher stores, so that it can be served at once.
+#[async_trait::async_trait]
+pub trait PublicationObserver: Send + Sync {
+    async fn published(&self, version: &VersionRecord);
+}
+
 pub struct Publisher {
     storage: Arc<dyn Storage>,
+    observer: Option<Arc<dyn PublicationObserver>>,
     clock: Arc<dyn Clock>,
     settings: Settings,
     key: RwLock<Arc<SigningKey>>,
@@ -120,6 +125,7 @@ impl Publisher {
     ) -> Self {
         Self {
             storage,
+            observer: None,
             clock,
             settings,
             key: RwLock::new(Arc::new(key)),
@@ -130,6 +136,12 @@ impl Publisher {
                 .map(|l| (l, tokio::sync::Mutex::new(())))
                 .collect(),
         }
+    }
+
+    /// Tells `observer` of every version stored from now on.
+    pub fn with_observer(mut self, observer: Arc<dyn PublicationObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -192,6 +204,9 @@ impl Publisher {
     ) -> Result<VersionRecord, PublishError> {
         let outcome = self.publish_attempts(list, options).await;
         self.record_outcome(list, &outcome);
+        if let (Ok(version), Some(observer)) = (&outcome, &self.observer) {
+            observer.published(version).await;
+        }
         outcome
     }
 

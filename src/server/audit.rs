@@ -15,6 +15,7 @@ use serde_json::json;
 use super::AppState;
 use super::error::ApiError;
 use crate::domain::{AuditOutcome, AuditRecord};
+use crate::mutations::Actor;
 use crate::roles::{Role, roles_of};
 use crate::storage::AuditQuery;
 use crate::tls::ClientIdentity;
@@ -46,61 +47,26 @@ pub fn action(method: &actix_web::http::Method, pattern: Option<String>, path: &
     format!("{method} {}", pattern.unwrap_or_else(|| path.to_owned()))
 }
 
-/// The authenticated staff member behind a request, with their roles.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub identity: ClientIdentity,
-    pub roles: Vec<Role>,
-}
-
-impl Caller {
-    /// An audit record of an allowed request, to be stored with its change.
-    pub fn audit_record(
-        &self,
-        request: &HttpRequest,
-        at: chrono::DateTime<chrono::Utc>,
-        object: Option<String>,
-        on_behalf_of: Option<String>,
-    ) -> AuditRecord {
-        AuditRecord {
-            at,
-            actor_subject: self.identity.subject(),
-            actor_fingerprint: Some(self.identity.fingerprint.clone()),
-            role: Some(roles_label(&self.roles)),
-            action: action(request.method(), request.match_pattern(), request.path()),
-            object,
-            on_behalf_of,
-            outcome: AuditOutcome::Allowed,
-            reason: None,
-        }
-    }
-}
-
-fn roles_label(roles: &[Role]) -> String {
-    roles
-        .iter()
-        .map(|r| r.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-impl FromRequest for Caller {
+/// The staff member behind a request: the verified certificate with the roles `require`
+/// granted, and the action as the audit log names it. Without both: 403.
+impl FromRequest for Actor {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        // `require` puts the roles on every request it lets through.
-        let caller = match (
+        let actor = match (
             request.conn_data::<ClientIdentity>(),
             request.extensions().get::<Vec<Role>>(),
         ) {
-            (Some(identity), Some(roles)) => Ok(Caller {
-                identity: identity.clone(),
+            (Some(identity), Some(roles)) => Ok(Actor {
+                fingerprint: identity.fingerprint.clone(),
+                subject: identity.subject(),
                 roles: roles.clone(),
+                action: action(request.method(), request.match_pattern(), request.path()),
             }),
             _ => Err(ApiError::Forbidden),
         };
-        std::future::ready(caller)
+        std::future::ready(actor)
     }
 }
 
@@ -163,7 +129,7 @@ pub async fn audit(
             .as_ref()
             .map_or_else(|| "unknown".into(), ClientIdentity::subject),
         actor_fingerprint: identity.as_ref().map(|i| i.fingerprint.clone()),
-        role: (!roles.is_empty()).then(|| roles_label(&roles)),
+        role: (!roles.is_empty()).then(|| Role::label(&roles)),
         action,
         object: note.object,
         on_behalf_of: note.on_behalf_of,
@@ -207,7 +173,7 @@ pub async fn audit_log(
             .map(str::parse::<AuditOutcome>)
             .transpose()
             .map_err(ApiError::BadRequest)?,
-        limit: super::mutations_api::limit(filter.limit)?,
+        limit: super::query::limit(filter.limit)?,
     };
     let records = state.storage.audit_records(&query).await?;
     Ok(HttpResponse::Ok().json(json!({ "records": records })))

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::domain::{DecisionError, Violation, Violations};
-use crate::mutations::CheckError;
+use crate::mutations::{CheckError, WorkflowError};
 use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +88,29 @@ impl From<DecisionError> for ApiError {
             DecisionError::FourEyes { .. } | DecisionError::NotSubmitter { .. } => {
                 ApiError::NotAllowed(e.to_string())
             }
+        }
+    }
+}
+
+impl From<WorkflowError> for ApiError {
+    fn from(e: WorkflowError) -> Self {
+        match e {
+            WorkflowError::Check(e) => e.into(),
+            WorkflowError::Decision(e) => e.into(),
+            WorkflowError::UnknownMutation(_) | WorkflowError::UnknownEntry { .. } => {
+                ApiError::NotFound(e.to_string())
+            }
+            WorkflowError::NotPublished {
+                message,
+                violations,
+            } => match violations.is_empty() {
+                true => ApiError::Unavailable(message),
+                false => ApiError::Unprocessable {
+                    message,
+                    violations,
+                },
+            },
+            WorkflowError::Storage(e) => e.into(),
         }
     }
 }

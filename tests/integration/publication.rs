@@ -14,6 +14,7 @@ use stelselnode::domain::{
     Zorgaanbieder, ZorgaanbiederFields, Zorgaanbiedernaam,
 };
 use stelselnode::import::import_document;
+use stelselnode::mutations::{MutationWorkflow, WorkflowSettings};
 use stelselnode::publication::{PublishError, PublishOptions, Publisher, Settings, assemble};
 use stelselnode::signing::verify_signature;
 use stelselnode::storage::Storage;
@@ -41,6 +42,7 @@ pub fn t0() -> DateTime<Utc> {
 
 pub struct Node {
     pub publisher: Arc<Publisher>,
+    pub workflow: Arc<MutationWorkflow>,
     pub clock: ManualClock,
     pub signer: Signer,
     pub db: TestDatabase,
@@ -75,8 +77,15 @@ pub async fn node(db: TestDatabase, algorithm: KeyAlgorithm) -> Node {
     let clock = ManualClock::new(t0());
     let signer = signer(algorithm);
     let publisher = publisher_for(db.storage.clone(), &clock, &signer);
+    let workflow = Arc::new(MutationWorkflow::new(
+        db.storage.clone(),
+        publisher.clone(),
+        Arc::new(clock.clone()),
+        WorkflowSettings::from(&PublicationConfig::default()),
+    ));
     Node {
         publisher,
+        workflow,
         clock,
         signer,
         db,
@@ -544,10 +553,10 @@ async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDa
         .await
         .unwrap();
     assert!(!has_host(before.volgnummer).await);
-    assert!(node.publisher.publish_due_mutations().await.is_empty());
+    assert!(node.workflow.publish_due().await.is_empty());
     // At the instant the node applies and publishes it itself.
     node.clock.set(effective);
-    let outcomes = node.publisher.heartbeat_tick().await;
+    let outcomes = node.workflow.publish_due().await;
     assert_eq!(outcomes.len(), 1);
     let scheduled = outcomes.into_iter().next().unwrap().1.unwrap();
     assert_eq!(scheduled.volgnummer, before.volgnummer.next());

@@ -1,0 +1,338 @@
+//! Start-up and the running node: the state every handler reaches, the three listeners built
+//! by one helper, and the background work (picking up versions published elsewhere, the
+//! heartbeat, scheduled publications, reload on SIGHUP).
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{Condition, from_fn};
+use actix_web::{App, HttpServer, web};
+use tokio::sync::watch;
+
+use super::observe::{observe, remember_identity};
+use super::served::{RefreshError, ServedLists};
+use super::{admin, audit, ops, read_api};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::{ListKind, VersionRecord};
+use crate::metrics::Metrics;
+use crate::mutations::{MutationWorkflow, WorkflowSettings};
+use crate::publication::{PublicationObserver, Publisher, Settings};
+use crate::signing::SigningKey;
+use crate::storage::Storage;
+use crate::tls::Tls;
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub storage: Arc<dyn Storage>,
+    pub publisher: Arc<Publisher>,
+    pub workflow: Arc<MutationWorkflow>,
+    pub served: Arc<ServedLists>,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    pub tls: Arc<Tls>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("server configuration: {0}")]
+    Config(String),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Signing(#[from] crate::signing::SigningError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+/// A running node.
+pub struct Application {
+    node_address: SocketAddr,
+    admin_address: SocketAddr,
+    ops_address: SocketAddr,
+    state: web::Data<AppState>,
+    servers: Vec<(ServerHandle, tokio::task::JoinHandle<std::io::Result<()>>)>,
+    shutdown: watch::Sender<bool>,
+}
+
+fn required(value: &str, name: &str) -> Result<String, StartError> {
+    match value.is_empty() {
+        true => Err(StartError::Config(format!("{name} is required to serve"))),
+        false => Ok(value.to_owned()),
+    }
+}
+
+/// Serves a version the moment this node publishes it (other replicas' versions come with
+/// the refresh loop): the approval answer can promise the new list is served.
+struct ServeAtOnce {
+    served: Arc<ServedLists>,
+    storage: Arc<dyn Storage>,
+    tls: Arc<Tls>,
+}
+
+#[async_trait::async_trait]
+impl PublicationObserver for ServeAtOnce {
+    async fn published(&self, version: &VersionRecord) {
+        if let Err(e) = self.served.refresh(self.storage.as_ref(), &self.tls).await {
+            // The refresh loop serves it shortly; nothing is lost.
+            tracing::error!(error = %e, list = %version.list, "cannot serve the new version yet");
+        }
+    }
+}
+
+/// One listener: where, with which TLS (none for ops), how many workers, which routes, and
+/// whether every request is audited (admin).
+struct Listener {
+    name: &'static str,
+    address: String,
+    tls: Option<rustls::ServerConfig>,
+    workers: usize,
+    routes: fn(&mut web::ServiceConfig),
+    audited: bool,
+}
+
+fn start(
+    listener: Listener,
+    state: web::Data<AppState>,
+    config: &crate::config::ServerConfig,
+) -> Result<(Server, SocketAddr), StartError> {
+    let bind_error = |source| StartError::Bind {
+        address: listener.address.clone(),
+        source,
+    };
+    let socket = TcpListener::bind(&listener.address).map_err(bind_error)?;
+    let address = socket.local_addr().map_err(bind_error)?;
+    let body_limit = config.max_body_bytes;
+    let Listener {
+        name,
+        routes,
+        audited,
+        ..
+    } = listener;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(body_limit))
+            .app_data(web::JsonConfig::default().limit(body_limit))
+            .wrap(Condition::new(audited, from_fn(audit::audit)))
+            .wrap(from_fn(move |r, n| observe(name, r, n)))
+            .configure(routes)
+    })
+    .workers(listener.workers)
+    .client_request_timeout(Duration::from_secs(config.request_timeout_seconds))
+    .disable_signals()
+    .shutdown_timeout(10)
+    .on_connect(remember_identity);
+    let server = match listener.tls {
+        Some(tls) => server.listen_rustls_0_23(socket, tls),
+        None => server.listen(socket),
+    }
+    .map_err(bind_error)?
+    .run();
+    Ok((server, address))
+}
+
+impl Application {
+    /// Starts the three listeners (any of them may name port 0) and the background tasks.
+    pub async fn build(
+        config: Config,
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        let server = &config.server;
+        let tls = Arc::new(Tls::load(crate::tls::TlsFiles {
+            certificate_chain: required(
+                &server.certificate_chain_file,
+                "server.certificate_chain_file",
+            )?,
+            key: required(&server.key_file, "server.key_file")?,
+            client_ca: required(&server.client_ca_file, "server.client_ca_file")?,
+            crls: server.crl_files.clone(),
+        })?);
+        let key = SigningKey::from_pem_files(
+            std::path::Path::new(&required(&config.signing.key_file, "signing.key_file")?),
+            std::path::Path::new(&required(
+                &config.signing.certificate_chain_file,
+                "signing.certificate_chain_file",
+            )?),
+        )?;
+        storage.migrate().await?;
+        let served = Arc::new(ServedLists::default());
+        let publisher = Arc::new(
+            Publisher::new(
+                storage.clone(),
+                clock.clone(),
+                Settings::from(&config.publication),
+                key,
+            )
+            .with_observer(Arc::new(ServeAtOnce {
+                served: served.clone(),
+                storage: storage.clone(),
+                tls: tls.clone(),
+            })),
+        );
+        let workflow = Arc::new(MutationWorkflow::new(
+            storage.clone(),
+            publisher.clone(),
+            clock.clone(),
+            WorkflowSettings::from(&config.publication),
+        ));
+        if let Err(e) = served.refresh(storage.as_ref(), &tls).await {
+            // Not fatal: the node starts not-ready and keeps trying.
+            tracing::error!(error = %e, "cannot load the current versions");
+        }
+        let state = web::Data::new(AppState {
+            config: Arc::new(config.clone()),
+            storage,
+            publisher,
+            workflow,
+            served,
+            metrics: Arc::new(Metrics::new()),
+            clock,
+            tls: tls.clone(),
+        });
+        let workers = match server.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let listeners = [
+            Listener {
+                name: "node",
+                address: server.node_listen.clone(),
+                tls: Some(tls.node_config(server.node_access)),
+                workers,
+                routes: read_api::routes,
+                audited: false,
+            },
+            Listener {
+                name: "admin",
+                address: server.admin_listen.clone(),
+                tls: Some(tls.admin_config()),
+                workers: workers.min(2),
+                routes: admin::routes,
+                audited: true,
+            },
+            Listener {
+                name: "ops",
+                address: server.ops_listen.clone(),
+                tls: None,
+                workers: 1,
+                routes: ops::routes,
+                audited: false,
+            },
+        ];
+        let mut servers = Vec::new();
+        let mut addresses = Vec::new();
+        for listener in listeners {
+            let (server, address) = start(listener, state.clone(), server)?;
+            servers.push((server.handle(), tokio::spawn(server)));
+            addresses.push(address);
+        }
+        let (shutdown, _) = watch::channel(false);
+        let publisher = state.publisher.clone();
+        tokio::spawn(async move { publisher.warm_up().await });
+        tokio::spawn(state.publisher.clone().run_heartbeat(shutdown.subscribe()));
+        tokio::spawn(state.workflow.clone().run_schedule(shutdown.subscribe()));
+        tokio::spawn(refresh_loop(state.clone(), shutdown.subscribe()));
+        tracing::info!(node = %addresses[0], admin = %addresses[1], ops = %addresses[2], "listening");
+        Ok(Self {
+            node_address: addresses[0],
+            admin_address: addresses[1],
+            ops_address: addresses[2],
+            state,
+            servers,
+            shutdown,
+        })
+    }
+
+    pub fn node_address(&self) -> SocketAddr {
+        self.node_address
+    }
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin_address
+    }
+    pub fn ops_address(&self) -> SocketAddr {
+        self.ops_address
+    }
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Picks up versions published elsewhere (the CLI, another replica) now.
+    pub async fn refresh(&self) -> Result<Vec<ListKind>, RefreshError> {
+        self.state
+            .served
+            .refresh(self.state.storage.as_ref(), &self.state.tls)
+            .await
+    }
+
+    /// Re-reads certificates, keys, trust anchors and CRLs (what SIGHUP does).
+    pub fn reload(&self) -> Result<(), StartError> {
+        self.state.tls.reload()?;
+        let config = &self.state.config.signing;
+        let key = SigningKey::from_pem_files(
+            std::path::Path::new(&config.key_file),
+            std::path::Path::new(&config.certificate_chain_file),
+        )?;
+        self.state.publisher.replace_key(key);
+        tracing::info!("certificates and keys reloaded");
+        Ok(())
+    }
+
+    /// Serves until SIGTERM or Ctrl-C; SIGHUP reloads certificates and keys.
+    pub async fn run_until_stopped(self) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup = signal(SignalKind::hangup()).expect("install the SIGHUP handler");
+        let mut terminate = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => {
+                    if let Err(e) = self.reload() {
+                        tracing::error!(error = %e, "reload failed; the previous certificates stay in use");
+                    }
+                }
+                _ = terminate.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+        self.stop().await;
+    }
+
+    /// Graceful shutdown: stops accepting, lets requests in flight finish.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for (handle, task) in self.servers {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
+    }
+}
+
+async fn refresh_loop(state: web::Data<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let interval = Duration::from_secs(state.config.server.refresh_interval_seconds);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+        match state
+            .served
+            .refresh(state.storage.as_ref(), &state.tls)
+            .await
+        {
+            Ok(changed) if !changed.is_empty() => {
+                tracing::info!(lists = ?changed, "serving new versions")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot load new versions"),
+        }
+    }
+}
