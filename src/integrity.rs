@@ -26,94 +26,39 @@ fn keys(entries: &ListEntries) -> HashSet<&str> {
     entries.keys().into_iter().collect()
 }
 
-/// Rule 4 for the ZAL: every GegevensdienstId is in the GNL, every token and resource
-/// endpoint host is on the Whitelist.
-pub fn zal_references(
-    zal: &ListEntries,
-    gnl_ids: &HashSet<&str>,
-    hosts: &HashSet<&str>,
-) -> Vec<Violation> {
-    let ListEntries::Zal(zal) = zal else {
-        return Vec::new();
-    };
+/// Rule 4 over whole lists, for a publication of `publishing`: every reference its entries
+/// hold, and every reference to its entries, resolves in the snapshot.
+fn dangling_references(snapshot: &Snapshot, publishing: ListKind) -> Vec<Violation> {
+    let gnl_ids = keys(entries(snapshot, ListKind::Gnl));
+    let hosts = keys(entries(snapshot, ListKind::Whitelist));
     let mut violations = Vec::new();
-    for za in zal.as_slice() {
-        for gd in za.gegevensdiensten() {
-            let path = format!("Zorgaanbieder[{}]/Gegevensdienst[{}]", za.naam(), gd.id());
-            if !gnl_ids.contains(gd.id().as_str()) {
+    for source in [ListKind::Zal, ListKind::Ocl] {
+        for (referrer, reference) in entries(snapshot, source).references() {
+            let known = match reference.list {
+                ListKind::Gnl => &gnl_ids,
+                _ => &hosts,
+            };
+            if (source == publishing || reference.list == publishing)
+                && !known.contains(reference.key)
+            {
                 violations.push(Violation::new(
-                    format!("{path}/GegevensdienstId"),
+                    reference.list_path(&referrer),
                     Rule::Reference,
-                    format!(
-                        "GegevensdienstId {} is not in the Gegevensdienstnamenlijst",
-                        gd.id()
-                    ),
+                    reference.missing(),
                 ));
-            }
-            let endpoints = std::iter::once(("TokenEndpointuri", gd.token_endpoint().host()))
-                .chain(
-                    gd.systeemrollen()
-                        .iter()
-                        .map(|r| ("ResourceEndpointuri", r.resource_endpoint.host())),
-                );
-            for (element, host) in endpoints {
-                if !hosts.contains(host) {
-                    violations.push(Violation::new(
-                        format!("{path}/{element}"),
-                        Rule::Reference,
-                        format!("host {host} is not on the Whitelist"),
-                    ));
-                }
             }
         }
     }
     violations
 }
 
-/// Rule 4 for the OCL: every OAuthclient's hostname is on the Whitelist.
-pub fn ocl_references(ocl: &ListEntries, hosts: &HashSet<&str>) -> Vec<Violation> {
-    let ListEntries::Ocl(ocl) = ocl else {
-        return Vec::new();
-    };
-    ocl.as_slice()
-        .iter()
-        .filter(|c| !hosts.contains(c.hostname.as_str()))
-        .map(|c| {
-            Violation::new(
-                format!("OAuthclient[{}]/Hostname", c.hostname),
-                Rule::Reference,
-                format!("host {} is not on the Whitelist", c.hostname),
-            )
-        })
-        .collect()
-}
-
 /// Checks a publication of `check.list` against rules 4–7.
 pub fn check_publication(check: &PublicationCheck<'_>) -> Result<(), Violations> {
     let snapshot = check.snapshot;
-    let gnl_ids = keys(entries(snapshot, ListKind::Gnl));
-    let hosts = keys(entries(snapshot, ListKind::Whitelist));
-    let mut violations = match check.list {
-        ListKind::Zal => zal_references(entries(snapshot, ListKind::Zal), &gnl_ids, &hosts),
-        ListKind::Ocl => ocl_references(entries(snapshot, ListKind::Ocl), &hosts),
-        // Publishing the lists others refer to must not leave a reference dangling.
-        ListKind::Gnl => zal_references(entries(snapshot, ListKind::Zal), &gnl_ids, &hosts)
-            .into_iter()
-            .filter(|v| v.path.ends_with("/GegevensdienstId"))
-            .collect(),
-        ListKind::Whitelist => {
-            let mut v: Vec<Violation> =
-                zal_references(entries(snapshot, ListKind::Zal), &gnl_ids, &hosts)
-                    .into_iter()
-                    .filter(|v| !v.path.ends_with("/GegevensdienstId"))
-                    .collect();
-            v.extend(ocl_references(entries(snapshot, ListKind::Ocl), &hosts));
-            v
-        }
-    };
+    let mut violations = dangling_references(snapshot, check.list);
     if check.list == ListKind::Gnl {
-        for id in &gnl_ids {
-            if snapshot.retired_gegevensdienst_ids.contains(*id) {
+        for id in keys(entries(snapshot, ListKind::Gnl)) {
+            if snapshot.retired_gegevensdienst_ids.contains(id) {
                 violations.push(Violation::new(
                     format!("Gegevensdienst[{id}]/GegevensdienstId"),
                     Rule::Reuse,

@@ -499,7 +499,6 @@ impl ListEntries {
         }
     }
 
-    /// Each entry as (key, JSON body): the storage form of the working state.
     /// One entry in its stored JSON form.
     pub fn entry_json(&self, key: &str) -> Option<serde_json::Value> {
         let value = match self {
@@ -511,6 +510,7 @@ impl ListEntries {
         value.map(|v| v.expect("list entries always serialise"))
     }
 
+    /// Each entry as (key, JSON body): the storage form of the working state.
     pub fn to_json_rows(&self) -> Vec<(String, String)> {
         fn rows<E: Entry>(set: &EntrySet<E>) -> Vec<(String, String)> {
             set.as_slice()

@@ -7,6 +7,7 @@ mod endpoint;
 mod lists;
 mod mutation;
 mod published;
+mod references;
 mod role;
 mod text;
 mod version;
@@ -25,6 +26,7 @@ pub use mutation::{
     NewMutation, Operation,
 };
 pub use published::{VersionRecord, VersionStatus};
+pub use references::{Reference, Referrer, ReferringField};
 pub use role::Role;
 pub use text::{
     Deelnemer, GegevensdienstId, Interfaceversie, OAuthclientOrganisatienaam, Systeemrolcode,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::domain::{AnyEntry, ListEntries, ListKind, Rule, Violation, Violations};
+use crate::domain::{AnyEntry, ListKind, Rule, Violation, Violations};
 use crate::domain::{EntryChange, Snapshot};
 
 /// Referrers named in a refusal; the rest are counted.
@@ -91,99 +91,59 @@ fn live_keys(state: &Snapshot, list: ListKind) -> BTreeSet<&str> {
 
 /// Rules 4 and 5 for a new or changed entry.
 fn upsert_violations(entry: &AnyEntry, state: &Snapshot) -> Vec<Violation> {
+    let gnl_ids = live_keys(state, ListKind::Gnl);
     let hosts = live_keys(state, ListKind::Whitelist);
-    let not_whitelisted = |path: String, host: &str| {
-        (!hosts.contains(host)).then(|| {
+    let mut violations: Vec<Violation> = entry
+        .references()
+        .into_iter()
+        .filter(|r| match r.list {
+            ListKind::Gnl => !gnl_ids.contains(r.key),
+            _ => !hosts.contains(r.key),
+        })
+        .map(|r| {
+            let advice = match r.list {
+                ListKind::Gnl => "",
+                _ => "; add it to the Whitelist first",
+            };
             Violation::new(
-                path,
+                r.json_path(),
                 Rule::Reference,
-                format!("host {host} is not on the Whitelist; add it to the Whitelist first"),
+                format!("{}{advice}", r.missing()),
             )
         })
-    };
-    match entry {
-        AnyEntry::Zorgaanbieder(za) => {
-            let gnl = live_keys(state, ListKind::Gnl);
-            let mut violations = Vec::new();
-            for (i, gd) in za.gegevensdiensten().iter().enumerate() {
-                let path = format!("$.entry.gegevensdiensten[{i}]");
-                if !gnl.contains(gd.id().as_str()) {
-                    violations.push(Violation::new(
-                        format!("{path}.id"),
-                        Rule::Reference,
-                        format!(
-                            "GegevensdienstId {} is not in the Gegevensdienstnamenlijst",
-                            gd.id()
-                        ),
-                    ));
-                }
-                violations.extend(not_whitelisted(
-                    format!("{path}.token_endpoint"),
-                    gd.token_endpoint().host(),
-                ));
-                for (j, rol) in gd.systeemrollen().iter().enumerate() {
-                    violations.extend(not_whitelisted(
-                        format!("{path}.systeemrollen[{j}].resource_endpoint"),
-                        rol.resource_endpoint.host(),
-                    ));
-                }
-            }
-            violations
-        }
-        AnyEntry::OAuthclient(client) => {
-            not_whitelisted("$.entry.hostname".into(), client.hostname.as_str())
-                .into_iter()
-                .collect()
-        }
-        AnyEntry::GegevensdienstNaam(gd)
-            if state.retired_gegevensdienst_ids.contains(gd.id.as_str()) =>
-        {
-            vec![Violation::new(
-                "$.entry.id",
-                Rule::Reuse,
-                format!(
-                    "GegevensdienstId {} was removed from the GNL before and is never reused; choose a new id",
-                    gd.id
-                ),
-            )]
-        }
-        AnyEntry::GegevensdienstNaam(_) | AnyEntry::MedMijNode(_) => Vec::new(),
+        .collect();
+    if let AnyEntry::GegevensdienstNaam(gd) = entry
+        && state.retired_gegevensdienst_ids.contains(gd.id.as_str())
+    {
+        violations.push(Violation::new(
+            "$.entry.id",
+            Rule::Reuse,
+            format!(
+                "GegevensdienstId {} was removed from the GNL before and is never reused; choose a new id",
+                gd.id
+            ),
+        ));
     }
+    violations
+}
+
+/// The entries that refer to `key` of `list`, named as staff know them:
+/// `Zorgaanbieder radiologencentraalflevoland@medmij`, `OAuthclient host`.
+pub fn referrers(state: &Snapshot, list: ListKind, key: &str) -> Vec<String> {
+    let mut referrers: Vec<String> = [ListKind::Zal, ListKind::Ocl]
+        .into_iter()
+        .flat_map(|source| state.list(source).state.entries.references())
+        .filter(|(_, r)| r.list == list && r.key == key)
+        .map(|(referrer, _)| format!("{} {}", referrer.element, referrer.key))
+        .collect();
+    // An entry's references are consecutive: name it once.
+    referrers.dedup();
+    referrers
 }
 
 /// Rules 4 and 6 for a removal: nothing may still refer to it, and the Whitelist never empties.
 fn delete_violations(list: ListKind, key: &str, state: &Snapshot) -> Vec<Violation> {
-    let referrers: Vec<String> = match list {
-        ListKind::Gnl => zal(state)
-            .filter(|za| {
-                za.gegevensdiensten()
-                    .iter()
-                    .any(|gd| gd.id().as_str() == key)
-            })
-            .map(|za| format!("Zorgaanbieder {}", za.naam()))
-            .collect(),
-        ListKind::Whitelist => {
-            let mut referrers: Vec<String> = zal(state)
-                .filter(|za| {
-                    za.gegevensdiensten().iter().any(|gd| {
-                        gd.token_endpoint().host() == key
-                            || gd
-                                .systeemrollen()
-                                .iter()
-                                .any(|r| r.resource_endpoint.host() == key)
-                    })
-                })
-                .map(|za| format!("Zorgaanbieder {}", za.naam()))
-                .collect();
-            if let ListEntries::Ocl(ocl) = &state.list(ListKind::Ocl).state.entries
-                && ocl.get(key).is_some()
-            {
-                referrers.push(format!("OAuthclient {key}"));
-            }
-            referrers
-        }
-        ListKind::Zal | ListKind::Ocl => Vec::new(),
-    };
+    let referrers = referrers(state, list, key);
     let mut violations = Vec::new();
     if !referrers.is_empty() {
         let named = referrers
@@ -210,11 +170,4 @@ fn delete_violations(list: ListKind, key: &str, state: &Snapshot) -> Vec<Violati
         ));
     }
     violations
-}
-
-fn zal(state: &Snapshot) -> impl Iterator<Item = &crate::domain::Zorgaanbieder> {
-    match &state.list(ListKind::Zal).state.entries {
-        ListEntries::Zal(zal) => zal.as_slice().iter(),
-        _ => [].iter(),
-    }
 }
