@@ -299,7 +299,7 @@ fn all_refusals_of_a_document_are_reported() {
     assert_eq!(refusal(&xml, ListKind::Zal).as_slice().len(), 2);
 }
 
-#[path = "../../tests/integration/verifiers.rs"]
+#[path = "../../tests/integration/support/verifiers.rs"]
 mod verifiers;
 
 proptest! {

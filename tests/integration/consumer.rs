@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 use stelselnode::devpki::KeyAlgorithm;
 use stelselnode::domain::ListKind;
 
-use super::publication::{node, options, published};
+use super::support::node::{node, options, published};
 use super::support::sqlite;
 
 fn verify(dir: &Path, list: &[u8], signature: &[u8], extra: &[&str]) -> Output {

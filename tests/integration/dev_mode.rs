@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 
-use super::http_client::{plain_get, request};
+use super::support::http_client::{plain_get, request};
 
 fn issued(dir: &std::path::Path, name: &str) -> stelselnode::devpki::Issued {
     let certificate_pem = std::fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap();
@@ -67,7 +67,7 @@ async fn dev_brings_a_node_up_and_its_commands_work() {
         .unwrap();
     let dir = workdir.path().join("dev");
     let ca = CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap();
-    let as_ = |name: &str| super::http_client::connector(&ca, Some(&issued(&dir, name)));
+    let as_ = |name: &str| super::support::http_client::connector(&ca, Some(&issued(&dir, name)));
 
     let list = request(
         &as_("node"),

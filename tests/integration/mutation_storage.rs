@@ -1,16 +1,16 @@
 //! The mutation part of the storage contract, on both backends: the life cycle, four eyes,
 //! one open mutation per entry, filters, and the audit record that commits with each step.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
-use stelselnode::domain::{AnyEntry, Hostname, ListKind, MedMijNode};
-use stelselnode::domain::{
-    AuditOutcome, AuditRecord, Decision, DecisionError, EntryChange, MutationDecision,
-    MutationStatus, NewMutation,
-};
+use stelselnode::domain::ListKind;
+use stelselnode::domain::{AuditOutcome, Decision, DecisionError, EntryChange, MutationStatus};
 use stelselnode::storage::{AuditQuery, MutationQuery, Storage, StorageError};
 
 use super::support::TestDatabase;
+use super::support::mutations::{
+    BEHEER, BEHEER2, LOKET, audit, decide, submission, t, whitelist_node,
+};
 
 on_both_backends!(
     a_mutation_is_submitted_approved_and_applied_with_its_audit_records,
@@ -19,74 +19,6 @@ on_both_backends!(
     a_stale_base_version_is_a_conflict_at_submission_and_at_approval,
     mutations_and_audit_records_are_filtered,
 );
-
-pub const LOKET: &str = "loket-fingerprint";
-pub const BEHEER: &str = "beheer-fingerprint";
-pub const BEHEER2: &str = "beheer2-fingerprint";
-
-pub fn t(seconds: i64) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-05-04T09:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
-        + Duration::seconds(seconds)
-}
-
-pub fn whitelist_node(host: &str) -> AnyEntry {
-    AnyEntry::MedMijNode(MedMijNode {
-        hostname: Hostname::parse(host).unwrap(),
-    })
-}
-
-/// A mutation as loket staff submit it.
-pub fn submission(change: EntryChange, by: &str, at: DateTime<Utc>) -> NewMutation {
-    NewMutation {
-        change,
-        on_behalf_of: "Voorbeeld PGO".into(),
-        reference: "MEDMIJ-1234".into(),
-        urgent: false,
-        agreed_deadline: None,
-        effective_from: None,
-        submitted_by: by.into(),
-        submitted_by_subject: format!("CN={by}"),
-        submitted_at: at,
-    }
-}
-
-pub fn audit(by: &str, action: &str, at: DateTime<Utc>) -> AuditRecord {
-    AuditRecord {
-        at,
-        actor_subject: format!("CN={by}"),
-        actor_fingerprint: Some(by.into()),
-        role: Some("beheer".into()),
-        action: action.into(),
-        object: None,
-        on_behalf_of: Some("Voorbeeld PGO".into()),
-        outcome: AuditOutcome::Allowed,
-        reason: None,
-    }
-}
-
-pub async fn decide(
-    storage: &dyn Storage,
-    id: i64,
-    decision: Decision,
-    by: &str,
-    at: DateTime<Utc>,
-) -> Result<stelselnode::domain::MutationRecord, StorageError> {
-    let record = audit(by, decision.name(), at).about(format!("mutations/{id}"));
-    storage
-        .decide_mutation(
-            &MutationDecision {
-                id,
-                decision,
-                by: by.into(),
-                by_subject: format!("CN={by}"),
-                at,
-            },
-            &record,
-        )
-        .await
-}
 
 async fn submit(
     storage: &dyn Storage,

@@ -13,8 +13,8 @@ use stelselnode::signing::verify_signature;
 use stelselnode::storage::MutationQuery;
 use stelselnode::tls::NodeAccess;
 
-use super::server::TestServer;
-use super::signatures::xmlsec1_verify;
+use super::support::server::TestServer;
+use super::support::signer::xmlsec1_verify;
 use super::support::{TestDatabase, xmllint_validate};
 
 on_both_backends!(

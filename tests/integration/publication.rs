@@ -1,26 +1,20 @@
 //! Publication on both backends: numbering, integrity, signatures, validity and grace,
 //! heartbeat, concurrent publishers.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, Utc};
 
-use stelselnode::clock::ManualClock;
-use stelselnode::config::PublicationConfig;
 use stelselnode::devpki::KeyAlgorithm;
 use stelselnode::domain::EntryChange;
 use stelselnode::domain::{
     AnyEntry, GegevensdienstId, ListEntries, ListKind, Rule, VersionStatus, Volgnummer,
     Zorgaanbieder, ZorgaanbiederFields, Zorgaanbiedernaam,
 };
-use stelselnode::import::import_document;
-use stelselnode::mutations::{MutationWorkflow, WorkflowSettings};
-use stelselnode::publication::{PublishError, PublishOptions, Publisher, Settings, assemble};
+use stelselnode::publication::{PublishError, PublishOptions};
 use stelselnode::signing::verify_signature;
-use stelselnode::storage::Storage;
 use stelselnode::xml::parse_list;
 
-use super::signatures::{Signer, signer, xmlsec1_verify};
+use super::support::node::{Node, node, options, published, publisher_for, t0};
+use super::support::signer::xmlsec1_verify;
 use super::support::{TestDatabase, official_example, xmllint_validate};
 
 on_both_backends!(
@@ -33,77 +27,6 @@ on_both_backends!(
     concurrent_publishers_never_share_or_skip_a_number,
     scheduled_mutations_are_published_when_they_become_effective,
 );
-
-pub fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-05-04T08:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-pub struct Node {
-    pub publisher: Arc<Publisher>,
-    pub workflow: Arc<MutationWorkflow>,
-    pub clock: ManualClock,
-    pub signer: Signer,
-    pub db: TestDatabase,
-}
-
-pub fn publisher_for(
-    storage: Arc<dyn Storage>,
-    clock: &ManualClock,
-    signer: &Signer,
-) -> Arc<Publisher> {
-    let key = stelselnode::signing::SigningKey::from_der(
-        signer.key_der.secret_pkcs8_der(),
-        vec![signer.certificate.clone()],
-    )
-    .unwrap();
-    Arc::new(Publisher::new(
-        storage,
-        Arc::new(clock.clone()),
-        Settings::from(&PublicationConfig::default()),
-        key,
-    ))
-}
-
-/// A node whose four lists are the official examples, imported, nothing published yet.
-pub async fn node(db: TestDatabase, algorithm: KeyAlgorithm) -> Node {
-    for list in ListKind::ALL {
-        let bytes = std::fs::read(official_example(list)).unwrap();
-        import_document(db.storage.as_ref(), list, &bytes, "cli:test", t0())
-            .await
-            .unwrap();
-    }
-    let clock = ManualClock::new(t0());
-    let signer = signer(algorithm);
-    let publisher = publisher_for(db.storage.clone(), &clock, &signer);
-    let workflow = Arc::new(MutationWorkflow::new(
-        db.storage.clone(),
-        publisher.clone(),
-        Arc::new(clock.clone()),
-        WorkflowSettings::from(&PublicationConfig::default()),
-    ));
-    Node {
-        publisher,
-        workflow,
-        clock,
-        signer,
-        db,
-    }
-}
-
-pub fn options() -> PublishOptions {
-    PublishOptions {
-        confirm_mass_change: false,
-        published_by: "test".into(),
-    }
-}
-
-/// The exact bytes and signature of a stored version.
-pub async fn published(node: &Node, list: ListKind, n: Volgnummer) -> (Vec<u8>, Vec<u8>) {
-    let stored = node.db.storage.version(list, n).await.unwrap().unwrap();
-    (assemble(&stored).unwrap(), stored.signature)
-}
 
 fn refused(result: Result<stelselnode::domain::VersionRecord, PublishError>, rule: Rule) -> String {
     match result {
@@ -507,7 +430,7 @@ async fn concurrent_publishers_never_share_or_skip_a_number(db: TestDatabase) {
 }
 
 async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDatabase) {
-    use super::mutation_storage::{BEHEER, LOKET, audit, decide, submission};
+    use super::support::mutations::{BEHEER, LOKET, audit, decide, submission};
     use stelselnode::domain::{Decision, MutationStatus};
     use stelselnode::domain::{Hostname, MedMijNode};
     let node = node(db, KeyAlgorithm::EcdsaP256).await;

@@ -1,25 +1,19 @@
 //! The HTTPS server in-process, over real mutual TLS with certificates made here.
 
 use std::io::Read;
-use std::sync::Arc;
 
 use chrono::Utc;
 
-use stelselnode::clock::ManualClock;
-use stelselnode::config::{AdminIdentity, Config};
-use stelselnode::devpki::{DevCa, Issued, KeyAlgorithm, Purpose};
+use stelselnode::devpki::{DevCa, KeyAlgorithm, Purpose};
 use stelselnode::domain::EntryChange;
 use stelselnode::domain::{ListKind, Volgnummer};
-use stelselnode::import::import_document;
-use stelselnode::publication::{PublishOptions, assemble};
-use stelselnode::roles::Role;
-use stelselnode::server::Application;
 use stelselnode::signing::verify_signature;
 use stelselnode::storage::AuditQuery;
 use stelselnode::tls::NodeAccess;
 
-use super::http_client::{Response, connector, plain_get, request};
-use super::support::{TestDatabase, official_example};
+use super::support::TestDatabase;
+use super::support::http_client::{connector, plain_get, request};
+use super::support::server::{NODE_HOST, TestServer};
 
 on_both_backends!(
     only_whitelisted_nodes_of_the_trusted_ca_get_through,
@@ -30,216 +24,6 @@ on_both_backends!(
     readiness_fails_closed_until_every_list_is_published,
     a_reload_replaces_the_server_certificate_without_a_restart,
 );
-
-/// A whitelisted host of the official example Whitelist.
-pub const NODE_HOST: &str = "medmij.deenigeechtepgo.nl";
-
-pub struct Pki {
-    pub ca: DevCa,
-    pub server: Issued,
-    pub node: Issued,
-    pub stranger: Issued,
-    pub beheer: Issued,
-    /// A second beheer identity: four eyes.
-    pub beheer2: Issued,
-    pub loket: Issued,
-    pub signer: Issued,
-    pub foreign_node: Issued,
-}
-
-fn client(ca: &DevCa, name: &str) -> Issued {
-    ca.issue(
-        &Purpose::Client {
-            common_name: name.into(),
-            dns_names: vec![],
-        },
-        KeyAlgorithm::EcdsaP256,
-    )
-    .unwrap()
-}
-
-impl Pki {
-    pub fn new() -> Self {
-        let ca = DevCa::new("Stelselnode Test CA").unwrap();
-        let foreign = DevCa::new("Some Other CA").unwrap();
-        Self {
-            server: ca
-                .issue(
-                    &Purpose::Server(vec!["localhost".into()]),
-                    KeyAlgorithm::EcdsaP256,
-                )
-                .unwrap(),
-            node: ca
-                .issue(
-                    &Purpose::Client {
-                        common_name: "PGO De Enige Echte".into(),
-                        dns_names: vec![NODE_HOST.into()],
-                    },
-                    KeyAlgorithm::EcdsaP256,
-                )
-                .unwrap(),
-            stranger: client(&ca, "stranger.example.nl"),
-            beheer: client(&ca, "beheer-1"),
-            beheer2: client(&ca, "beheer-2"),
-            loket: client(&ca, "loket-1"),
-            signer: ca
-                .issue(
-                    &Purpose::Signing {
-                        common_name: "stelselnode signer".into(),
-                    },
-                    KeyAlgorithm::Rsa2048,
-                )
-                .unwrap(),
-            foreign_node: client(&foreign, NODE_HOST),
-            ca,
-        }
-    }
-}
-
-pub struct TestServer {
-    pub app: Application,
-    pub pki: Pki,
-    pub db: TestDatabase,
-    pub clock: ManualClock,
-    pub dir: tempfile::TempDir,
-}
-
-impl TestServer {
-    /// A node on ports chosen by the OS, with the official example lists imported and
-    /// nothing published yet.
-    pub async fn start(db: TestDatabase, access: NodeAccess) -> Self {
-        let pki = Pki::new();
-        let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, content: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, content).unwrap();
-            path.display().to_string()
-        };
-        let mut config = Config::default();
-        config.database.url = db.url.clone();
-        config.server.node_listen = "127.0.0.1:0".into();
-        config.server.admin_listen = "127.0.0.1:0".into();
-        config.server.ops_listen = "127.0.0.1:0".into();
-        config.server.certificate_chain_file = write("server.pem", &pki.server.certificate_pem);
-        config.server.key_file = write("server.key", &pki.server.key_pem);
-        config.server.client_ca_file = write("ca.pem", &pki.ca.certificate_pem());
-        config.server.node_access = access;
-        config.server.workers = 1;
-        config.signing.key_file = write("signer.key", &pki.signer.key_pem);
-        config.signing.certificate_chain_file = write("signer.pem", &pki.signer.certificate_pem);
-        config.admin.identities = vec![
-            AdminIdentity {
-                common_name: Some("beheer-1".into()),
-                sha256_fingerprint: None,
-                roles: vec![Role::Beheer],
-            },
-            AdminIdentity {
-                common_name: Some("beheer-2".into()),
-                sha256_fingerprint: None,
-                roles: vec![Role::Beheer],
-            },
-            AdminIdentity {
-                common_name: Some("loket-1".into()),
-                sha256_fingerprint: None,
-                roles: vec![Role::Loket],
-            },
-        ];
-        for list in ListKind::ALL {
-            let bytes = std::fs::read(official_example(list)).unwrap();
-            import_document(db.storage.as_ref(), list, &bytes, "cli:test", Utc::now())
-                .await
-                .unwrap();
-        }
-        let clock = ManualClock::new(Utc::now());
-        let app = Application::build(config, db.storage.clone(), Arc::new(clock.clone()))
-            .await
-            .unwrap();
-        Self {
-            app,
-            pki,
-            db,
-            clock,
-            dir,
-        }
-    }
-
-    pub async fn publish(&self, list: ListKind) -> stelselnode::domain::VersionRecord {
-        let options = PublishOptions {
-            confirm_mass_change: true,
-            published_by: "test".into(),
-        };
-        let record = self
-            .app
-            .state()
-            .publisher
-            .publish(list, &options)
-            .await
-            .unwrap();
-        self.app.refresh().await.unwrap();
-        record
-    }
-
-    pub async fn publish_all(&self) {
-        for list in [
-            ListKind::Whitelist,
-            ListKind::Gnl,
-            ListKind::Ocl,
-            ListKind::Zal,
-        ] {
-            self.publish(list).await;
-        }
-    }
-
-    pub async fn node_get(
-        &self,
-        who: Option<&Issued>,
-        path: &str,
-        headers: &[(&str, &str)],
-    ) -> Result<Response, String> {
-        request(
-            &connector(self.pki.ca.certificate(), who),
-            self.app.node_address(),
-            "GET",
-            path,
-            headers,
-            b"",
-        )
-        .await
-    }
-
-    pub async fn admin_get(&self, who: &Issued, path: &str) -> Response {
-        self.admin(who, "GET", path, None).await
-    }
-
-    /// A request on the admin listener, with a JSON body when given.
-    pub async fn admin(
-        &self,
-        who: &Issued,
-        method: &str,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Response {
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let headers: &[(&str, &str)] = match body.is_empty() {
-            true => &[],
-            false => &[("Content-Type", "application/json")],
-        };
-        request(
-            &connector(self.pki.ca.certificate(), Some(who)),
-            self.app.admin_address(),
-            method,
-            path,
-            headers,
-            body.as_bytes(),
-        )
-        .await
-        .unwrap()
-    }
-
-    pub async fn stored_bytes(&self, list: ListKind, n: Volgnummer) -> Vec<u8> {
-        assemble(&self.db.storage.version(list, n).await.unwrap().unwrap()).unwrap()
-    }
-}
 
 async fn only_whitelisted_nodes_of_the_trusted_ca_get_through(db: TestDatabase) {
     let server = TestServer::start(db, NodeAccess::Whitelist).await;

@@ -1,69 +1,14 @@
 //! Detached signatures: accepted by the independent verifier (xmlsec1) and by our own, for
 //! RSA-2048 and ECDSA P-256 signers; refused after a one-byte change.
 
-use std::process::Command;
-
 use chrono::{Duration, Utc};
 
-use stelselnode::devpki::{DevCa, KeyAlgorithm, Purpose};
+use stelselnode::devpki::{DevCa, KeyAlgorithm};
 use stelselnode::domain::{ListKind, Tijdstempel, Volgnummer};
-use stelselnode::signing::{
-    SigningKey, VerifyError, VersionProperties, list_uri, sign_version, verify_signature,
-};
+use stelselnode::signing::{VerifyError, VersionProperties, sign_version, verify_signature};
 
 use super::support::official_example;
-
-pub struct Signer {
-    pub ca: DevCa,
-    pub key: SigningKey,
-    pub key_der: rustls_pki_types::PrivatePkcs8KeyDer<'static>,
-    pub certificate: rustls_pki_types::CertificateDer<'static>,
-}
-
-pub fn signer(algorithm: KeyAlgorithm) -> Signer {
-    let ca = DevCa::new("Stelselnode Test CA").unwrap();
-    let issued = ca
-        .issue(
-            &Purpose::Signing {
-                common_name: "stelselnode signer".into(),
-            },
-            algorithm,
-        )
-        .unwrap();
-    let key = SigningKey::from_der(
-        issued.key_der.secret_pkcs8_der(),
-        vec![issued.certificate.clone()],
-    )
-    .unwrap();
-    Signer {
-        ca,
-        key,
-        key_der: issued.key_der,
-        certificate: issued.certificate,
-    }
-}
-
-/// Runs `xmlsec1 --verify` with the list stored under Reference 1's URI next to the signature.
-pub fn xmlsec1_verify(
-    list: ListKind,
-    list_bytes: &[u8],
-    signature: &[u8],
-    ca_pem: &str,
-) -> Result<(), String> {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(list_uri(list)), list_bytes).unwrap();
-    std::fs::write(dir.path().join("signature.xml"), signature).unwrap();
-    std::fs::write(dir.path().join("ca.pem"), ca_pem).unwrap();
-    let output = Command::new("xmlsec1")
-        .current_dir(dir.path())
-        .args(["--verify", "--trusted-pem", "ca.pem", "signature.xml"])
-        .output()
-        .expect("xmlsec1 must be installed (scripts/test installs it)");
-    match output.status.success() {
-        true => Ok(()),
-        false => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
-    }
-}
+use super::support::signer::{signer, xmlsec1_verify};
 
 fn properties(list: ListKind) -> VersionProperties {
     let now = Utc::now();

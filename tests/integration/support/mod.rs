@@ -1,4 +1,14 @@
-//! Test infrastructure: real databases on both backends and the independent XML verifiers.
+//! The shared test support: real databases on both backends (this file), the independent
+//! verifiers (xmllint, xmlsec1), a node without listeners (`node`), a node with its
+//! listeners over real mutual TLS (`server`), the wire-level HTTPS client that sees TLS
+//! alerts (`http_client`), and mutations as staff make them (`mutations`).
+
+pub mod http_client;
+pub mod mutations;
+pub mod node;
+pub mod server;
+pub mod signer;
+pub mod verifiers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,8 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use stelselnode::domain::ListKind;
 use stelselnode::storage::{self, Storage};
 
-use super::verifiers;
-pub use super::verifiers::conformance_dir;
+pub use verifiers::conformance_dir;
 
 pub fn official_example(list: ListKind) -> PathBuf {
     let name = match list {

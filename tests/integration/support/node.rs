@@ -1,0 +1,89 @@
+//! A node without listeners: storage with the official example lists imported, a publisher
+//! with a test signing key, the mutation workflow, and a manual clock.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use stelselnode::clock::ManualClock;
+use stelselnode::config::PublicationConfig;
+use stelselnode::devpki::KeyAlgorithm;
+use stelselnode::domain::{ListKind, Volgnummer};
+use stelselnode::import::import_document;
+use stelselnode::mutations::{MutationWorkflow, WorkflowSettings};
+use stelselnode::publication::{PublishOptions, Publisher, Settings, assemble};
+use stelselnode::storage::Storage;
+
+use super::signer::{Signer, signer};
+use super::{TestDatabase, official_example};
+
+pub fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-05-04T08:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+pub struct Node {
+    pub publisher: Arc<Publisher>,
+    pub workflow: Arc<MutationWorkflow>,
+    pub clock: ManualClock,
+    pub signer: Signer,
+    pub db: TestDatabase,
+}
+
+pub fn publisher_for(
+    storage: Arc<dyn Storage>,
+    clock: &ManualClock,
+    signer: &Signer,
+) -> Arc<Publisher> {
+    let key = stelselnode::signing::SigningKey::from_der(
+        signer.key_der.secret_pkcs8_der(),
+        vec![signer.certificate.clone()],
+    )
+    .unwrap();
+    Arc::new(Publisher::new(
+        storage,
+        Arc::new(clock.clone()),
+        Settings::from(&PublicationConfig::default()),
+        key,
+    ))
+}
+
+/// A node whose four lists are the official examples, imported, nothing published yet.
+pub async fn node(db: TestDatabase, algorithm: KeyAlgorithm) -> Node {
+    for list in ListKind::ALL {
+        let bytes = std::fs::read(official_example(list)).unwrap();
+        import_document(db.storage.as_ref(), list, &bytes, "cli:test", t0())
+            .await
+            .unwrap();
+    }
+    let clock = ManualClock::new(t0());
+    let signer = signer(algorithm);
+    let publisher = publisher_for(db.storage.clone(), &clock, &signer);
+    let workflow = Arc::new(MutationWorkflow::new(
+        db.storage.clone(),
+        publisher.clone(),
+        Arc::new(clock.clone()),
+        WorkflowSettings::from(&PublicationConfig::default()),
+    ));
+    Node {
+        publisher,
+        workflow,
+        clock,
+        signer,
+        db,
+    }
+}
+
+pub fn options() -> PublishOptions {
+    PublishOptions {
+        confirm_mass_change: false,
+        published_by: "test".into(),
+    }
+}
+
+/// The exact bytes and signature of a stored version.
+pub async fn published(node: &Node, list: ListKind, n: Volgnummer) -> (Vec<u8>, Vec<u8>) {
+    let stored = node.db.storage.version(list, n).await.unwrap().unwrap();
+    (assemble(&stored).unwrap(), stored.signature)
+}
