@@ -88,7 +88,18 @@ pub enum WorkflowError {
         violations: Vec<Violation>,
     },
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for WorkflowError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            // Found by the deciding transaction: the same refusal as found before it.
+            StorageError::Decision(e) => WorkflowError::Decision(e),
+            StorageError::UnknownMutation(id) => WorkflowError::UnknownMutation(id),
+            e => WorkflowError::Storage(e),
+        }
+    }
 }
 
 /// Timing rules of the workflow, from the configuration.
@@ -315,6 +326,9 @@ impl MutationWorkflow {
         // deciding transaction checks it again.
         decision.check(record)?;
         let turn = self.approvals.lock().await;
+        // As it is now: another approval may have decided it while this one waited its turn.
+        let record = &self.mutation(record.id).await?;
+        decision.check(record)?;
         if record.status == MutationStatus::Submitted {
             let change = change_of(record).map_err(CheckError::Invalid)?;
             let current = self.state.current().await?;

@@ -31,3 +31,4 @@ mod server;
 mod signatures;
 mod storage_contract;
 mod support;
+mod workflow;

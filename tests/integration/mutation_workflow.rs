@@ -13,6 +13,9 @@ use stelselnode::signing::verify_signature;
 use stelselnode::storage::MutationQuery;
 use stelselnode::tls::NodeAccess;
 
+use super::support::mutations::{
+    NEW_HOST, delete, gegevensdienst, whitelist_upsert, zorgaanbieder,
+};
 use super::support::server::TestServer;
 use super::support::signer::xmlsec1_verify;
 use super::support::{TestDatabase, xmllint_validate};
@@ -27,40 +30,6 @@ on_both_backends!(
     the_release_clean_up_is_a_reviewed_set_of_mutations,
     the_staff_cli_submits_approves_and_lists,
 );
-
-const NEW_HOST: &str = "medmij.nieuwexis.nl";
-
-fn whitelist_upsert(host: &str, base: i64) -> Value {
-    json!({
-        "list": "whitelist", "operation": "upsert", "base_version": base,
-        "entry": { "hostname": host },
-        "on_behalf_of": "Nieuwe XIS B.V.", "reference": "MEDMIJ-100"
-    })
-}
-
-fn delete(list: &str, key: &str, base: i64) -> Value {
-    json!({
-        "list": list, "operation": "delete", "key": key, "base_version": base,
-        "on_behalf_of": "Stichting MedMij", "reference": "MEDMIJ-200"
-    })
-}
-
-fn zorgaanbieder(naam: &str, gegevensdiensten: Value) -> Value {
-    json!({
-        "list": "zal", "operation": "upsert", "base_version": 0,
-        "entry": { "naam": naam, "gegevensdiensten": gegevensdiensten },
-        "on_behalf_of": "Ziekenhuis Nieuw", "reference": "MEDMIJ-300"
-    })
-}
-
-fn gegevensdienst(id: &str, host: &str) -> Value {
-    json!({
-        "id": id,
-        "authorization_endpoint": format!("https://{host}/oauth/authorize"),
-        "token_endpoint": format!("https://{host}/oauth/token"),
-        "systeemrollen": [{ "code": "LAB-1.0-LRB-FHIR", "resource_endpoint": format!("https://{host}/fhir") }]
-    })
-}
 
 async fn post(server: &TestServer, who: &Issued, path: &str, body: &Value) -> (u16, Value) {
     let response = server.admin(who, "POST", path, Some(body)).await;

@@ -3,10 +3,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use serde_json::{Value, json};
 use stelselnode::domain::{
     AnyEntry, AuditOutcome, AuditRecord, Decision, EntryChange, Hostname, MedMijNode,
-    MutationDecision, NewMutation,
+    MutationDecision, NewMutation, Role,
 };
+use stelselnode::mutations::{Actor, Submission, parse_submission};
 use stelselnode::storage::{Storage, StorageError};
 
 pub const LOKET: &str = "loket-fingerprint";
@@ -75,4 +77,56 @@ pub async fn decide(
             &record,
         )
         .await
+}
+
+/// A staff member for in-process workflow tests: fingerprint `{name}-fingerprint`,
+/// subject `CN={name}`.
+pub fn actor(name: &str, roles: &[Role]) -> Actor {
+    Actor {
+        fingerprint: format!("{name}-fingerprint"),
+        subject: format!("CN={name}"),
+        roles: roles.to_vec(),
+        action: "test".into(),
+    }
+}
+
+/// A submission as `POST /mutations` parses it.
+pub fn parsed(body: &Value) -> Submission {
+    parse_submission(body).unwrap_or_else(|v| panic!("{body}: {v}"))
+}
+
+// Request bodies as loket staff send them.
+
+pub const NEW_HOST: &str = "medmij.nieuwexis.nl";
+
+pub fn whitelist_upsert(host: &str, base: i64) -> Value {
+    json!({
+        "list": "whitelist", "operation": "upsert", "base_version": base,
+        "entry": { "hostname": host },
+        "on_behalf_of": "Nieuwe XIS B.V.", "reference": "MEDMIJ-100"
+    })
+}
+
+pub fn delete(list: &str, key: &str, base: i64) -> Value {
+    json!({
+        "list": list, "operation": "delete", "key": key, "base_version": base,
+        "on_behalf_of": "Stichting MedMij", "reference": "MEDMIJ-200"
+    })
+}
+
+pub fn zorgaanbieder(naam: &str, gegevensdiensten: Value) -> Value {
+    json!({
+        "list": "zal", "operation": "upsert", "base_version": 0,
+        "entry": { "naam": naam, "gegevensdiensten": gegevensdiensten },
+        "on_behalf_of": "Ziekenhuis Nieuw", "reference": "MEDMIJ-300"
+    })
+}
+
+pub fn gegevensdienst(id: &str, host: &str) -> Value {
+    json!({
+        "id": id,
+        "authorization_endpoint": format!("https://{host}/oauth/authorize"),
+        "token_endpoint": format!("https://{host}/oauth/token"),
+        "systeemrollen": [{ "code": "LAB-1.0-LRB-FHIR", "resource_endpoint": format!("https://{host}/fhir") }]
+    })
 }

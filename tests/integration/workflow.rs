@@ -1,0 +1,335 @@
+//! The mutation workflow's rules in-process, against `MutationWorkflow` on both backends:
+//! publication right after approval, four eyes, the re-check at approval, stale bases,
+//! delayed publication, the release clean-up and concurrent approvals. Routing, roles, audit
+//! and TLS are tested over HTTP in `mutation_workflow.rs`.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde_json::json;
+
+use stelselnode::clock::Clock;
+use stelselnode::config::PublicationConfig;
+use stelselnode::devpki::KeyAlgorithm;
+use stelselnode::domain::{
+    DecisionError, Deelnemer, EntryChange, Interfaceversie, ListKind, MutationStatus, Role, Rule,
+    Ticketreferentie, Volgnummer,
+};
+use stelselnode::mutations::{
+    Actor, CheckError, MutationWorkflow, RetireOutcome, RetireRequest, WorkflowError,
+    WorkflowSettings,
+};
+
+use super::support::mutations::{
+    NEW_HOST, actor, delete, gegevensdienst, parsed, whitelist_upsert, zorgaanbieder,
+};
+use super::support::node::{Node, node, options, published};
+use super::support::signer::xmlsec1_verify;
+use super::support::{TestDatabase, xmllint_validate};
+
+on_both_backends!(
+    an_approved_change_is_published_at_once_and_verifies,
+    nobody_decides_on_their_own_mutation_and_only_the_submitter_withdraws,
+    an_approval_checks_the_change_again_against_the_state_then,
+    a_stale_base_version_is_a_conflict_at_submission_and_at_approval,
+    a_publication_delay_leaves_the_change_to_the_schedule,
+    the_release_clean_up_submits_reviewed_mutations,
+    of_two_concurrent_approvals_of_one_mutation_one_wins,
+);
+
+fn loket() -> Actor {
+    actor("loket-1", &[Role::Loket])
+}
+fn beheer() -> Actor {
+    actor("beheer-1", &[Role::Beheer])
+}
+fn beheer2() -> Actor {
+    actor("beheer-2", &[Role::Beheer])
+}
+
+/// A node whose four lists are published.
+async fn published_node(db: TestDatabase) -> Node {
+    let node = node(db, KeyAlgorithm::EcdsaP256).await;
+    for list in ListKind::PUBLICATION_ORDER {
+        node.publisher.publish(list, &options()).await.unwrap();
+    }
+    node
+}
+
+async fn current(node: &Node, list: ListKind) -> Volgnummer {
+    let version = node.db.storage.current_version(list).await.unwrap();
+    version.unwrap().volgnummer
+}
+
+fn invalid(result: Result<impl std::fmt::Debug, WorkflowError>) -> Vec<(String, Rule)> {
+    match result {
+        Err(WorkflowError::Check(CheckError::Invalid(v))) => v
+            .as_slice()
+            .iter()
+            .map(|v| (v.path.clone(), v.rule))
+            .collect(),
+        other => panic!("expected an integrity refusal, got {other:?}"),
+    }
+}
+
+async fn an_approved_change_is_published_at_once_and_verifies(db: TestDatabase) {
+    let node = published_node(db).await;
+    let before = current(&node, ListKind::Whitelist).await;
+    let submitted = node
+        .workflow
+        .submit(&loket(), parsed(&whitelist_upsert(NEW_HOST, 0)))
+        .await
+        .unwrap();
+    assert_eq!(submitted.status, MutationStatus::Submitted);
+    let approval = node.workflow.approve(&beheer(), &submitted).await.unwrap();
+    let publication = approval
+        .publication
+        .expect("published right after approval");
+    assert!(publication.published, "{publication:?}");
+    assert_eq!(publication.volgnummer, Some(before.next().get()));
+    assert_eq!(approval.mutation.status, MutationStatus::Published);
+    assert_eq!(
+        approval.mutation.published_volgnummer,
+        Some(before.next().get())
+    );
+    let (bytes, signature) = published(&node, ListKind::Whitelist, before.next()).await;
+    assert!(String::from_utf8_lossy(&bytes).contains(NEW_HOST));
+    xmllint_validate(&bytes, ListKind::Whitelist).unwrap();
+    xmlsec1_verify(
+        ListKind::Whitelist,
+        &bytes,
+        &signature,
+        &node.signer.ca.certificate_pem(),
+    )
+    .unwrap();
+}
+
+async fn nobody_decides_on_their_own_mutation_and_only_the_submitter_withdraws(db: TestDatabase) {
+    let node = published_node(db).await;
+    let workflow = &node.workflow;
+    let own = workflow
+        .submit(&beheer(), parsed(&whitelist_upsert(NEW_HOST, 0)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        workflow.approve(&beheer(), &own).await,
+        Err(WorkflowError::Decision(DecisionError::FourEyes { .. }))
+    ));
+    assert!(matches!(
+        workflow.reject(&beheer(), &own, "eigen".into()).await,
+        Err(WorkflowError::Decision(DecisionError::FourEyes { .. }))
+    ));
+    assert!(matches!(
+        workflow.withdraw(&loket(), &own).await,
+        Err(WorkflowError::Decision(DecisionError::NotSubmitter { .. }))
+    ));
+    assert_eq!(
+        workflow.mutation(own.id).await.unwrap().status,
+        MutationStatus::Submitted
+    );
+    let withdrawn = workflow.withdraw(&beheer(), &own).await.unwrap();
+    assert_eq!(withdrawn.status, MutationStatus::Withdrawn);
+    assert!(matches!(
+        workflow.approve(&beheer2(), &withdrawn).await,
+        Err(WorkflowError::Decision(DecisionError::WrongState { .. }))
+    ));
+}
+
+async fn an_approval_checks_the_change_again_against_the_state_then(db: TestDatabase) {
+    let node = published_node(db).await;
+    let workflow = &node.workflow;
+    let host = workflow
+        .submit(&loket(), parsed(&whitelist_upsert(NEW_HOST, 0)))
+        .await
+        .unwrap();
+    workflow.approve(&beheer(), &host).await.unwrap();
+    // A Zorgaanbieder on the new host waits for review while the host is removed again.
+    let zorgaanbieder = workflow
+        .submit(
+            &loket(),
+            parsed(&zorgaanbieder(
+                "nieuwziekenhuis@medmij",
+                json!([gegevensdienst("4", NEW_HOST)]),
+            )),
+        )
+        .await
+        .unwrap();
+    let removal = workflow
+        .submit(&loket(), parsed(&delete("whitelist", NEW_HOST, 1)))
+        .await
+        .unwrap();
+    workflow.approve(&beheer(), &removal).await.unwrap();
+    let refused = invalid(workflow.approve(&beheer(), &zorgaanbieder).await);
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused.iter().all(|(_, rule)| *rule == Rule::Reference));
+    assert_eq!(
+        workflow.mutation(zorgaanbieder.id).await.unwrap().status,
+        MutationStatus::Submitted,
+        "a refused approval decides nothing"
+    );
+}
+
+async fn a_stale_base_version_is_a_conflict_at_submission_and_at_approval(db: TestDatabase) {
+    let node = published_node(db).await;
+    let workflow = &node.workflow;
+    // The example Whitelist holds the host at version 1.
+    let host = "medmij.xisbridge.net";
+    assert_eq!(
+        invalid(
+            workflow
+                .submit(&loket(), parsed(&whitelist_upsert(host, 0)))
+                .await
+        ),
+        [("$.entry".to_owned(), Rule::Unique)]
+    );
+    assert!(matches!(
+        workflow
+            .submit(&loket(), parsed(&whitelist_upsert(host, 5)))
+            .await,
+        Err(WorkflowError::Check(CheckError::Stale {
+            expected: 5,
+            current: 1,
+            ..
+        }))
+    ));
+    let change = workflow
+        .submit(&loket(), parsed(&whitelist_upsert(host, 1)))
+        .await
+        .unwrap();
+    // The entry moves on by another way (an import, another replica) before the approval.
+    let entry = workflow.entry(ListKind::Whitelist, host).await.unwrap();
+    node.db
+        .storage
+        .apply_change(
+            &EntryChange::upsert(
+                parsed(&whitelist_upsert(host, entry.version))
+                    .change
+                    .entry()
+                    .unwrap()
+                    .clone(),
+                entry.version,
+            ),
+            node.clock.now(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        workflow.approve(&beheer(), &change).await,
+        Err(WorkflowError::Check(CheckError::Stale { .. }))
+    ));
+}
+
+async fn a_publication_delay_leaves_the_change_to_the_schedule(db: TestDatabase) {
+    let node = published_node(db).await;
+    let delayed = MutationWorkflow::new(
+        node.db.storage.clone(),
+        node.publisher.clone(),
+        Arc::new(node.clock.clone()),
+        WorkflowSettings::from(&PublicationConfig {
+            auto_publish_delay_seconds: 600,
+            ..PublicationConfig::default()
+        }),
+    );
+    let before = current(&node, ListKind::Whitelist).await;
+    let submitted = delayed
+        .submit(&loket(), parsed(&whitelist_upsert(NEW_HOST, 0)))
+        .await
+        .unwrap();
+    let approval = delayed.approve(&beheer(), &submitted).await.unwrap();
+    assert!(approval.publication.is_none());
+    assert_eq!(approval.mutation.status, MutationStatus::Approved);
+    assert!(approval.mutation.applied_at.is_some());
+    node.clock.advance(Duration::seconds(599));
+    assert!(delayed.publish_due().await.is_empty());
+    node.clock.advance(Duration::seconds(1));
+    let outcomes = delayed.publish_due().await;
+    assert_eq!(outcomes.len(), 1);
+    let (list, version) = &outcomes[0];
+    assert_eq!(*list, ListKind::Whitelist);
+    assert_eq!(version.as_ref().unwrap().volgnummer, before.next());
+    assert_eq!(
+        delayed.mutation(submitted.id).await.unwrap().status,
+        MutationStatus::Published
+    );
+}
+
+async fn the_release_clean_up_submits_reviewed_mutations(db: TestDatabase) {
+    let node = published_node(db).await;
+    let workflow = &node.workflow;
+    let mut old = gegevensdienst("4", "medmij.xisbridge.net");
+    old["interfaceversie"] = json!("release1");
+    let za = workflow
+        .submit(
+            &loket(),
+            parsed(&zorgaanbieder(
+                "nieuwziekenhuis@medmij",
+                json!([old, gegevensdienst("6", "medmij.xisbridge.net")]),
+            )),
+        )
+        .await
+        .unwrap();
+    workflow.approve(&beheer(), &za).await.unwrap();
+    let request = |dry_run| RetireRequest {
+        interfaceversie: Interfaceversie::parse("release1").unwrap(),
+        reference: Ticketreferentie::parse("RELEASE-2").unwrap(),
+        on_behalf_of: Deelnemer::parse("Stichting MedMij").unwrap(),
+        dry_run,
+    };
+    let RetireOutcome::Planned(planned) = workflow
+        .retire_interface_version(&beheer(), request(true))
+        .await
+        .unwrap()
+    else {
+        panic!("a dry run plans")
+    };
+    assert_eq!(
+        planned.iter().map(|c| c.key()).collect::<Vec<_>>(),
+        ["nieuwziekenhuis@medmij"]
+    );
+    let RetireOutcome::Submitted(submitted) = workflow
+        .retire_interface_version(&beheer(), request(false))
+        .await
+        .unwrap()
+    else {
+        panic!("a real run submits")
+    };
+    assert_eq!(submitted.len(), 1);
+    assert!(matches!(
+        workflow.approve(&beheer(), &submitted[0]).await,
+        Err(WorkflowError::Decision(DecisionError::FourEyes { .. }))
+    ));
+    workflow.approve(&beheer2(), &submitted[0]).await.unwrap();
+    let entry = workflow
+        .entry(ListKind::Zal, "nieuwziekenhuis@medmij")
+        .await
+        .unwrap()
+        .entry
+        .unwrap();
+    assert_eq!(entry["gegevensdiensten"].as_array().unwrap().len(), 1);
+    assert_eq!(entry["gegevensdiensten"][0]["id"], "6");
+}
+
+async fn of_two_concurrent_approvals_of_one_mutation_one_wins(db: TestDatabase) {
+    let node = published_node(db).await;
+    let before = current(&node, ListKind::Whitelist).await;
+    let workflow = node.workflow.clone();
+    let submitted = workflow
+        .submit(&loket(), parsed(&whitelist_upsert(NEW_HOST, 0)))
+        .await
+        .unwrap();
+    let approvals = [beheer(), beheer2()].map(|who| {
+        let (workflow, submitted) = (workflow.clone(), submitted.clone());
+        tokio::spawn(async move { workflow.approve(&who, &submitted).await })
+    });
+    let mut outcomes = Vec::new();
+    for approval in approvals {
+        outcomes.push(approval.await.unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    assert!(outcomes.iter().any(|o| matches!(
+        o,
+        Err(WorkflowError::Decision(DecisionError::WrongState { .. }))
+    )));
+    // The winner's publication, and no other.
+    assert_eq!(current(&node, ListKind::Whitelist).await, before.next());
+}
