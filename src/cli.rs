@@ -9,9 +9,11 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 
+use crate::admin_client::{AdminClient, MutationFilter, StaffRequest};
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::consumer::{ConsumerState, IndexedVersion, verify_fetched};
+use crate::consumer::{ConsumerState, verify_fetched};
+use crate::domain::IndexedVersion;
 use crate::domain::{ListKind, VersionStatus};
 use crate::import::{ImportError, import_document, render_working_state};
 use crate::publication::{PublishError, PublishOptions, Publisher, Settings};
@@ -138,28 +140,11 @@ enum MutationAction {
     /// Show one mutation.
     Show { id: i64 },
     /// List mutations, newest first.
-    List {
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long)]
-        list: Option<ListKind>,
-        /// Certificate subject (CN=...) or fingerprint.
-        #[arg(long)]
-        submitter: Option<String>,
-        /// Submitted at least this long ago: 90s, 15m, 36h, 2d.
-        #[arg(long)]
-        min_age: Option<String>,
-        #[arg(long)]
-        max_age: Option<String>,
-        #[arg(long)]
-        limit: Option<u32>,
-    },
+    List(MutationFilter),
 }
 
-/// The method, path and body of a staff command.
-fn staff_request(
-    action: MutationAction,
-) -> anyhow::Result<(&'static str, String, Option<serde_json::Value>)> {
+/// The admin API request of a staff command.
+fn staff_request(action: MutationAction) -> anyhow::Result<StaffRequest> {
     let file = |path: &Path| -> anyhow::Result<serde_json::Value> {
         let text = match path == Path::new("-") {
             true => std::io::read_to_string(std::io::stdin())?,
@@ -168,55 +153,15 @@ fn staff_request(
         };
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
     };
-    let empty = Some(serde_json::json!({}));
     Ok(match action {
-        MutationAction::Submit { file: f } => ("POST", "/mutations".into(), Some(file(&f)?)),
-        MutationAction::Validate { file: f } => {
-            ("POST", "/mutations/validate".into(), Some(file(&f)?))
-        }
-        MutationAction::Approve { id } => ("POST", format!("/mutations/{id}/approve"), empty),
-        MutationAction::Reject { id, reason } => (
-            "POST",
-            format!("/mutations/{id}/reject"),
-            Some(serde_json::json!({ "reason": reason })),
-        ),
-        MutationAction::Withdraw { id } => ("POST", format!("/mutations/{id}/withdraw"), empty),
-        MutationAction::Show { id } => ("GET", format!("/mutations/{id}"), None),
-        MutationAction::List {
-            status,
-            list,
-            submitter,
-            min_age,
-            max_age,
-            limit,
-        } => {
-            let query: Vec<String> = [
-                ("status", status),
-                ("list", list.map(|l| l.as_str().to_owned())),
-                ("submitter", submitter),
-                ("min_age", min_age),
-                ("max_age", max_age),
-                ("limit", limit.map(|l| l.to_string())),
-            ]
-            .into_iter()
-            .filter_map(|(name, value)| Some(format!("{name}={}", percent_encode(&value?))))
-            .collect();
-            ("GET", format!("/mutations?{}", query.join("&")), None)
-        }
+        MutationAction::Submit { file: f } => StaffRequest::Submit(file(&f)?),
+        MutationAction::Validate { file: f } => StaffRequest::Validate(file(&f)?),
+        MutationAction::Approve { id } => StaffRequest::Approve(id),
+        MutationAction::Reject { id, reason } => StaffRequest::Reject { id, reason },
+        MutationAction::Withdraw { id } => StaffRequest::Withdraw(id),
+        MutationAction::Show { id } => StaffRequest::Show(id),
+        MutationAction::List(filter) => StaffRequest::List(filter),
     })
-}
-
-/// Query values: everything but unreserved characters escaped.
-fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Exit status when input was refused (as opposed to 1 for an operational failure).
@@ -282,14 +227,13 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Sends one staff command and prints the answer (JSON) on stdout; exit 0 when accepted,
 /// 2 when refused (4xx: the answer says why), 1 otherwise.
 async fn staff(connection: StaffConnection, action: MutationAction) -> anyhow::Result<ExitCode> {
-    let client = crate::admin_client::AdminClient::new(
+    let client = AdminClient::new(
         &connection.admin,
         &connection.ca,
         &connection.cert,
         &connection.key,
     )?;
-    let (method, path, body) = staff_request(action)?;
-    let response = client.request(method, &path, body.as_ref()).await?;
+    let response = client.send(&staff_request(action)?).await?;
     println!("{}", serde_json::to_string_pretty(&response.body)?);
     Ok(match response.status {
         200..=299 => ExitCode::SUCCESS,

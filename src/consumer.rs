@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use rustls_pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ListKind, VersionStatus, Volgnummer};
+use crate::domain::{IndexedVersion, ListKind, VersionStatus, Volgnummer};
 use crate::signing::{VerifyError, VersionProperties, verify_signature};
 use crate::xml::parse_list;
 
@@ -23,16 +23,6 @@ pub struct ConsumerState {
 pub struct Accepted {
     pub volgnummer: Volgnummer,
     pub sha256: String,
-}
-
-/// One entry of the node's version index (`/lists/{list}/versions`), as far as the verifier
-/// needs it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct IndexedVersion {
-    pub volgnummer: Volgnummer,
-    pub sha256: String,
-    pub superseded_at: Option<DateTime<Utc>>,
-    pub grace_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +96,7 @@ pub fn verify_fetched(
     let indexed = index.and_then(|versions| {
         versions
             .iter()
+            .map(|v| &v.record)
             .find(|v| v.volgnummer == p.volgnummer && v.sha256 == check.list_sha256)
     });
     let status = match indexed.and_then(|v| v.superseded_at.zip(v.grace_until)) {

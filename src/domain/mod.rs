@@ -3,6 +3,7 @@
 //! Nothing here knows of HTTP, SQL or XML.
 
 mod audit;
+mod diff;
 mod endpoint;
 mod lists;
 mod mutation;
@@ -15,6 +16,7 @@ mod violation;
 mod working;
 
 pub use audit::{AuditOutcome, AuditRecord};
+pub use diff::{ChangedEntry, EntryDiff, KeyedEntry};
 pub use endpoint::{Backchanneluri, Frontchanneluri, Hostname};
 pub use lists::{
     Aanbiedertype, AnyEntry, Entry, EntrySet, Gegevensdienst, GegevensdienstFields,
@@ -25,7 +27,7 @@ pub use mutation::{
     Decision, DecisionError, EntryChange, MutationDecision, MutationRecord, MutationStatus,
     NewMutation, Operation,
 };
-pub use published::{VersionRecord, VersionStatus};
+pub use published::{IndexedVersion, VersionRecord, VersionStatus};
 pub use references::{Reference, Referrer, ReferringField};
 pub use role::Role;
 pub use text::{

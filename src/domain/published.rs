@@ -2,12 +2,12 @@
 //! period (seed 003 rule 7b). Status is a function of the instant asked about.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ListKind, Tijdstempel, Volgnummer};
 
 /// Where a version stands at an instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VersionStatus {
     /// Before its valid_from (only when asked about the past).
@@ -28,7 +28,7 @@ impl VersionStatus {
 }
 
 /// The properties of one published version (everything but its bytes and signature).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionRecord {
     pub list: ListKind,
     pub volgnummer: Volgnummer,
@@ -142,4 +142,13 @@ mod tests {
         );
         assert_eq!(s.status_at(r.expires_at), VersionStatus::Expired);
     }
+}
+
+/// One line of the version index (`/lists/{list}/versions`): a version's properties and its
+/// status at the moment the index was made. The node writes it, consumers read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexedVersion {
+    #[serde(flatten)]
+    pub record: VersionRecord,
+    pub status: VersionStatus,
 }

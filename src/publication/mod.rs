@@ -247,7 +247,7 @@ impl Publisher {
                     self.remember(&record.sha256, prepared.entries);
                     return Ok(record);
                 }
-                Err(StorageError::Stale { .. }) => continue,
+                Err(StorageError::StaleList { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
         }

@@ -68,8 +68,8 @@ impl ResponseError for ApiError {
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::Conflict { .. }
-            | StorageError::Stale { .. }
+            StorageError::StaleEntry { .. }
+            | StorageError::StaleList { .. }
             | StorageError::OpenMutation { .. } => ApiError::Conflict(e.to_string()),
             StorageError::Decision(e) => e.into(),
             StorageError::UnknownMutation(_) => ApiError::NotFound(e.to_string()),

@@ -1,7 +1,6 @@
 //! The read API for PGO and XIS nodes (SPEC §6): current lists under their legacy and native
 //! URLs, the version index, archived versions and signatures, diffs, and the honoured query.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -13,7 +12,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::served::ServedVersion;
 use crate::domain::{
-    GegevensdienstId, ListKind, VersionRecord, VersionStatus, Volgnummer, Zorgaanbiedernaam,
+    EntryDiff, GegevensdienstId, IndexedVersion, ListKind, Volgnummer, Zorgaanbiedernaam,
 };
 
 /// One client compares the content type verbatim: no parameters.
@@ -213,14 +212,6 @@ fn serve_current(
     Ok(response)
 }
 
-/// One line of the version index.
-#[derive(Debug, Serialize)]
-struct IndexedVersion<'a> {
-    #[serde(flatten)]
-    record: &'a VersionRecord,
-    status: VersionStatus,
-}
-
 async fn versions(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -232,11 +223,11 @@ async fn versions(
         .await
         .map_err(ApiError::internal)?;
     let now = state.clock.now();
-    let index: Vec<IndexedVersion<'_>> = records
-        .iter()
+    let index: Vec<IndexedVersion> = records
+        .into_iter()
         .map(|record| IndexedVersion {
-            record,
             status: record.status_at(now),
+            record,
         })
         .collect();
     Ok(HttpResponse::Ok()
@@ -310,9 +301,8 @@ struct Diff {
     list: ListKind,
     from: Volgnummer,
     to: Volgnummer,
-    added: Vec<serde_json::Value>,
-    changed: Vec<serde_json::Value>,
-    removed: Vec<serde_json::Value>,
+    #[serde(flatten)]
+    entries: EntryDiff,
 }
 
 async fn diff(
@@ -336,37 +326,13 @@ async fn diff(
             .content(&record)
             .await
             .map_err(ApiError::internal)?;
-        let rows: BTreeMap<String, serde_json::Value> = content
-            .to_json_rows()
-            .into_iter()
-            .map(|(key, json)| (key, serde_json::from_str(&json).unwrap_or_default()))
-            .collect();
-        entries.push(rows);
+        entries.push(content);
     }
-    let (before, after) = (&entries[0], &entries[1]);
-    let entry =
-        |key: &String, value: &serde_json::Value| serde_json::json!({ "key": key, "entry": value });
     let diff = Diff {
         list,
         from,
         to,
-        added: after
-            .iter()
-            .filter(|(k, _)| !before.contains_key(*k))
-            .map(|(k, v)| entry(k, v))
-            .collect(),
-        removed: before
-            .iter()
-            .filter(|(k, _)| !after.contains_key(*k))
-            .map(|(k, v)| entry(k, v))
-            .collect(),
-        changed: after
-            .iter()
-            .filter_map(|(k, new)| {
-                let old = before.get(k)?;
-                (old != new).then(|| serde_json::json!({ "key": k, "before": old, "after": new }))
-            })
-            .collect(),
+        entries: entries[0].diff(&entries[1]),
     };
     Ok(HttpResponse::Ok().json(diff))
 }

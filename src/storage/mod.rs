@@ -22,14 +22,16 @@ use postgres::PostgresBackend;
 use sql::SqlStorage;
 use sqlite::SqliteBackend;
 
-/// Errors at the storage boundary.
+/// Errors at the storage boundary. "Stale" has one meaning throughout: work based on a
+/// state that has since moved on (an entry's version, rule 8; a list's revision or
+/// Volgnummer, for a publication). Nothing is stored; the caller starts again from now.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// Optimistic concurrency: the entry changed since the version the caller based its change on.
     #[error(
         "{list} entry \"{key}\" is at version {current}, the change was based on version {expected}"
     )]
-    Conflict {
+    StaleEntry {
         list: ListKind,
         key: String,
         expected: i64,
@@ -38,7 +40,7 @@ pub enum StorageError {
     /// Publication: the list changed (or another replica published) while this version was
     /// being prepared. Nothing was stored; prepare again from a new snapshot.
     #[error("the {list} list changed while its new version was prepared")]
-    Stale { list: ListKind },
+    StaleList { list: ListKind },
     /// The decision does not fit the mutation as the deciding transaction found it.
     #[error(transparent)]
     Decision(#[from] DecisionError),
@@ -170,7 +172,7 @@ pub trait Storage: Send + Sync {
 
     /// Stores a new version as the list's newest, and marks the previous one superseded, in
     /// one transaction serialised with every other publication of the list. Refuses with
-    /// `Stale` unless the version follows the list's last Volgnummer and the working state is
+    /// `StaleList` unless the version follows the list's last Volgnummer and the working state is
     /// still at `based_on_revision`.
     async fn store_version(&self, version: &NewVersion) -> Result<(), StorageError>;
 
@@ -196,7 +198,7 @@ pub trait Storage: Send + Sync {
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), StorageError>;
 
     /// Stores a submitted mutation and its audit record (whose object becomes
-    /// `mutations/{id}`) in one transaction. Refused with `Conflict` when the entry is no
+    /// `mutations/{id}`) in one transaction. Refused with `StaleEntry` when the entry is no
     /// longer at the mutation's base version, and with `OpenMutation` while another mutation
     /// of the same entry waits for a decision or its `effective_from`.
     async fn submit_mutation(
@@ -207,7 +209,7 @@ pub trait Storage: Send + Sync {
 
     /// Approves, rejects or withdraws a mutation, with its audit record, in one transaction.
     /// An approval applies the change to the working state at once unless `effective_from`
-    /// lies ahead; a stale base version is a `Conflict` and nothing changes.
+    /// lies ahead; a stale base version is a `StaleEntry` and nothing changes.
     async fn decide_mutation(
         &self,
         decision: &MutationDecision,

@@ -377,17 +377,17 @@ async fn write_change<T: Transaction>(
         .await?
         .map(|row| row.int_(0))
         .transpose()?;
-    let conflict = |current: i64| StorageError::Conflict {
+    let stale = |current: i64| StorageError::StaleEntry {
         list,
         key: key.to_owned(),
         expected: base_version,
         current,
     };
     if current.unwrap_or(0) != base_version {
-        return Err(conflict(current.unwrap_or(0)));
+        return Err(stale(current.unwrap_or(0)));
     }
     // A concurrent first insert of the same key (PostgreSQL: no row to lock above) makes this
-    // change no row: a conflict too.
+    // change no row: stale too.
     let written = tx
         .execute(
             query(
@@ -406,7 +406,7 @@ async fn write_change<T: Transaction>(
         )
         .await?;
     if written == 0 {
-        return Err(conflict(base_version + 1));
+        return Err(stale(base_version + 1));
     }
     let removed = match body {
         None => vec![key.to_owned()],
@@ -522,7 +522,7 @@ async fn apply_due<T: Transaction>(
     }
     match apply_mutation(tx, &record, body.as_deref(), at).await {
         Ok(()) => {}
-        Err(e @ StorageError::Conflict { .. }) => {
+        Err(e @ StorageError::StaleEntry { .. }) => {
             let reason = format!("no longer fits when it became effective: {e}");
             tx.execute(
                 query(
@@ -746,7 +746,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
         if head.int_(0)? + 1 != record.volgnummer.get()
             || head.int_(1)? != version.based_on_revision
         {
-            return Err(StorageError::Stale { list });
+            return Err(StorageError::StaleList { list });
         }
         tx.execute(
             query(
@@ -936,7 +936,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
             .transpose()?
             .unwrap_or(0);
         if current != m.change.base_version() {
-            return Err(StorageError::Conflict {
+            return Err(StorageError::StaleEntry {
                 list,
                 key: key.to_owned(),
                 expected: m.change.base_version(),

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use chrono::{Duration, Utc};
 
 use stelselnode::devpki::KeyAlgorithm;
-use stelselnode::domain::ListKind;
+use stelselnode::domain::{IndexedVersion, ListKind};
 
 use super::support::node::{node, options, published};
 use super::support::sqlite;
@@ -91,8 +91,20 @@ async fn the_verifier_accepts_refuses_and_remembers() {
     assert_eq!(refused.status.code(), Some(4), "{}", stdout(&refused));
 
     // With the node's version index, the superseded version is reported in grace.
-    let index =
-        serde_json::to_vec(&node.db.storage.versions(ListKind::Zal).await.unwrap()).unwrap();
+    let now = Utc::now();
+    let index: Vec<IndexedVersion> = node
+        .db
+        .storage
+        .versions(ListKind::Zal)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|record| IndexedVersion {
+            status: record.status_at(now),
+            record,
+        })
+        .collect();
+    let index = serde_json::to_vec(&index).unwrap();
     std::fs::write(dir.path().join("versions.json"), index).unwrap();
     let grace = verify(
         dir.path(),

@@ -233,7 +233,7 @@ async fn a_stale_base_version_is_a_conflict_at_submission_and_at_approval(db: Te
             t(1)
         )
         .await,
-        Err(StorageError::Conflict {
+        Err(StorageError::StaleEntry {
             expected: 0,
             current: 1,
             ..
@@ -257,7 +257,7 @@ async fn a_stale_base_version_is_a_conflict_at_submission_and_at_approval(db: Te
         .unwrap();
     assert!(matches!(
         decide(storage, delete.id, Decision::Approve, BEHEER, t(4)).await,
-        Err(StorageError::Conflict {
+        Err(StorageError::StaleEntry {
             expected: 1,
             current: 2,
             ..

@@ -258,7 +258,7 @@ async fn changes_are_based_on_the_version_they_saw(db: TestDatabase) {
     assert!(
         matches!(
             stale,
-            StorageError::Conflict {
+            StorageError::StaleEntry {
                 expected: 0,
                 current: 1,
                 ..
@@ -277,7 +277,7 @@ async fn changes_are_based_on_the_version_they_saw(db: TestDatabase) {
     );
     assert!(matches!(
         storage.apply_change(&delete, at(3)).await,
-        Err(StorageError::Conflict { current: 2, .. })
+        Err(StorageError::StaleEntry { current: 2, .. })
     ));
     // Re-adding is based on the tombstone's version.
     assert_eq!(
@@ -310,7 +310,7 @@ async fn concurrent_changes_of_one_entry_give_one_winner(db: TestDatabase) {
                 assert_eq!(version, 2);
                 won += 1;
             }
-            Err(StorageError::Conflict { .. }) => {}
+            Err(StorageError::StaleEntry { .. }) => {}
             Err(e) => panic!("unexpected error: {e}"),
         }
     }
