@@ -9,7 +9,6 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod consumer;
-pub mod der;
 pub mod dev;
 pub mod devpki;
 pub mod domain;

@@ -160,7 +160,7 @@ impl Publisher {
     /// When the signing certificate stops being valid (readiness fails closed before).
     pub fn signing_certificate_expiry(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         let key = self.key.read().expect("key lock").clone();
-        crate::der::not_after(key.chain().first()?.as_ref())
+        crate::tls::not_after(key.chain().first()?.as_ref())
     }
 
     pub fn health(&self, list: ListKind) -> PublicationHealth {

@@ -17,7 +17,7 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 
-pub use identity::ClientIdentity;
+pub use identity::{ClientIdentity, not_after};
 pub use verifier::{HandshakeRefusals, NodeAccess};
 
 use verifier::ReloadableVerifier;
