@@ -1,8 +1,17 @@
 //! stelselnode: the registry publication node of the MedMij network.
 //!
-//! `domain` holds the lists as types that cannot be invalid; `xml` renders and parses their
-//! official format; `storage` keeps them (SQLite or PostgreSQL); `import` brings existing
-//! lists in; `config` and `cli` are the operator's side.
+//! - `domain`: the lists, mutations and their life cycle, the working state and the audit
+//!   record, as types that cannot be invalid; nothing there knows of HTTP, SQL or XML.
+//! - `xml` renders and parses the lists' official format; `signing` signs and verifies.
+//! - `integrity` checks whole lists before publication (SPEC §4 rules 4–7).
+//! - Services, each owning its dependencies with I/O at the edges: `publication::Publisher`
+//!   (snapshot → check → render → sign → store) and `mutations::MutationWorkflow` (submit,
+//!   decide, approve-then-publish, schedule, release clean-up).
+//! - `storage`: one trait, its transaction logic written once over SQLite and PostgreSQL.
+//! - `server`: the three listeners; handlers extract, call a service and answer.
+//! - `tls`, `roles`: who is on the other end of a connection and what they may do.
+//! - The operator's side: `config`, `cli` (with `admin_client` for staff), `dev`, `import`,
+//!   `consumer` (the verifier for nodes), `sample`, `metrics`, `clock`.
 
 pub mod admin_client;
 pub mod cli;

@@ -79,9 +79,11 @@ pub async fn audit(
         .app_data::<web::Data<AppState>>()
         .cloned()
         .expect("state is registered");
-    let at = state.clock.now();
-    let identity = request.conn_data::<ClientIdentity>().cloned();
-    let action = action(request.method(), request.match_pattern(), request.path());
+    let seen = Seen {
+        at: state.clock.now(),
+        identity: request.conn_data::<ClientIdentity>().cloned(),
+        action: action(request.method(), request.match_pattern(), request.path()),
+    };
     let response = next.call(request).await?;
     let note = response
         .request()
@@ -92,8 +94,32 @@ pub async fn audit(
     if note.recorded {
         return Ok(response);
     }
-    let status = response.status();
-    let outcome = match status.as_u16() {
+    let record = record_of(seen, &response, note, &state);
+    if let Err(e) = state.storage.append_audit(&record).await {
+        // Logged once here; the response stands (a refusal stays a refusal).
+        tracing::error!(error = %e, action = %record.action, client = %record.actor_subject,
+            "cannot write the audit record of an admin request");
+    }
+    Ok(response)
+}
+
+/// What the audit middleware knows of a request before its handler runs.
+struct Seen {
+    at: DateTime<Utc>,
+    identity: Option<ClientIdentity>,
+    action: String,
+}
+
+/// Who, with which roles, did what on what, and why: the record of a request its handler
+/// did not record itself.
+fn record_of<B>(
+    seen: Seen,
+    response: &ServiceResponse<B>,
+    note: AuditNote,
+    state: &AppState,
+) -> AuditRecord {
+    let identity = seen.identity.as_ref();
+    let outcome = match response.status().as_u16() {
         ..400 => AuditOutcome::Allowed,
         400..500 => AuditOutcome::Refused,
         _ => AuditOutcome::Failed,
@@ -119,29 +145,20 @@ pub async fn audit(
     let granted = response.request().extensions().get::<Vec<Role>>().cloned();
     let roles = granted.unwrap_or_else(|| {
         identity
-            .as_ref()
             .map(|i| roles_of(i, &state.config.admin.identities))
             .unwrap_or_default()
     });
-    let record = AuditRecord {
-        at,
-        actor_subject: identity
-            .as_ref()
-            .map_or_else(|| "unknown".into(), ClientIdentity::subject),
-        actor_fingerprint: identity.as_ref().map(|i| i.fingerprint.clone()),
+    AuditRecord {
+        at: seen.at,
+        actor_subject: identity.map_or_else(|| "unknown".into(), ClientIdentity::subject),
+        actor_fingerprint: identity.map(|i| i.fingerprint.clone()),
         role: (!roles.is_empty()).then(|| Role::label(&roles)),
-        action,
+        action: seen.action,
         object: note.object,
         on_behalf_of: note.on_behalf_of,
         outcome,
         reason: reason.map(|r| r.chars().take(MAX_REASON_CHARS).collect()),
-    };
-    if let Err(e) = state.storage.append_audit(&record).await {
-        // Logged once here; the response stands (a refusal stays a refusal).
-        tracing::error!(error = %e, action = %record.action, client = %record.actor_subject,
-            "cannot write the audit record of an admin request");
     }
-    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]

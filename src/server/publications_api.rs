@@ -9,7 +9,9 @@ use super::AppState;
 use super::audit::note;
 use super::error::ApiError;
 use super::query::{bad_request, list_name};
-use crate::domain::{Deelnemer, Interfaceversie, InvalidValue, Ticketreferentie, Violations};
+use crate::domain::{
+    Deelnemer, Interfaceversie, InvalidValue, ListKind, Ticketreferentie, Violations,
+};
 use crate::mutations::{Actor, RetireOutcome, RetireRequest};
 
 #[derive(Debug, Deserialize)]
@@ -20,20 +22,27 @@ pub struct PublicationRequest {
     confirm_mass_change: bool,
 }
 
+impl PublicationRequest {
+    fn lists(&self) -> Result<Vec<ListKind>, ApiError> {
+        let lists = self
+            .lists
+            .iter()
+            .map(|l| list_name(l))
+            .collect::<Result<Vec<_>, _>>()?;
+        match lists.is_empty() {
+            true => Err(bad_request("name at least one list")),
+            false => Ok(lists),
+        }
+    }
+}
+
 pub async fn publish(
     request: HttpRequest,
     state: web::Data<AppState>,
     actor: Actor,
     body: web::Json<PublicationRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let lists = body
-        .lists
-        .iter()
-        .map(|l| list_name(l))
-        .collect::<Result<Vec<_>, _>>()?;
-    if lists.is_empty() {
-        return Err(bad_request("name at least one list"));
-    }
+    let lists = body.lists()?;
     let object = lists
         .iter()
         .map(|l| l.as_str())

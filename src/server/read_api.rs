@@ -12,7 +12,8 @@ use super::AppState;
 use super::error::ApiError;
 use super::served::ServedVersion;
 use crate::domain::{
-    EntryDiff, GegevensdienstId, IndexedVersion, ListKind, Volgnummer, Zorgaanbiedernaam,
+    EntryDiff, GegevensdienstId, IndexedVersion, ListEntries, ListKind, Volgnummer,
+    Zorgaanbiedernaam,
 };
 
 /// One client compares the content type verbatim: no parameters.
@@ -305,6 +306,26 @@ struct Diff {
     entries: EntryDiff,
 }
 
+/// The entries of a published version.
+async fn content(
+    state: &AppState,
+    list: ListKind,
+    volgnummer: Volgnummer,
+) -> Result<Arc<ListEntries>, ApiError> {
+    let record = state
+        .storage
+        .version(list, volgnummer)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::NotFound(format!("{list} has no version {volgnummer}")))?
+        .record;
+    state
+        .publisher
+        .content(&record)
+        .await
+        .map_err(ApiError::internal)
+}
+
 async fn diff(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -312,27 +333,15 @@ async fn diff(
 ) -> Result<HttpResponse, ApiError> {
     let list = list_of(&path)?;
     let (from, to) = (volgnummer_of(&query.from)?, volgnummer_of(&query.to)?);
-    let mut entries = Vec::new();
-    for volgnummer in [from, to] {
-        let record = state
-            .storage
-            .version(list, volgnummer)
-            .await
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::NotFound(format!("{list} has no version {volgnummer}")))?
-            .record;
-        let content = state
-            .publisher
-            .content(&record)
-            .await
-            .map_err(ApiError::internal)?;
-        entries.push(content);
-    }
+    let (before, after) = (
+        content(&state, list, from).await?,
+        content(&state, list, to).await?,
+    );
     let diff = Diff {
         list,
         from,
         to,
-        entries: entries[0].diff(&entries[1]),
+        entries: before.diff(&after),
     };
     Ok(HttpResponse::Ok().json(diff))
 }
