@@ -1,16 +1,19 @@
 //! Publication: from the working state to an immutable, signed, archived version (SPEC §5).
 //!
-//! A publication reads one consistent snapshot, checks it (integrity rules, then the
-//! rendered bytes), signs it and stores it in one transaction that is refused if the list
-//! moved on meanwhile; it then simply starts again from a new snapshot. So publications are
-//! serialised per list by the database, across replicas, without holding a lock while
-//! rendering.
+//! A publication reads one consistent snapshot, plans which lists must go together so that
+//! the current published versions stay consistent (`integrity::plan_publication`: a list is
+//! checked against the others' published versions, and takes along a list whose unpublished
+//! change a reference needs), checks the rendered bytes, signs them and stores every version
+//! of the plan in one transaction that is refused if any of those lists moved on meanwhile;
+//! it then simply starts again from a new snapshot. So publications are serialised by the
+//! database, across replicas, without holding a lock while rendering; within one process
+//! they take turns.
 
 mod document;
 mod heartbeat;
 mod honoured;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{Duration, SubsecRound};
@@ -18,9 +21,9 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::config::PublicationConfig;
-use crate::domain::Snapshot;
 use crate::domain::{Lijst, ListEntries, ListKind, Tijdstempel, VersionRecord, Violations};
-use crate::integrity::{PublicationCheck, check_publication};
+use crate::domain::{ListSnapshot, Snapshot};
+use crate::integrity::{PublicationCheck, plan_publication};
 use crate::signing::{SigningError, SigningKey, VersionProperties, hex, sign_version};
 use crate::storage::{NewVersion, Storage, StorageError};
 use crate::xml::{check_rendered, parse_list, render_list};
@@ -112,8 +115,8 @@ pub struct Publisher {
     /// rule and the honoured query read them without parsing the archive again.
     contents: Mutex<HashMap<String, Arc<ListEntries>>>,
     health: Mutex<HashMap<ListKind, PublicationHealth>>,
-    /// One publication per list at a time in this process.
-    in_progress: HashMap<ListKind, tokio::sync::Mutex<()>>,
+    /// One publication at a time in this process (a plan may span several lists).
+    in_progress: tokio::sync::Mutex<()>,
 }
 
 impl Publisher {
@@ -131,10 +134,7 @@ impl Publisher {
             key: RwLock::new(Arc::new(key)),
             contents: Mutex::new(HashMap::new()),
             health: Mutex::new(HashMap::new()),
-            in_progress: ListKind::ALL
-                .into_iter()
-                .map(|l| (l, tokio::sync::Mutex::new(())))
-                .collect(),
+            in_progress: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -196,7 +196,9 @@ impl Publisher {
             .insert(list, health);
     }
 
-    /// Publishes the working state of `list` as its next version.
+    /// Publishes the working state of `list` as its next version, together with the lists
+    /// its consistency needs (each gets its next version in the same transaction). Returns
+    /// the version of `list`.
     pub async fn publish(
         &self,
         list: ListKind,
@@ -204,48 +206,55 @@ impl Publisher {
     ) -> Result<VersionRecord, PublishError> {
         let outcome = self.publish_attempts(list, options).await;
         self.record_outcome(list, &outcome);
-        if let (Ok(version), Some(observer)) = (&outcome, &self.observer) {
-            observer.published(version).await;
+        let versions = outcome?;
+        for version in &versions {
+            // The lists the plan took along were published too.
+            self.record_outcome(version.list, &Ok::<_, PublishError>(()));
+            if let Some(observer) = &self.observer {
+                observer.published(version).await;
+            }
         }
-        outcome
+        Ok(versions
+            .into_iter()
+            .find(|v| v.list == list)
+            .expect("a plan publishes the list it was made for"))
     }
 
     async fn publish_attempts(
         &self,
         list: ListKind,
         options: &PublishOptions,
-    ) -> Result<VersionRecord, PublishError> {
-        let _queued = self.in_progress[&list].lock().await;
+    ) -> Result<Vec<VersionRecord>, PublishError> {
+        let _turn = self.in_progress.lock().await;
         for _ in 0..MAX_ATTEMPTS {
             let snapshot = self.storage.snapshot().await?;
-            let previous = match &snapshot.list(list).current {
-                Some(current) => Some(self.content(current).await?),
-                None => None,
-            };
+            let mut published = BTreeMap::new();
+            for (&l, listed) in &snapshot.lists {
+                if let Some(current) = &listed.current {
+                    published.insert(l, self.content(current).await?);
+                }
+            }
             let key = self.key.read().expect("key lock").clone();
             let now = self.clock.now();
             let settings = self.settings;
             let options = options.clone();
             let prepared = tokio::task::spawn_blocking(move || {
-                prepare(
-                    list,
-                    snapshot,
-                    previous.as_deref(),
-                    &key,
-                    settings,
-                    &options,
-                    now,
-                )
+                prepare_plan(list, snapshot, &published, &key, settings, &options, now)
             })
             .await
             .expect("preparing a version does not panic")?;
-            match self.storage.store_version(&prepared.version).await {
+            let versions: Vec<NewVersion> = prepared.iter().map(|p| p.version.clone()).collect();
+            match self.storage.store_versions(&versions).await {
                 Ok(()) => {
-                    let record = prepared.version.record;
-                    tracing::info!(%list, volgnummer = %record.volgnummer, heartbeat = record.heartbeat,
-                        bytes = record.size_bytes, "published");
-                    self.remember(&record.sha256, prepared.entries);
-                    return Ok(record);
+                    let mut records = Vec::new();
+                    for Prepared { version, entries } in prepared {
+                        let record = version.record;
+                        tracing::info!(list = %record.list, volgnummer = %record.volgnummer,
+                            heartbeat = record.heartbeat, bytes = record.size_bytes, "published");
+                        self.remember(&record.sha256, entries);
+                        records.push(record);
+                    }
+                    return Ok(records);
                 }
                 Err(StorageError::StaleList { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -318,29 +327,49 @@ struct Prepared {
     entries: Arc<ListEntries>,
 }
 
-/// Checks, renders, re-checks and signs the next version of `list` (CPU work, no I/O).
-fn prepare(
+/// Plans which lists a publication of `list` takes along, then renders, re-checks and signs
+/// the next version of each (CPU work, no I/O).
+fn prepare_plan(
     list: ListKind,
     mut snapshot: Snapshot,
-    previous: Option<&ListEntries>,
+    published: &BTreeMap<ListKind, Arc<ListEntries>>,
+    key: &SigningKey,
+    settings: Settings,
+    options: &PublishOptions,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Prepared>, PublishError> {
+    let published: BTreeMap<ListKind, &ListEntries> =
+        published.iter().map(|(l, e)| (*l, e.as_ref())).collect();
+    let plan = plan_publication(
+        list,
+        &PublicationCheck {
+            snapshot: &snapshot,
+            published: &published,
+            mass_change_threshold_percent: settings.mass_change_threshold_percent,
+            confirm_mass_change: options.confirm_mass_change,
+        },
+    )
+    .map_err(|violations| PublishError::Refused { list, violations })?;
+    plan.into_iter()
+        .map(|l| {
+            let listed = snapshot
+                .lists
+                .remove(&l)
+                .expect("a snapshot holds every list");
+            prepare(l, listed, key, settings, options, now)
+        })
+        .collect()
+}
+
+/// Renders, re-checks and signs the next version of `list`.
+fn prepare(
+    list: ListKind,
+    listed: ListSnapshot,
     key: &SigningKey,
     settings: Settings,
     options: &PublishOptions,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Prepared, PublishError> {
-    check_publication(&PublicationCheck {
-        list,
-        snapshot: &snapshot,
-        previous,
-        mass_change_threshold_percent: settings.mass_change_threshold_percent,
-        confirm_mass_change: options.confirm_mass_change,
-    })
-    .map_err(|violations| PublishError::Refused { list, violations })?;
-
-    let listed = snapshot
-        .lists
-        .remove(&list)
-        .expect("a snapshot holds every list");
     // Whole seconds, like the lists MedMij has always published.
     let tijdstempel = Tijdstempel::new(now.trunc_subsecs(0));
     let lijst = Lijst {

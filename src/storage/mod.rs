@@ -170,11 +170,11 @@ pub trait Storage: Send + Sync {
     /// All four lists, their heads and current versions, consistently.
     async fn snapshot(&self) -> Result<Snapshot, StorageError>;
 
-    /// Stores a new version as the list's newest, and marks the previous one superseded, in
-    /// one transaction serialised with every other publication of the list. Refuses with
-    /// `StaleList` unless the version follows the list's last Volgnummer and the working state is
-    /// still at `based_on_revision`.
-    async fn store_version(&self, version: &NewVersion) -> Result<(), StorageError>;
+    /// Stores new versions, each as its list's newest, and marks the versions they follow
+    /// superseded, in one transaction serialised with every other publication of those
+    /// lists. Refuses with `StaleList` unless each version follows its list's last Volgnummer
+    /// and the list's working state is still at `based_on_revision`.
+    async fn store_versions(&self, versions: &[NewVersion]) -> Result<(), StorageError>;
 
     /// The newest published version of a list.
     async fn current_version(&self, list: ListKind) -> Result<Option<VersionRecord>, StorageError>;

@@ -538,6 +538,102 @@ async fn apply_due<T: Transaction>(
     Ok(Some(read_mutation(tx, id).await?.0))
 }
 
+/// Stores one version as its list's newest (see `Storage::store_versions`).
+async fn store_version<T: Transaction>(
+    tx: &mut T,
+    version: &NewVersion,
+) -> Result<(), StorageError> {
+    let record = &version.record;
+    let list = record.list;
+    let at = record.tijdstempel.instant();
+    // The lock on the list head serialises publications across replicas.
+    let head = tx
+        .fetch_one(
+            query("SELECT last_volgnummer, revision FROM list_heads WHERE list = $1")
+                .text(list.as_str())
+                .for_update(),
+        )
+        .await?;
+    if head.int_(0)? + 1 != record.volgnummer.get() || head.int_(1)? != version.based_on_revision {
+        return Err(StorageError::StaleList { list });
+    }
+    tx.execute(
+        query(
+            "INSERT INTO version_bodies (sha256, size_bytes, compression, compressed) \
+             VALUES ($1, $2, 'gzip', $3) ON CONFLICT DO NOTHING",
+        )
+        .text(record.body_sha256.as_str())
+        .int(version.body_size)
+        .bytes(&version.body_gzip),
+    )
+    .await?;
+    let superseded = tx
+        .fetch(
+            query(
+                "SELECT volgnummer, grace_seconds FROM versions \
+                 WHERE list = $1 AND superseded_at IS NULL",
+            )
+            .text(list.as_str()),
+        )
+        .await?;
+    for row in superseded {
+        let grace_until = at + Duration::seconds(row.int_(1)?);
+        tx.execute(
+            query(
+                "UPDATE versions SET superseded_at = $1, grace_until = $2 \
+                 WHERE list = $3 AND volgnummer = $4",
+            )
+            .instant(at)
+            .instant(grace_until)
+            .text(list.as_str())
+            .int(row.int_(0)?),
+        )
+        .await?;
+    }
+    tx.execute(
+        query(
+            "INSERT INTO versions (list, volgnummer, tijdstempel, valid_from, expires_at, \
+             grace_seconds, header, body_sha256, sha256, size_bytes, previous_sha256, \
+             signature, heartbeat, published_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .text(list.as_str())
+        .int(record.volgnummer.get())
+        .instant(at)
+        .instant(record.valid_from)
+        .instant(record.expires_at)
+        .int(record.grace_seconds)
+        .bytes(&version.header)
+        .text(record.body_sha256.as_str())
+        .text(record.sha256.as_str())
+        .int(record.size_bytes)
+        .text(record.previous_sha256.as_deref())
+        .bytes(&version.signature)
+        .boolean(record.heartbeat)
+        .text(version.published_by.as_str()),
+    )
+    .await?;
+    tx.execute(
+        query("UPDATE list_heads SET last_volgnummer = $1 WHERE list = $2")
+            .int(record.volgnummer.get())
+            .text(list.as_str()),
+    )
+    .await?;
+    // The revision check above proves every applied mutation is in this version.
+    tx.execute(
+        query(
+            "UPDATE mutations SET status = 'published', published_volgnummer = $1, \
+             published_at = $2 WHERE list = $3 AND status = 'approved' \
+             AND applied_at IS NOT NULL",
+        )
+        .int(record.volgnummer.get())
+        .instant(at)
+        .text(list.as_str()),
+    )
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl<B: Backend> Storage for SqlStorage<B> {
     async fn migrate(&self) -> Result<(), StorageError> {
@@ -730,98 +826,14 @@ impl<B: Backend> Storage for SqlStorage<B> {
         })
     }
 
-    async fn store_version(&self, version: &NewVersion) -> Result<(), StorageError> {
-        let record = &version.record;
-        let list = record.list;
-        let at = record.tijdstempel.instant();
+    async fn store_versions(&self, versions: &[NewVersion]) -> Result<(), StorageError> {
+        let mut versions: Vec<&NewVersion> = versions.iter().collect();
+        // Every writer locks list heads in the same order: no deadlock between replicas.
+        versions.sort_by_key(|v| v.record.list);
         let mut tx = self.0.begin_write().await?;
-        // The lock on the list head serialises publications across replicas.
-        let head = tx
-            .fetch_one(
-                query("SELECT last_volgnummer, revision FROM list_heads WHERE list = $1")
-                    .text(list.as_str())
-                    .for_update(),
-            )
-            .await?;
-        if head.int_(0)? + 1 != record.volgnummer.get()
-            || head.int_(1)? != version.based_on_revision
-        {
-            return Err(StorageError::StaleList { list });
+        for version in versions {
+            store_version(&mut tx, version).await?;
         }
-        tx.execute(
-            query(
-                "INSERT INTO version_bodies (sha256, size_bytes, compression, compressed) \
-                 VALUES ($1, $2, 'gzip', $3) ON CONFLICT DO NOTHING",
-            )
-            .text(record.body_sha256.as_str())
-            .int(version.body_size)
-            .bytes(&version.body_gzip),
-        )
-        .await?;
-        let superseded = tx
-            .fetch(
-                query(
-                    "SELECT volgnummer, grace_seconds FROM versions \
-                     WHERE list = $1 AND superseded_at IS NULL",
-                )
-                .text(list.as_str()),
-            )
-            .await?;
-        for row in superseded {
-            let grace_until = at + Duration::seconds(row.int_(1)?);
-            tx.execute(
-                query(
-                    "UPDATE versions SET superseded_at = $1, grace_until = $2 \
-                     WHERE list = $3 AND volgnummer = $4",
-                )
-                .instant(at)
-                .instant(grace_until)
-                .text(list.as_str())
-                .int(row.int_(0)?),
-            )
-            .await?;
-        }
-        tx.execute(
-            query(
-                "INSERT INTO versions (list, volgnummer, tijdstempel, valid_from, expires_at, \
-                 grace_seconds, header, body_sha256, sha256, size_bytes, previous_sha256, \
-                 signature, heartbeat, published_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            .text(list.as_str())
-            .int(record.volgnummer.get())
-            .instant(at)
-            .instant(record.valid_from)
-            .instant(record.expires_at)
-            .int(record.grace_seconds)
-            .bytes(&version.header)
-            .text(record.body_sha256.as_str())
-            .text(record.sha256.as_str())
-            .int(record.size_bytes)
-            .text(record.previous_sha256.as_deref())
-            .bytes(&version.signature)
-            .boolean(record.heartbeat)
-            .text(version.published_by.as_str()),
-        )
-        .await?;
-        tx.execute(
-            query("UPDATE list_heads SET last_volgnummer = $1 WHERE list = $2")
-                .int(record.volgnummer.get())
-                .text(list.as_str()),
-        )
-        .await?;
-        // The revision check above proves every applied mutation is in this version.
-        tx.execute(
-            query(
-                "UPDATE mutations SET status = 'published', published_volgnummer = $1, \
-                 published_at = $2 WHERE list = $3 AND status = 'approved' \
-                 AND applied_at IS NOT NULL",
-            )
-            .int(record.volgnummer.get())
-            .instant(at)
-            .text(list.as_str()),
-        )
-        .await?;
         tx.commit().await
     }
 

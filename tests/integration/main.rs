@@ -21,6 +21,7 @@ macro_rules! on_both_backends {
 
 mod cli;
 mod conformance;
+mod consistency;
 mod consumer;
 mod dev_mode;
 mod mutation_storage;

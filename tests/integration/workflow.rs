@@ -21,9 +21,11 @@ use stelselnode::mutations::{
 };
 
 use super::support::mutations::{
-    NEW_HOST, actor, delete, gegevensdienst, parsed, whitelist_upsert, zorgaanbieder,
+    NEW_HOST, actor, delete, gegevensdienst, gnl_upsert, parsed, whitelist_upsert, zorgaanbieder,
 };
-use super::support::node::{Node, node, options, published};
+use super::support::node::{
+    Node, assert_published_lists_consistent, node, options, published, published_entries,
+};
 use super::support::signer::xmlsec1_verify;
 use super::support::{TestDatabase, xmllint_validate};
 
@@ -35,6 +37,8 @@ on_both_backends!(
     a_publication_delay_leaves_the_change_to_the_schedule,
     the_release_clean_up_submits_reviewed_mutations,
     of_two_concurrent_approvals_of_one_mutation_one_wins,
+    a_list_is_never_published_referring_to_an_unpublished_gegevensdienst,
+    a_removal_publishes_the_referring_list_with_the_referred_one,
 );
 
 fn loket() -> Actor {
@@ -332,4 +336,91 @@ async fn of_two_concurrent_approvals_of_one_mutation_one_wins(db: TestDatabase) 
     )));
     // The winner's publication, and no other.
     assert_eq!(current(&node, ListKind::Whitelist).await, before.next());
+}
+
+/// Finding 1 of issue 11: the GNL is ahead of its published version (its publication waits for
+/// a mass-change confirmation) when a ZAL change uses a new GegevensdienstId.
+async fn a_list_is_never_published_referring_to_an_unpublished_gegevensdienst(db: TestDatabase) {
+    let node = published_node(db).await;
+    let workflow = &node.workflow;
+    let gnl_before = current(&node, ListKind::Gnl).await;
+    let approve = |body: serde_json::Value| async move {
+        let submitted = workflow.submit(&loket(), parsed(&body)).await.unwrap();
+        let approval = workflow.approve(&beheer(), &submitted).await.unwrap();
+        approval.publication.expect("publication is tried at once")
+    };
+    // 1 of 7 GNL entries goes: more than 10 %, so the GNL is not published without staff.
+    let removal = approve(delete("gnl", "7", 1)).await;
+    assert!(!removal.published);
+    assert!(
+        !approve(gnl_upsert("99", "Nieuwe gegevensdienst", 0))
+            .await
+            .published
+    );
+    // The ZAL change needs GegevensdienstId 99, which only the unpublished GNL has: the ZAL
+    // goes only with the GNL, and that still waits for the confirmation.
+    let zal_before = current(&node, ListKind::Zal).await;
+    let za = approve(zorgaanbieder(
+        "nieuwziekenhuis@medmij",
+        json!([gegevensdienst("99", "medmij.xisbridge.net")]),
+    ))
+    .await;
+    assert!(!za.published, "{za:?}");
+    assert!(
+        za.violations.iter().any(|v| v.rule == Rule::MassChange),
+        "{za:?}"
+    );
+    assert_eq!(current(&node, ListKind::Zal).await, zal_before);
+    assert_eq!(current(&node, ListKind::Gnl).await, gnl_before);
+    assert_published_lists_consistent(&node).await;
+    // Confirmed, the ZAL is published together with the GNL it needs, in one step.
+    let published = workflow
+        .publish(&beheer(), &[ListKind::Zal], true)
+        .await
+        .unwrap();
+    assert_eq!(published, [(ListKind::Zal, zal_before.next().get())]);
+    assert_eq!(current(&node, ListKind::Gnl).await, gnl_before.next());
+    let lists = published_entries(&node).await;
+    assert!(lists[&ListKind::Gnl].keys().contains(&"99"));
+    assert!(!lists[&ListKind::Gnl].keys().contains(&"7"));
+    assert_published_lists_consistent(&node).await;
+}
+
+/// The other direction: a Whitelist host leaves while the published OCL still names it.
+async fn a_removal_publishes_the_referring_list_with_the_referred_one(db: TestDatabase) {
+    let node = published_node(db).await;
+    let delayed = MutationWorkflow::new(
+        node.db.storage.clone(),
+        node.publisher.clone(),
+        Arc::new(node.clock.clone()),
+        WorkflowSettings::from(&PublicationConfig {
+            auto_publish_delay_seconds: 3600,
+            ..PublicationConfig::default()
+        }),
+    );
+    let host = "pgocluster68.personalhealthprovider.net";
+    for body in [delete("ocl", host, 1), delete("whitelist", host, 1)] {
+        let submitted = delayed.submit(&loket(), parsed(&body)).await.unwrap();
+        let approval = delayed.approve(&beheer(), &submitted).await.unwrap();
+        assert!(approval.publication.is_none(), "delayed");
+    }
+    let ocl_before = current(&node, ListKind::Ocl).await;
+    let whitelist_before = current(&node, ListKind::Whitelist).await;
+    // Publishing the Whitelist alone would leave the published OCL naming a host nodes no
+    // longer allow: the OCL goes with it.
+    let published = delayed
+        .publish(&beheer(), &[ListKind::Whitelist], true)
+        .await
+        .unwrap();
+    assert_eq!(
+        published,
+        [(ListKind::Whitelist, whitelist_before.next().get())]
+    );
+    assert_eq!(current(&node, ListKind::Ocl).await, ocl_before.next());
+    assert!(
+        !published_entries(&node).await[&ListKind::Ocl]
+            .keys()
+            .contains(&host)
+    );
+    assert_published_lists_consistent(&node).await;
 }

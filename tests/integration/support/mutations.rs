@@ -130,3 +130,11 @@ pub fn gegevensdienst(id: &str, host: &str) -> Value {
         "systeemrollen": [{ "code": "LAB-1.0-LRB-FHIR", "resource_endpoint": format!("https://{host}/fhir") }]
     })
 }
+
+pub fn gnl_upsert(id: &str, weergavenaam: &str, base: i64) -> Value {
+    json!({
+        "list": "gnl", "operation": "upsert", "base_version": base,
+        "entry": { "id": id, "weergavenaam": weergavenaam },
+        "on_behalf_of": "Stichting MedMij", "reference": "MEDMIJ-400"
+    })
+}

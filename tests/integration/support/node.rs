@@ -1,6 +1,7 @@
 //! A node without listeners: storage with the official example lists imported, a publisher
 //! with a test signing key, the mutation workflow, and a manual clock.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -8,11 +9,13 @@ use chrono::{DateTime, Utc};
 use stelselnode::clock::ManualClock;
 use stelselnode::config::PublicationConfig;
 use stelselnode::devpki::KeyAlgorithm;
-use stelselnode::domain::{ListKind, Volgnummer};
+use stelselnode::domain::{ListEntries, ListKind, Volgnummer};
 use stelselnode::import::import_document;
+use stelselnode::integrity;
 use stelselnode::mutations::{MutationWorkflow, WorkflowSettings};
 use stelselnode::publication::{PublishOptions, Publisher, Settings, assemble};
 use stelselnode::storage::Storage;
+use stelselnode::xml::parse_list;
 
 use super::signer::{Signer, signer};
 use super::{TestDatabase, official_example};
@@ -86,4 +89,31 @@ pub fn options() -> PublishOptions {
 pub async fn published(node: &Node, list: ListKind, n: Volgnummer) -> (Vec<u8>, Vec<u8>) {
     let stored = node.db.storage.version(list, n).await.unwrap().unwrap();
     (assemble(&stored).unwrap(), stored.signature)
+}
+
+/// The entries of every list's current published version, parsed back from the stored bytes.
+pub async fn published_entries(node: &Node) -> BTreeMap<ListKind, ListEntries> {
+    let mut lists = BTreeMap::new();
+    for list in ListKind::ALL {
+        if let Some(current) = node.db.storage.current_version(list).await.unwrap() {
+            let (bytes, _) = published(node, list, current.volgnummer).await;
+            lists.insert(list, parse_list(&bytes, list).unwrap().entries);
+        }
+    }
+    lists
+}
+
+/// The invariant of rule 4: the current published versions refer only to each other.
+pub async fn published_lists_consistent(node: &Node) -> Result<(), String> {
+    let inconsistencies = integrity::inconsistencies(&published_entries(node).await);
+    match inconsistencies.is_empty() {
+        true => Ok(()),
+        false => Err(format!(
+            "the published lists are inconsistent: {inconsistencies:?}"
+        )),
+    }
+}
+
+pub async fn assert_published_lists_consistent(node: &Node) {
+    published_lists_consistent(node).await.unwrap();
 }
