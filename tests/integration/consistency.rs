@@ -3,16 +3,13 @@
 //! published versions of the four lists refer only to each other (checked over the published
 //! bytes, parsed back).
 
-use std::sync::Arc;
-
 use chrono::Duration;
 use serde_json::{Value, json};
 
 use stelselnode::clock::Clock;
-use stelselnode::config::PublicationConfig;
 use stelselnode::devpki::KeyAlgorithm;
 use stelselnode::domain::{ListKind, Role};
-use stelselnode::mutations::{Actor, MutationWorkflow, WorkflowSettings};
+use stelselnode::mutations::Actor;
 
 use super::support::TestDatabase;
 use super::support::mutations::{
@@ -116,15 +113,7 @@ async fn run(node: &Node, seed: u64) {
         actor("loket-1", &[Role::Loket]),
         actor("beheer-1", &[Role::Beheer]),
     );
-    let delayed = MutationWorkflow::new(
-        node.db.storage.clone(),
-        node.publisher.clone(),
-        Arc::new(node.clock.clone()),
-        WorkflowSettings::from(&PublicationConfig {
-            auto_publish_delay_seconds: 600,
-            ..PublicationConfig::default()
-        }),
-    );
+    let delayed = node.workflow_with_delay(600);
     for step in 0..STEPS {
         let workflow = match random.below(2) {
             0 => &*node.workflow,

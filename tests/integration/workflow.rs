@@ -3,22 +3,16 @@
 //! delayed publication, the release clean-up and concurrent approvals. Routing, roles, audit
 //! and TLS are tested over HTTP in `mutation_workflow.rs`.
 
-use std::sync::Arc;
-
 use chrono::Duration;
 use serde_json::json;
 
 use stelselnode::clock::Clock;
-use stelselnode::config::PublicationConfig;
 use stelselnode::devpki::KeyAlgorithm;
 use stelselnode::domain::{
     DecisionError, Deelnemer, EntryChange, Interfaceversie, ListKind, MutationStatus, Role, Rule,
     Ticketreferentie, Volgnummer,
 };
-use stelselnode::mutations::{
-    Actor, CheckError, MutationWorkflow, RetireOutcome, RetireRequest, WorkflowError,
-    WorkflowSettings,
-};
+use stelselnode::mutations::{Actor, CheckError, RetireOutcome, RetireRequest, WorkflowError};
 
 use super::support::mutations::{
     NEW_HOST, actor, delete, gegevensdienst, gnl_upsert, parsed, whitelist_upsert, zorgaanbieder,
@@ -225,15 +219,7 @@ async fn a_stale_base_version_is_a_conflict_at_submission_and_at_approval(db: Te
 
 async fn a_publication_delay_leaves_the_change_to_the_schedule(db: TestDatabase) {
     let node = published_node(db).await;
-    let delayed = MutationWorkflow::new(
-        node.db.storage.clone(),
-        node.publisher.clone(),
-        Arc::new(node.clock.clone()),
-        WorkflowSettings::from(&PublicationConfig {
-            auto_publish_delay_seconds: 600,
-            ..PublicationConfig::default()
-        }),
-    );
+    let delayed = node.workflow_with_delay(600);
     let before = current(&node, ListKind::Whitelist).await;
     let submitted = delayed
         .submit(&loket(), parsed(&whitelist_upsert(NEW_HOST, 0)))
@@ -389,15 +375,7 @@ async fn a_list_is_never_published_referring_to_an_unpublished_gegevensdienst(db
 /// The other direction: a Whitelist host leaves while the published OCL still names it.
 async fn a_removal_publishes_the_referring_list_with_the_referred_one(db: TestDatabase) {
     let node = published_node(db).await;
-    let delayed = MutationWorkflow::new(
-        node.db.storage.clone(),
-        node.publisher.clone(),
-        Arc::new(node.clock.clone()),
-        WorkflowSettings::from(&PublicationConfig {
-            auto_publish_delay_seconds: 3600,
-            ..PublicationConfig::default()
-        }),
-    );
+    let delayed = node.workflow_with_delay(3600);
     let host = "pgocluster68.personalhealthprovider.net";
     for body in [delete("ocl", host, 1), delete("whitelist", host, 1)] {
         let submitted = delayed.submit(&loket(), parsed(&body)).await.unwrap();

@@ -117,3 +117,19 @@ pub async fn published_lists_consistent(node: &Node) -> Result<(), String> {
 pub async fn assert_published_lists_consistent(node: &Node) {
     published_lists_consistent(node).await.unwrap();
 }
+
+impl Node {
+    /// Another workflow on this node whose approved changes wait `seconds` before the
+    /// schedule publishes them.
+    pub fn workflow_with_delay(&self, seconds: u64) -> MutationWorkflow {
+        MutationWorkflow::new(
+            self.db.storage.clone(),
+            self.publisher.clone(),
+            Arc::new(self.clock.clone()),
+            WorkflowSettings::from(&PublicationConfig {
+                auto_publish_delay_seconds: seconds,
+                ..PublicationConfig::default()
+            }),
+        )
+    }
+}
