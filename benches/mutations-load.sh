@@ -8,16 +8,16 @@
 # 2. approval → the new ZAL served by the node listener, with a ZORGAANBIEDERS-entry ZAL
 #    (target ≤ 1 s). The node and the load generator share the machine's cores.
 #
-# STELSELNODE_BIN and MUTATION_LOAD_BIN run other builds (e.g. an earlier commit's, to
+# NODE_BIN and LOAD_BIN run other builds (e.g. an earlier commit's, to
 # compare side by side in one session) instead of building this tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000}; seconds=${2:-10}; connections=${3:-16}; rounds=${4:-5}
-if [ -z "${STELSELNODE_BIN:-}" ]; then
+if [ -z "${NODE_BIN:-}" ]; then
     cargo build --release --quiet --bin stelselnode --example mutation_load
 fi
-bin=${STELSELNODE_BIN:-$PWD/target/release/stelselnode}
-load=${MUTATION_LOAD_BIN:-$PWD/target/release/examples/mutation_load}
+bin=${NODE_BIN:-$PWD/target/release/stelselnode}
+load=${LOAD_BIN:-$PWD/target/release/examples/mutation_load}
 work=$(mktemp -d /tmp/stelselnode-mutations.XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }

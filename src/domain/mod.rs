@@ -24,8 +24,8 @@ pub use lists::{
     UnknownList, Zorgaanbieder, ZorgaanbiederFields,
 };
 pub use mutation::{
-    Decision, DecisionError, EntryChange, MutationDecision, MutationRecord, MutationStatus,
-    NewMutation, Operation,
+    CheckError, Decision, DecisionError, EntryChange, MutationDecision, MutationRecord,
+    MutationStatus, NewMutation, Operation,
 };
 pub use published::{IndexedVersion, VersionRecord, VersionStatus};
 pub use references::{Reference, Referrer, ReferringField};

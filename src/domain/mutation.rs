@@ -4,7 +4,27 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{AnyEntry, ListKind};
+use super::{AnyEntry, ListKind, Violations};
+
+/// A change that breaks an integrity rule of SPEC §4, found when it is checked against the
+/// working state (at submission, and again at approval).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CheckError {
+    /// The change breaks an integrity rule (422).
+    #[error("the change breaks the integrity rules: {0}")]
+    Invalid(Violations),
+    /// Rule 8: the entry is no longer at the version the change was based on (409).
+    #[error(
+        "{list} entry \"{key}\" is at version {current}, the change was based on version {expected}; \
+         fetch the entry again and base the change on its current version"
+    )]
+    Stale {
+        list: ListKind,
+        key: String,
+        expected: i64,
+        current: i64,
+    },
+}
 
 /// A decision that does not fit the mutation as it stands.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

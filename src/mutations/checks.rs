@@ -4,29 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use crate::domain::{AnyEntry, ListKind, Rule, Violation, Violations};
+use crate::domain::{AnyEntry, CheckError, ListKind, Rule, Violation, Violations};
 use crate::domain::{EntryChange, Snapshot};
 
 /// Referrers named in a refusal; the rest are counted.
 const NAMED_REFERRERS: usize = 20;
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum CheckError {
-    /// The change breaks an integrity rule (422).
-    #[error("the change breaks the integrity rules: {0}")]
-    Invalid(Violations),
-    /// Rule 8: the entry is no longer at the version the change was based on (409).
-    #[error(
-        "{list} entry \"{key}\" is at version {current}, the change was based on version {expected}; \
-         fetch the entry again and base the change on its current version"
-    )]
-    Stale {
-        list: ListKind,
-        key: String,
-        expected: i64,
-        current: i64,
-    },
-}
 
 fn refuse(path: &str, rule: Rule, message: String) -> CheckError {
     CheckError::Invalid(Violations::one(Violation::new(path, rule, message)))

@@ -18,7 +18,8 @@ use crate::domain::{
     MutationRecord, Rule, Ticketreferentie, Violations, Zorgaanbiedernaam,
 };
 
-pub use checks::{CheckError, Stage, check_change};
+pub use crate::domain::CheckError;
+pub use checks::{Stage, check_change};
 pub use retire::{RetirePlan, retire_interface_version};
 pub use state::StateCache;
 pub use workflow::{

@@ -8,11 +8,11 @@
 //!
 //! Concurrency: a submission is checked against the working state and stored in one
 //! transaction that refuses a stale base version or a second open mutation for the entry
-//! (a unique index), so concurrent submissions for one entry give one success. Approvals in
-//! this process take turns (`approvals`) between their re-check and their decision, so one
-//! cannot remove what another's change refers to in between; the deciding transaction checks
-//! the state machine and four eyes again. Across replicas the publication's whole-list check
-//! still stops an invalid list from being published.
+//! (a unique index), so concurrent submissions for one entry give one success. An approval's
+//! re-check and decision happen in one transaction that holds off every other writer of the
+//! working state (`Recheck`; on PostgreSQL across replicas), so one approval cannot remove
+//! what another's change refers to in between: of two conflicting approvals, on one node or
+//! two, one succeeds and the other is refused.
 
 use std::sync::Arc;
 
@@ -25,11 +25,11 @@ use crate::clock::Clock;
 use crate::config::PublicationConfig;
 use crate::domain::{
     AuditOutcome, AuditRecord, Decision, DecisionError, Deelnemer, EntryChange, Interfaceversie,
-    ListKind, MutationDecision, MutationRecord, MutationStatus, NewMutation, Role, Rule,
+    ListKind, MutationDecision, MutationRecord, MutationStatus, NewMutation, Role, Rule, Snapshot,
     Ticketreferentie, VersionRecord, Violation, Violations,
 };
 use crate::publication::{PublishError, PublishOptions, Publisher};
-use crate::storage::{MutationQuery, Storage, StorageError};
+use crate::storage::{MutationQuery, Recheck, Storage, StorageError};
 
 /// How often scheduled and delayed changes are looked for.
 const SCHEDULE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -96,6 +96,7 @@ impl From<StorageError> for WorkflowError {
         match e {
             // Found by the deciding transaction: the same refusal as found before it.
             StorageError::Decision(e) => WorkflowError::Decision(e),
+            StorageError::Check(e) => WorkflowError::Check(e),
             StorageError::UnknownMutation(id) => WorkflowError::UnknownMutation(id),
             e => WorkflowError::Storage(e),
         }
@@ -171,8 +172,6 @@ pub struct MutationWorkflow {
     settings: WorkflowSettings,
     /// The working state the checks read.
     state: StateCache,
-    /// Approvals take turns between their re-check and their decision.
-    approvals: tokio::sync::Mutex<()>,
 }
 
 impl MutationWorkflow {
@@ -188,7 +187,6 @@ impl MutationWorkflow {
             publisher,
             clock,
             settings,
-            approvals: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -283,13 +281,17 @@ impl MutationWorkflow {
         actor: &Actor,
         record: &MutationRecord,
         decision: MutationDecision,
+        recheck: Option<&Recheck<'_>>,
     ) -> Result<MutationRecord, WorkflowError> {
         let audit = actor.audit_record(
             decision.at,
             Some(format!("mutations/{}", record.id)),
             Some(record.on_behalf_of.clone()),
         );
-        Ok(self.storage.decide_mutation(&decision, &audit).await?)
+        Ok(self
+            .storage
+            .decide_mutation(&decision, &audit, recheck)
+            .await?)
     }
 
     /// Withdraws a mutation: only its submitter, while nobody has decided.
@@ -299,7 +301,7 @@ impl MutationWorkflow {
         record: &MutationRecord,
     ) -> Result<MutationRecord, WorkflowError> {
         let decision = self.decision(actor, record.id, Decision::Withdraw);
-        self.decide(actor, record, decision).await
+        self.decide(actor, record, decision, None).await
     }
 
     /// Rejects a mutation with a reason: never its submitter.
@@ -310,7 +312,7 @@ impl MutationWorkflow {
         reason: String,
     ) -> Result<MutationRecord, WorkflowError> {
         let decision = self.decision(actor, record.id, Decision::Reject { reason });
-        self.decide(actor, record, decision).await
+        self.decide(actor, record, decision, None).await
     }
 
     /// Approves a mutation (never its submitter) after checking it again against the working
@@ -322,20 +324,23 @@ impl MutationWorkflow {
         record: &MutationRecord,
     ) -> Result<Approval, WorkflowError> {
         let decision = self.decision(actor, record.id, Decision::Approve);
-        // The decision's own rule before the re-check, so the submitter hears why; the
-        // deciding transaction checks it again.
+        // The decision's own rule first, so the submitter hears why; the deciding transaction
+        // checks it again, then the rules against the working state it sees.
         decision.check(record)?;
-        let turn = self.approvals.lock().await;
-        // As it is now: another approval may have decided it while this one waited its turn.
-        let record = &self.mutation(record.id).await?;
-        decision.check(record)?;
-        if record.status == MutationStatus::Submitted {
-            let change = change_of(record).map_err(CheckError::Invalid)?;
-            let current = self.state.current().await?;
-            check_change(&change, &current, Stage::Approval)?;
-        }
-        let approved = self.decide(actor, record, decision).await?;
-        drop(turn);
+        let rules = |record: &MutationRecord, state: &Snapshot| match record.status {
+            MutationStatus::Submitted => {
+                let change = change_of(record).map_err(CheckError::Invalid)?;
+                check_change(&change, state, Stage::Approval)
+            }
+            // Scheduled: checked when it was approved; applied (or rejected) when due.
+            _ => Ok(()),
+        };
+        let recheck = Recheck {
+            // Most likely still current when the transaction looks.
+            cached: Some(self.state.current().await?),
+            rules: &rules,
+        };
+        let approved = self.decide(actor, record, decision, Some(&recheck)).await?;
         let publish_now =
             approved.applied_at.is_some() && self.settings.auto_publish_delay <= Duration::zero();
         if !publish_now {

@@ -14,13 +14,20 @@ use crate::storage::StorageError;
 const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Publisher {
-    /// Lists whose current version is within `refresh_before` of expiry now.
+    /// Lists whose current version is within `refresh_before` of expiry now, and lists whose
+    /// last publication failed for a technical reason (a full disk, a database that was down):
+    /// they are tried again every minute, so the node recovers without a restart.
     pub async fn heartbeat_due(&self) -> Result<Vec<ListKind>, StorageError> {
         let now = self.clock.now();
         let mut due = Vec::new();
         for list in ListKind::ALL {
-            if let Some(current) = self.storage.current_version(list).await?
-                && current.expires_at - now <= self.settings.refresh_before
+            let failed = self.health(list).last_failure.is_some();
+            if failed
+                || self
+                    .storage
+                    .current_version(list)
+                    .await?
+                    .is_some_and(|current| current.expires_at - now <= self.settings.refresh_before)
             {
                 due.push(list);
             }
@@ -28,8 +35,8 @@ impl Publisher {
         Ok(due)
     }
 
-    /// Re-publishes every list whose validity is running out; failures are logged and kept
-    /// for health.
+    /// Re-publishes every list whose validity is running out or whose last publication
+    /// failed; failures are logged and kept for health.
     pub async fn heartbeat_tick(&self) -> Vec<(ListKind, Result<VersionRecord, PublishError>)> {
         let mut outcomes = Vec::new();
         let due = match self.heartbeat_due().await {

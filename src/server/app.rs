@@ -11,6 +11,7 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use tokio::sync::watch;
 
+use super::audit::AuditBacklog;
 use super::observe::{observe, remember_identity};
 use super::served::{RefreshError, ServedLists};
 use super::{admin, audit, ops, read_api};
@@ -34,6 +35,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     pub tls: Arc<Tls>,
+    /// Audit records waiting for the database to take writes again.
+    pub audit_backlog: AuditBacklog,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +201,7 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
             clock,
             tls: tls.clone(),
+            audit_backlog: AuditBacklog::default(),
         });
         let workers = match server.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -334,5 +338,6 @@ async fn refresh_loop(state: web::Data<AppState>, mut shutdown: watch::Receiver<
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot load new versions"),
         }
+        state.audit_backlog.flush(state.storage.as_ref()).await;
     }
 }

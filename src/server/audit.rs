@@ -4,10 +4,10 @@
 //! record in the same transaction as the change and mark the request `recorded`; for every
 //! other request — reads and refusals — this middleware writes it.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -18,6 +18,7 @@ use crate::domain::{AuditOutcome, AuditRecord};
 use crate::mutations::Actor;
 use crate::roles::{Role, roles_of};
 use crate::storage::AuditQuery;
+use crate::storage::Storage;
 use crate::tls::ClientIdentity;
 
 /// The longest reason kept in an audit record.
@@ -74,7 +75,7 @@ impl FromRequest for Actor {
 pub async fn audit(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let state = request
         .app_data::<web::Data<AppState>>()
         .cloned()
@@ -92,15 +93,85 @@ pub async fn audit(
         .cloned()
         .unwrap_or_default();
     if note.recorded {
-        return Ok(response);
+        return Ok(response.map_into_left_body());
     }
     let record = record_of(seen, &response, note, &state);
-    if let Err(e) = state.storage.append_audit(&record).await {
-        // Logged once here; the response stands (a refusal stays a refusal).
-        tracing::error!(error = %e, action = %record.action, client = %record.actor_subject,
-            "cannot write the audit record of an admin request");
+    if state
+        .audit_backlog
+        .write(state.storage.as_ref(), record)
+        .await
+        .is_err()
+    {
+        // Neither written nor kept for later: the request fails as a whole.
+        let failed =
+            ApiError::Unavailable("the audit log cannot be written now; try again later".into());
+        let (request, _) = response.into_parts();
+        return Ok(ServiceResponse::new(request, failed.error_response()).map_into_right_body());
     }
-    Ok(response)
+    Ok(response.map_into_left_body())
+}
+
+/// The most audit records kept in memory while the database refuses writes.
+const MAX_BACKLOG: usize = 10_000;
+
+/// Audit records that could not be written when their request was answered (the database
+/// refused writes: a full disk, a database that is down). They are written, oldest first,
+/// once it takes writes again: before the next record, and by the refresh loop. When the
+/// backlog is full, requests fail as a whole rather than lose their record.
+#[derive(Default)]
+pub struct AuditBacklog {
+    records: std::sync::Mutex<std::collections::VecDeque<AuditRecord>>,
+    /// One flush at a time, so records are written in order.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl AuditBacklog {
+    /// Writes `record`, after any older records still waiting; keeps it for later when the
+    /// database refuses. `Err` when it can be neither written nor kept.
+    pub async fn write(&self, storage: &dyn Storage, record: AuditRecord) -> Result<(), ()> {
+        if self.is_empty() {
+            match storage.append_audit(&record).await {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::error!(error = %e, action = %record.action,
+                    client = %record.actor_subject, "cannot write an audit record; kept for later"),
+            }
+        }
+        {
+            let mut records = self.records.lock().expect("audit backlog lock");
+            if records.len() >= MAX_BACKLOG {
+                tracing::error!(action = %record.action, client = %record.actor_subject,
+                    "the audit backlog is full; the request is refused");
+                return Err(());
+            }
+            records.push_back(record);
+        }
+        self.flush(storage).await;
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.lock().expect("audit backlog lock").is_empty()
+    }
+
+    /// Writes the waiting records, oldest first, until the database refuses one.
+    pub async fn flush(&self, storage: &dyn Storage) {
+        let _turn = self.flushing.lock().await;
+        loop {
+            let Some(oldest) = self
+                .records
+                .lock()
+                .expect("audit backlog lock")
+                .front()
+                .cloned()
+            else {
+                return;
+            };
+            if storage.append_audit(&oldest).await.is_err() {
+                return;
+            }
+            self.records.lock().expect("audit backlog lock").pop_front();
+        }
+    }
 }
 
 /// What the audit middleware knows of a request before its handler runs.

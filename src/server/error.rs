@@ -9,6 +9,9 @@ use crate::domain::{DecisionError, Violation, Violations};
 use crate::mutations::{CheckError, WorkflowError};
 use crate::storage::StorageError;
 
+/// What a 503 tells clients to wait before trying again.
+const RETRY_AFTER_SECONDS: u32 = 30;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -61,7 +64,11 @@ impl ResponseError for ApiError {
         if let ApiError::Unprocessable { violations, .. } = self {
             body["violations"] = json!(violations);
         }
-        HttpResponse::build(self.status_code()).json(body)
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::Unavailable(_) = self {
+            response.insert_header(("Retry-After", RETRY_AFTER_SECONDS.to_string()));
+        }
+        response.json(body)
     }
 }
 
@@ -73,6 +80,13 @@ impl From<StorageError> for ApiError {
             | StorageError::OpenMutation { .. } => ApiError::Conflict(e.to_string()),
             StorageError::Decision(e) => e.into(),
             StorageError::UnknownMutation(_) => ApiError::NotFound(e.to_string()),
+            StorageError::Check(e) => e.into(),
+            e if e.is_unavailable() => {
+                tracing::error!(cause = %e, "the database cannot take the request now");
+                ApiError::Unavailable(
+                    "the database cannot take this request now; try again later".into(),
+                )
+            }
             StorageError::Corrupt(_)
             | StorageError::InvalidUrl(_)
             | StorageError::Migration(_)

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    AuditOutcome, AuditRecord, DecisionError, EntryChange, Lijst, ListHead, ListKind,
+    AuditOutcome, AuditRecord, CheckError, DecisionError, EntryChange, Lijst, ListHead, ListKind,
     MutationDecision, MutationRecord, MutationStatus, NewMutation, Snapshot, VersionRecord,
     Volgnummer, WorkingState,
 };
@@ -44,6 +44,10 @@ pub enum StorageError {
     /// The decision does not fit the mutation as the deciding transaction found it.
     #[error(transparent)]
     Decision(#[from] DecisionError),
+    /// The approval's re-check refused the change against the working state as the deciding
+    /// transaction found it.
+    #[error(transparent)]
+    Check(#[from] CheckError),
     #[error("there is no mutation {0}")]
     UnknownMutation(i64),
     /// One open mutation per entry: the next one is based on what the open one leaves.
@@ -100,6 +104,51 @@ pub struct StoredVersion {
     pub header: Vec<u8>,
     pub body_gzip: Vec<u8>,
     pub signature: Vec<u8>,
+}
+
+impl StorageError {
+    /// The database cannot take the request now — its disk is full, an I/O error, it is
+    /// read-only, busy or unreachable — as opposed to a fault in the request or in the
+    /// stored data: the request may succeed when tried again later.
+    pub fn is_unavailable(&self) -> bool {
+        let StorageError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_) => true,
+            sqlx::Error::Database(e) => {
+                let code = e.code().unwrap_or_default();
+                match code.parse::<i32>() {
+                    // SQLite primary result codes: BUSY, LOCKED, READONLY, IOERR, FULL,
+                    // CANTOPEN.
+                    Ok(sqlite) => matches!(sqlite & 0xff, 5 | 6 | 8 | 10 | 13 | 14),
+                    // PostgreSQL SQLSTATE: insufficient resources (disk full, out of
+                    // memory), connection exceptions, operator intervention (shutdown,
+                    // recovery), a read-only transaction.
+                    Err(_) => {
+                        ["53", "08", "57"]
+                            .iter()
+                            .any(|class| code.starts_with(class))
+                            || code == "25006"
+                    }
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The rules an approval checks again inside its deciding transaction, against the working
+/// state that transaction sees, with every other writer of the working state held off (on
+/// PostgreSQL: every list head locked, so replicas take turns; on SQLite: the one writer).
+pub struct Recheck<'a> {
+    /// A snapshot to use when its revisions are still the current ones, sparing a read of
+    /// every list.
+    pub cached: Option<Arc<Snapshot>>,
+    pub rules: &'a (dyn Fn(&MutationRecord, &Snapshot) -> Result<(), CheckError> + Send + Sync),
 }
 
 /// Which mutations to list; every filter is optional.
@@ -208,12 +257,14 @@ pub trait Storage: Send + Sync {
     ) -> Result<MutationRecord, StorageError>;
 
     /// Approves, rejects or withdraws a mutation, with its audit record, in one transaction.
-    /// An approval applies the change to the working state at once unless `effective_from`
-    /// lies ahead; a stale base version is a `StaleEntry` and nothing changes.
+    /// An approval runs `recheck` in that transaction (refused: `Check`), then applies the
+    /// change to the working state at once unless `effective_from` lies ahead; a stale base
+    /// version is a `StaleEntry` and nothing changes.
     async fn decide_mutation(
         &self,
         decision: &MutationDecision,
         audit: &AuditRecord,
+        recheck: Option<&Recheck<'_>>,
     ) -> Result<MutationRecord, StorageError>;
 
     /// Applies approved mutations whose `effective_from` has come; one that no longer fits

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{Postgres, Row as _};
@@ -57,7 +58,32 @@ fn statement(
     Ok(statement)
 }
 
-pub(super) struct PostgresTransaction(sqlx::Transaction<'static, Postgres>);
+/// A transaction on a connection of its own. One that does not end in a successful commit
+/// closes its connection instead of returning it to the pool (the server rolls back), so no
+/// later request can get a connection left inside a failed transaction.
+pub(super) struct PostgresTransaction {
+    connection: PoolConnection<Postgres>,
+    committed: bool,
+}
+
+impl PostgresTransaction {
+    async fn begin(pool: &PgPool, begin: &'static str) -> Result<Self, StorageError> {
+        let mut tx = Self {
+            connection: pool.acquire().await?,
+            committed: false,
+        };
+        sqlx::raw_sql(begin).execute(&mut *tx.connection).await?;
+        Ok(tx)
+    }
+}
+
+impl Drop for PostgresTransaction {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.connection.close_on_drop();
+        }
+    }
+}
 
 #[async_trait]
 impl Transaction for PostgresTransaction {
@@ -65,17 +91,21 @@ impl Transaction for PostgresTransaction {
 
     async fn execute(&mut self, query: Query<'_>) -> Result<u64, StorageError> {
         Ok(statement(query)?
-            .execute(&mut *self.0)
+            .execute(&mut *self.connection)
             .await?
             .rows_affected())
     }
 
     async fn fetch(&mut self, query: Query<'_>) -> Result<Vec<PgRow>, StorageError> {
-        Ok(statement(query)?.fetch_all(&mut *self.0).await?)
+        Ok(statement(query)?.fetch_all(&mut *self.connection).await?)
     }
 
-    async fn commit(self) -> Result<(), StorageError> {
-        Ok(self.0.commit().await?)
+    async fn commit(mut self) -> Result<(), StorageError> {
+        sqlx::raw_sql("COMMIT")
+            .execute(&mut *self.connection)
+            .await?;
+        self.committed = true;
+        Ok(())
     }
 }
 
@@ -89,15 +119,15 @@ impl Backend for PostgresBackend {
     }
 
     async fn begin_read(&self) -> Result<PostgresTransaction, StorageError> {
-        Ok(PostgresTransaction(
-            self.pool
-                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .await?,
-        ))
+        PostgresTransaction::begin(
+            &self.pool,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )
+        .await
     }
 
     async fn begin_write(&self) -> Result<PostgresTransaction, StorageError> {
-        Ok(PostgresTransaction(self.pool.begin().await?))
+        PostgresTransaction::begin(&self.pool, "BEGIN").await
     }
 
     async fn fetch(&self, query: Query<'_>) -> Result<Vec<PgRow>, StorageError> {

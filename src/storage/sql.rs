@@ -12,12 +12,14 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
-    AuditQuery, ImportOutcome, MutationQuery, NewVersion, Storage, StorageError, StoredVersion,
+    AuditQuery, ImportOutcome, MutationQuery, NewVersion, Recheck, Storage, StorageError,
+    StoredVersion,
 };
 use crate::domain::{
     AuditOutcome, AuditRecord, Decision, EntryChange, Lijst, ListEntries, ListHead, ListKind,
@@ -493,14 +495,89 @@ fn is_second_open_mutation(e: &StorageError) -> bool {
         if e.constraint() == Some(ONE_OPEN_PER_ENTRY))
 }
 
+/// All four lists, their heads and current versions, as `tx` sees them.
+async fn read_snapshot<T: Transaction>(tx: &mut T) -> Result<Snapshot, StorageError> {
+    let mut lists = BTreeMap::new();
+    for list in ListKind::ALL {
+        let state = read_working_state(tx, list).await?;
+        let head = read_head(tx, list).await?;
+        let revision = tx
+            .fetch_one(query("SELECT revision FROM list_heads WHERE list = $1").text(list.as_str()))
+            .await?
+            .int_(0)?;
+        let current = tx
+            .fetch_optional(
+                query(format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE list = $1 \
+                     ORDER BY volgnummer DESC LIMIT 1"
+                ))
+                .text(list.as_str()),
+            )
+            .await?
+            .map(|row| version_from_row(&row))
+            .transpose()?;
+        lists.insert(
+            list,
+            ListSnapshot {
+                state,
+                head,
+                revision,
+                current,
+            },
+        );
+    }
+    let retired_gegevensdienst_ids = tx
+        .fetch(query(
+            "SELECT gegevensdienst_id FROM retired_gegevensdienst_ids",
+        ))
+        .await?
+        .iter()
+        .map(|row| row.text_(0))
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    Ok(Snapshot {
+        lists,
+        retired_gegevensdienst_ids,
+    })
+}
+
+/// Holds off every other writer of the working state until `tx` ends (PostgreSQL: all list
+/// heads locked, always in this order, so two such writers never deadlock; SQLite's write
+/// transaction already excludes them) and returns each list's revision.
+async fn lock_working_state<T: Transaction>(
+    tx: &mut T,
+) -> Result<BTreeMap<ListKind, i64>, StorageError> {
+    tx.fetch(query("SELECT list, revision FROM list_heads ORDER BY list").for_update())
+        .await?
+        .iter()
+        .map(|row| Ok((list_of(row, 0)?, row.int_(1)?)))
+        .collect()
+}
+
 /// Approves, rejects or withdraws a mutation, with its audit record.
 async fn decide<T: Transaction>(
     tx: &mut T,
     d: &MutationDecision,
     audit: &AuditRecord,
+    recheck: Option<&Recheck<'_>>,
 ) -> Result<MutationRecord, StorageError> {
+    let revisions = match recheck {
+        Some(_) => Some(lock_working_state(tx).await?),
+        None => None,
+    };
     let (record, body) = read_mutation(tx, d.id).await?;
     d.check(&record)?;
+    if let (Some(recheck), Some(revisions)) = (recheck, revisions) {
+        let current = |s: &Snapshot| {
+            s.lists
+                .iter()
+                .all(|(l, s)| revisions.get(l) == Some(&s.revision))
+        };
+        let snapshot = match recheck.cached.clone().filter(|s| current(s)) {
+            Some(cached) => cached,
+            None => Arc::new(read_snapshot(tx).await?),
+        };
+        (recheck.rules)(&record, &snapshot)?;
+    }
     tx.execute(decision_update(d)).await?;
     if d.applies_now(&record) {
         apply_mutation(tx, &record, body.as_deref(), d.at).await?;
@@ -516,6 +593,7 @@ async fn apply_due<T: Transaction>(
     id: i64,
     at: DateTime<Utc>,
 ) -> Result<Option<MutationRecord>, StorageError> {
+    lock_working_state(tx).await?;
     let (record, body) = read_mutation(tx, id).await?;
     if record.applied_at.is_some() || record.status != MutationStatus::Approved {
         return Ok(None);
@@ -546,12 +624,10 @@ async fn store_version<T: Transaction>(
     let record = &version.record;
     let list = record.list;
     let at = record.tijdstempel.instant();
-    // The lock on the list head serialises publications across replicas.
     let head = tx
         .fetch_one(
             query("SELECT last_volgnummer, revision FROM list_heads WHERE list = $1")
-                .text(list.as_str())
-                .for_update(),
+                .text(list.as_str()),
         )
         .await?;
     if head.int_(0)? + 1 != record.volgnummer.get() || head.int_(1)? != version.based_on_revision {
@@ -654,6 +730,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
     ) -> Result<i64, StorageError> {
         let body = change.body_json();
         let mut tx = self.0.begin_write().await?;
+        lock_working_state(&mut tx).await?;
         let version = write_change(
             &mut tx,
             change.list(),
@@ -676,13 +753,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
         let kind = list.kind();
         let rows = list.entries.to_json_rows();
         let mut tx = self.0.begin_write().await?;
-        // The lock on the list head serialises the import with publications.
-        tx.fetch(
-            query("SELECT 1 FROM list_heads WHERE list = $1")
-                .text(kind.as_str())
-                .for_update(),
-        )
-        .await?;
+        lock_working_state(&mut tx).await?;
         let head = read_head(&mut tx, kind).await?;
         let imported: HashSet<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
         let removed: Vec<String> = tx
@@ -780,57 +851,14 @@ impl<B: Backend> Storage for SqlStorage<B> {
 
     async fn snapshot(&self) -> Result<Snapshot, StorageError> {
         let mut tx = self.0.begin_read().await?;
-        let mut lists = BTreeMap::new();
-        for list in ListKind::ALL {
-            let state = read_working_state(&mut tx, list).await?;
-            let head = read_head(&mut tx, list).await?;
-            let revision = tx
-                .fetch_one(
-                    query("SELECT revision FROM list_heads WHERE list = $1").text(list.as_str()),
-                )
-                .await?
-                .int_(0)?;
-            let current = tx
-                .fetch_optional(
-                    query(format!(
-                        "SELECT {VERSION_COLUMNS} FROM versions WHERE list = $1 \
-                         ORDER BY volgnummer DESC LIMIT 1"
-                    ))
-                    .text(list.as_str()),
-                )
-                .await?
-                .map(|row| version_from_row(&row))
-                .transpose()?;
-            lists.insert(
-                list,
-                ListSnapshot {
-                    state,
-                    head,
-                    revision,
-                    current,
-                },
-            );
-        }
-        let retired_gegevensdienst_ids = tx
-            .fetch(query(
-                "SELECT gegevensdienst_id FROM retired_gegevensdienst_ids",
-            ))
-            .await?
-            .iter()
-            .map(|row| row.text_(0))
-            .collect::<Result<BTreeSet<_>, _>>()?;
+        let snapshot = read_snapshot(&mut tx).await?;
         tx.commit().await?;
-        Ok(Snapshot {
-            lists,
-            retired_gegevensdienst_ids,
-        })
+        Ok(snapshot)
     }
 
     async fn store_versions(&self, versions: &[NewVersion]) -> Result<(), StorageError> {
-        let mut versions: Vec<&NewVersion> = versions.iter().collect();
-        // Every writer locks list heads in the same order: no deadlock between replicas.
-        versions.sort_by_key(|v| v.record.list);
         let mut tx = self.0.begin_write().await?;
+        lock_working_state(&mut tx).await?;
         for version in versions {
             store_version(&mut tx, version).await?;
         }
@@ -1002,9 +1030,10 @@ impl<B: Backend> Storage for SqlStorage<B> {
         &self,
         d: &MutationDecision,
         audit: &AuditRecord,
+        recheck: Option<&Recheck<'_>>,
     ) -> Result<MutationRecord, StorageError> {
         let mut tx = self.0.begin_write().await?;
-        let record = decide(&mut tx, d, audit).await?;
+        let record = decide(&mut tx, d, audit, recheck).await?;
         tx.commit().await?;
         Ok(record)
     }

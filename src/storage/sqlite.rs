@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
@@ -61,10 +62,39 @@ fn statement(query: Query<'_>) -> sqlx::query::Query<'static, Sqlite, SqliteArgu
     statement
 }
 
+/// A transaction on a connection of its own. One that does not end in a successful commit
+/// closes its connection instead of returning it to the pool: SQLite rolls back on close, and
+/// no later request can get a connection left inside a failed transaction (after a full
+/// disk, for instance).
 pub(super) struct SqliteTransaction {
-    tx: sqlx::Transaction<'static, Sqlite>,
+    connection: PoolConnection<Sqlite>,
+    committed: bool,
     /// This process's writer turn, held until the transaction ends (write transactions only).
     _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl SqliteTransaction {
+    async fn begin(
+        pool: &SqlitePool,
+        begin: &'static str,
+        turn: Option<OwnedMutexGuard<()>>,
+    ) -> Result<Self, StorageError> {
+        let mut tx = Self {
+            connection: pool.acquire().await?,
+            committed: false,
+            _turn: turn,
+        };
+        sqlx::raw_sql(begin).execute(&mut *tx.connection).await?;
+        Ok(tx)
+    }
+}
+
+impl Drop for SqliteTransaction {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.connection.close_on_drop();
+        }
+    }
 }
 
 #[async_trait]
@@ -73,17 +103,21 @@ impl Transaction for SqliteTransaction {
 
     async fn execute(&mut self, query: Query<'_>) -> Result<u64, StorageError> {
         Ok(statement(query)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.connection)
             .await?
             .rows_affected())
     }
 
     async fn fetch(&mut self, query: Query<'_>) -> Result<Vec<SqliteRow>, StorageError> {
-        Ok(statement(query).fetch_all(&mut *self.tx).await?)
+        Ok(statement(query).fetch_all(&mut *self.connection).await?)
     }
 
-    async fn commit(self) -> Result<(), StorageError> {
-        Ok(self.tx.commit().await?)
+    async fn commit(mut self) -> Result<(), StorageError> {
+        sqlx::raw_sql("COMMIT")
+            .execute(&mut *self.connection)
+            .await?;
+        self.committed = true;
+        Ok(())
     }
 }
 
@@ -98,18 +132,12 @@ impl Backend for SqliteBackend {
 
     async fn begin_read(&self) -> Result<SqliteTransaction, StorageError> {
         // A read transaction in WAL mode sees one consistent state of the file.
-        Ok(SqliteTransaction {
-            tx: self.pool.begin().await?,
-            _turn: None,
-        })
+        SqliteTransaction::begin(&self.pool, "BEGIN", None).await
     }
 
     async fn begin_write(&self) -> Result<SqliteTransaction, StorageError> {
         let turn = self.writer.clone().lock_owned().await;
-        Ok(SqliteTransaction {
-            tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            _turn: Some(turn),
-        })
+        SqliteTransaction::begin(&self.pool, "BEGIN IMMEDIATE", Some(turn)).await
     }
 
     async fn fetch(&self, query: Query<'_>) -> Result<Vec<SqliteRow>, StorageError> {

@@ -3,6 +3,8 @@
 //! delayed publication, the release clean-up and concurrent approvals. Routing, roles, audit
 //! and TLS are tested over HTTP in `mutation_workflow.rs`.
 
+use std::sync::Arc;
+
 use chrono::Duration;
 use serde_json::json;
 
@@ -33,6 +35,7 @@ on_both_backends!(
     of_two_concurrent_approvals_of_one_mutation_one_wins,
     a_list_is_never_published_referring_to_an_unpublished_gegevensdienst,
     a_removal_publishes_the_referring_list_with_the_referred_one,
+    of_two_conflicting_approvals_on_two_nodes_one_succeeds,
 );
 
 fn loket() -> Actor {
@@ -401,4 +404,73 @@ async fn a_removal_publishes_the_referring_list_with_the_referred_one(db: TestDa
             .contains(&host)
     );
     assert_published_lists_consistent(&node).await;
+}
+
+/// `a`, `b`, …, `z`, `ba`, …: names made of letters, as Zorgaanbiedernamen must be.
+fn letters(mut n: usize) -> String {
+    let mut name = Vec::new();
+    loop {
+        name.push(b'a' + (n % 26) as u8);
+        n /= 26;
+        if n == 0 {
+            break;
+        }
+    }
+    name.reverse();
+    String::from_utf8(name).unwrap()
+}
+
+/// Finding 3 of issue 11: two nodes on one database approve, at the same moment, a
+/// Zorgaanbieder that uses a host and the removal of that host. Each is fine on its own; one
+/// of the two must be refused.
+async fn of_two_conflicting_approvals_on_two_nodes_one_succeeds(db: TestDatabase) {
+    const PAIRS: usize = 100;
+    let node = published_node(db).await;
+    let one = Arc::new(node.workflow_with_delay(3600));
+    let two = Arc::new(node.replica_with_delay(3600).await);
+    let mut refused = 0;
+    for pair in 0..PAIRS {
+        let host = format!("race{pair}.voorbeeld.nl");
+        let added = one
+            .submit(&loket(), parsed(&whitelist_upsert(&host, 0)))
+            .await
+            .unwrap();
+        one.approve(&beheer(), &added).await.unwrap();
+        let zorgaanbieder = one
+            .submit(
+                &loket(),
+                parsed(&zorgaanbieder(
+                    &format!("race{}@medmij", letters(pair)),
+                    json!([gegevensdienst("4", &host)]),
+                )),
+            )
+            .await
+            .unwrap();
+        let removal = two
+            .submit(&loket(), parsed(&delete("whitelist", &host, 1)))
+            .await
+            .unwrap();
+        let (a, b) = (one.clone(), two.clone());
+        let (first, second) = tokio::join!(
+            tokio::spawn(async move { a.approve(&beheer(), &zorgaanbieder).await }),
+            tokio::spawn(async move { b.approve(&beheer2(), &removal).await }),
+        );
+        let outcomes = [first.unwrap(), second.unwrap()];
+        assert_eq!(
+            outcomes.iter().filter(|o| o.is_ok()).count(),
+            1,
+            "pair {pair}: {outcomes:?}"
+        );
+        for outcome in outcomes {
+            if let Err(e) = outcome {
+                assert!(
+                    matches!(e, WorkflowError::Check(CheckError::Invalid(_))),
+                    "pair {pair}: {e:?}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(refused, PAIRS);
+    assert_eq!(node.working_state_inconsistencies().await, []);
 }

@@ -75,6 +75,7 @@ pub async fn decide(
                 at,
             },
             &record,
+            None,
         )
         .await
 }

@@ -118,6 +118,13 @@ pub async fn assert_published_lists_consistent(node: &Node) {
     published_lists_consistent(node).await.unwrap();
 }
 
+fn delayed(seconds: u64) -> WorkflowSettings {
+    WorkflowSettings::from(&PublicationConfig {
+        auto_publish_delay_seconds: seconds,
+        ..PublicationConfig::default()
+    })
+}
+
 impl Node {
     /// Another workflow on this node whose approved changes wait `seconds` before the
     /// schedule publishes them.
@@ -126,10 +133,30 @@ impl Node {
             self.db.storage.clone(),
             self.publisher.clone(),
             Arc::new(self.clock.clone()),
-            WorkflowSettings::from(&PublicationConfig {
-                auto_publish_delay_seconds: seconds,
-                ..PublicationConfig::default()
-            }),
+            delayed(seconds),
         )
+    }
+
+    /// The workflow of a second node on the same database, with connections, a publisher and
+    /// a working-state cache of its own, as a replica behind a load balancer has.
+    pub async fn replica_with_delay(&self, seconds: u64) -> MutationWorkflow {
+        let storage = stelselnode::storage::connect(&self.db.url).await.unwrap();
+        let publisher = publisher_for(storage.clone(), &self.clock, &self.signer);
+        MutationWorkflow::new(
+            storage,
+            publisher,
+            Arc::new(self.clock.clone()),
+            delayed(seconds),
+        )
+    }
+
+    /// Rule 4 over the working state of the four lists.
+    pub async fn working_state_inconsistencies(&self) -> Vec<stelselnode::domain::Violation> {
+        let mut lists = BTreeMap::new();
+        for list in ListKind::ALL {
+            let state = self.db.storage.working_state(list).await.unwrap();
+            lists.insert(list, state.entries);
+        }
+        integrity::inconsistencies(&lists)
     }
 }
