@@ -3,6 +3,7 @@
 //! embedded default) and PostgreSQL (several replicas). Both pass the same contract tests
 //! (`tests/integration/storage_contract.rs`).
 
+mod connection;
 mod postgres;
 mod sql;
 mod sqlite;

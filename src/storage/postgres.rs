@@ -8,12 +8,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{Postgres, Row as _};
 
 use super::StorageError;
+use super::connection::OwnedTransaction;
 use super::sql::{Arg, Backend, Query, Row, Transaction};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -58,32 +58,7 @@ fn statement(
     Ok(statement)
 }
 
-/// A transaction on a connection of its own. One that does not end in a successful commit
-/// closes its connection instead of returning it to the pool (the server rolls back), so no
-/// later request can get a connection left inside a failed transaction.
-pub(super) struct PostgresTransaction {
-    connection: PoolConnection<Postgres>,
-    committed: bool,
-}
-
-impl PostgresTransaction {
-    async fn begin(pool: &PgPool, begin: &'static str) -> Result<Self, StorageError> {
-        let mut tx = Self {
-            connection: pool.acquire().await?,
-            committed: false,
-        };
-        sqlx::raw_sql(begin).execute(&mut *tx.connection).await?;
-        Ok(tx)
-    }
-}
-
-impl Drop for PostgresTransaction {
-    fn drop(&mut self) {
-        if !self.committed {
-            self.connection.close_on_drop();
-        }
-    }
-}
+pub(super) struct PostgresTransaction(OwnedTransaction<Postgres>);
 
 #[async_trait]
 impl Transaction for PostgresTransaction {
@@ -91,21 +66,17 @@ impl Transaction for PostgresTransaction {
 
     async fn execute(&mut self, query: Query<'_>) -> Result<u64, StorageError> {
         Ok(statement(query)?
-            .execute(&mut *self.connection)
+            .execute(self.0.connection())
             .await?
             .rows_affected())
     }
 
     async fn fetch(&mut self, query: Query<'_>) -> Result<Vec<PgRow>, StorageError> {
-        Ok(statement(query)?.fetch_all(&mut *self.connection).await?)
+        Ok(statement(query)?.fetch_all(self.0.connection()).await?)
     }
 
-    async fn commit(mut self) -> Result<(), StorageError> {
-        sqlx::raw_sql("COMMIT")
-            .execute(&mut *self.connection)
-            .await?;
-        self.committed = true;
-        Ok(())
+    async fn commit(self) -> Result<(), StorageError> {
+        self.0.commit().await
     }
 }
 
@@ -119,15 +90,16 @@ impl Backend for PostgresBackend {
     }
 
     async fn begin_read(&self) -> Result<PostgresTransaction, StorageError> {
-        PostgresTransaction::begin(
-            &self.pool,
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        )
-        .await
+        let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+        Ok(PostgresTransaction(
+            OwnedTransaction::begin(&self.pool, begin).await?,
+        ))
     }
 
     async fn begin_write(&self) -> Result<PostgresTransaction, StorageError> {
-        PostgresTransaction::begin(&self.pool, "BEGIN").await
+        Ok(PostgresTransaction(
+            OwnedTransaction::begin(&self.pool, "BEGIN").await?,
+        ))
     }
 
     async fn fetch(&self, query: Query<'_>) -> Result<Vec<PgRow>, StorageError> {

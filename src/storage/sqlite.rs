@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
@@ -17,6 +16,7 @@ use sqlx::{Row as _, Sqlite};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::StorageError;
+use super::connection::OwnedTransaction;
 use super::sql::{Arg, Backend, Query, Row, Transaction};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -62,39 +62,10 @@ fn statement(query: Query<'_>) -> sqlx::query::Query<'static, Sqlite, SqliteArgu
     statement
 }
 
-/// A transaction on a connection of its own. One that does not end in a successful commit
-/// closes its connection instead of returning it to the pool: SQLite rolls back on close, and
-/// no later request can get a connection left inside a failed transaction (after a full
-/// disk, for instance).
 pub(super) struct SqliteTransaction {
-    connection: PoolConnection<Sqlite>,
-    committed: bool,
+    tx: OwnedTransaction<Sqlite>,
     /// This process's writer turn, held until the transaction ends (write transactions only).
     _turn: Option<OwnedMutexGuard<()>>,
-}
-
-impl SqliteTransaction {
-    async fn begin(
-        pool: &SqlitePool,
-        begin: &'static str,
-        turn: Option<OwnedMutexGuard<()>>,
-    ) -> Result<Self, StorageError> {
-        let mut tx = Self {
-            connection: pool.acquire().await?,
-            committed: false,
-            _turn: turn,
-        };
-        sqlx::raw_sql(begin).execute(&mut *tx.connection).await?;
-        Ok(tx)
-    }
-}
-
-impl Drop for SqliteTransaction {
-    fn drop(&mut self) {
-        if !self.committed {
-            self.connection.close_on_drop();
-        }
-    }
 }
 
 #[async_trait]
@@ -103,21 +74,17 @@ impl Transaction for SqliteTransaction {
 
     async fn execute(&mut self, query: Query<'_>) -> Result<u64, StorageError> {
         Ok(statement(query)
-            .execute(&mut *self.connection)
+            .execute(self.tx.connection())
             .await?
             .rows_affected())
     }
 
     async fn fetch(&mut self, query: Query<'_>) -> Result<Vec<SqliteRow>, StorageError> {
-        Ok(statement(query).fetch_all(&mut *self.connection).await?)
+        Ok(statement(query).fetch_all(self.tx.connection()).await?)
     }
 
-    async fn commit(mut self) -> Result<(), StorageError> {
-        sqlx::raw_sql("COMMIT")
-            .execute(&mut *self.connection)
-            .await?;
-        self.committed = true;
-        Ok(())
+    async fn commit(self) -> Result<(), StorageError> {
+        self.tx.commit().await
     }
 }
 
@@ -132,12 +99,18 @@ impl Backend for SqliteBackend {
 
     async fn begin_read(&self) -> Result<SqliteTransaction, StorageError> {
         // A read transaction in WAL mode sees one consistent state of the file.
-        SqliteTransaction::begin(&self.pool, "BEGIN", None).await
+        Ok(SqliteTransaction {
+            tx: OwnedTransaction::begin(&self.pool, "BEGIN").await?,
+            _turn: None,
+        })
     }
 
     async fn begin_write(&self) -> Result<SqliteTransaction, StorageError> {
         let turn = self.writer.clone().lock_owned().await;
-        SqliteTransaction::begin(&self.pool, "BEGIN IMMEDIATE", Some(turn)).await
+        Ok(SqliteTransaction {
+            tx: OwnedTransaction::begin(&self.pool, "BEGIN IMMEDIATE").await?,
+            _turn: Some(turn),
+        })
     }
 
     async fn fetch(&self, query: Query<'_>) -> Result<Vec<SqliteRow>, StorageError> {
