@@ -12,6 +12,8 @@ use crate::storage::StorageError;
 /// The longest the heartbeat sleeps between looks, so configuration mistakes and clock
 /// jumps are noticed within a minute.
 const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(60);
+/// How soon a failed publication is tried again (the node is not ready meanwhile).
+const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Publisher {
     /// Lists whose current version is within `refresh_before` of expiry now, and lists whose
@@ -64,8 +66,17 @@ impl Publisher {
     pub async fn run_heartbeat(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         loop {
             self.heartbeat_tick().await;
+            let failing = ListKind::ALL
+                .into_iter()
+                .any(|list| self.health(list).last_failure.is_some());
+            let sleep = match failing {
+                true => RETRY_AFTER_FAILURE,
+                false => MAX_SLEEP,
+            };
             tokio::select! {
-                _ = tokio::time::sleep(MAX_SLEEP) => {}
+                _ = tokio::time::sleep(sleep) => {}
+                // A publication failed meanwhile: start retrying it now.
+                _ = self.failed.notified(), if !failing => {}
                 _ = shutdown.changed() => return,
             }
         }

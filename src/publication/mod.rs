@@ -117,6 +117,8 @@ pub struct Publisher {
     health: Mutex<HashMap<ListKind, PublicationHealth>>,
     /// One publication at a time in this process (a plan may span several lists).
     in_progress: tokio::sync::Mutex<()>,
+    /// Wakes the heartbeat when a publication fails, so that it retries soon.
+    failed: tokio::sync::Notify,
 }
 
 impl Publisher {
@@ -135,6 +137,7 @@ impl Publisher {
             contents: Mutex::new(HashMap::new()),
             health: Mutex::new(HashMap::new()),
             in_progress: tokio::sync::Mutex::new(()),
+            failed: tokio::sync::Notify::new(),
         }
     }
 
@@ -184,6 +187,7 @@ impl Publisher {
             }
             Err(e) => {
                 tracing::error!(%list, reason = %e, "publication failed");
+                self.failed.notify_one();
                 PublicationHealth {
                     last_failure: Some(e.to_string()),
                     last_refusal: None,

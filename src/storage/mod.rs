@@ -121,21 +121,7 @@ impl StorageError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_) => true,
             sqlx::Error::Database(e) => {
-                let code = e.code().unwrap_or_default();
-                match code.parse::<i32>() {
-                    // SQLite primary result codes: BUSY, LOCKED, READONLY, IOERR, FULL,
-                    // CANTOPEN.
-                    Ok(sqlite) => matches!(sqlite & 0xff, 5 | 6 | 8 | 10 | 13 | 14),
-                    // PostgreSQL SQLSTATE: insufficient resources (disk full, out of
-                    // memory), connection exceptions, operator intervention (shutdown,
-                    // recovery), a read-only transaction.
-                    Err(_) => {
-                        ["53", "08", "57"]
-                            .iter()
-                            .any(|class| code.starts_with(class))
-                            || code == "25006"
-                    }
-                }
+                sqlite::is_unavailable(e.as_ref()) || postgres::is_unavailable(e.as_ref())
             }
             _ => false,
         }

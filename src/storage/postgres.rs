@@ -58,6 +58,20 @@ fn statement(
     Ok(statement)
 }
 
+/// PostgreSQL cannot take the request now: SQLSTATE classes 53 (insufficient resources: disk
+/// full, out of memory), 08 (connection exceptions), 57 (operator intervention: shutdown,
+/// recovery), or a read-only transaction (25006).
+pub(super) fn is_unavailable(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .map(|e| e.code())
+        .is_some_and(|code| {
+            ["53", "08", "57"]
+                .iter()
+                .any(|class| code.starts_with(class))
+                || code == "25006"
+        })
+}
+
 pub(super) struct PostgresTransaction(OwnedTransaction<Postgres>);
 
 #[async_trait]

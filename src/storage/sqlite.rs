@@ -62,6 +62,14 @@ fn statement(query: Query<'_>) -> sqlx::query::Query<'static, Sqlite, SqliteArgu
     statement
 }
 
+/// SQLite cannot take the request now: BUSY, LOCKED, READONLY, IOERR, FULL or CANTOPEN (the
+/// primary result code of an extended one).
+pub(super) fn is_unavailable(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .and_then(|e| sqlx::error::DatabaseError::code(e)?.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
+}
+
 pub(super) struct SqliteTransaction {
     tx: OwnedTransaction<Sqlite>,
     /// This process's writer turn, held until the transaction ends (write transactions only).

@@ -24,6 +24,7 @@ mod conformance;
 mod consistency;
 mod consumer;
 mod dev_mode;
+mod faults;
 mod mutation_storage;
 mod mutation_workflow;
 mod openapi;

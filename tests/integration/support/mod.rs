@@ -40,13 +40,20 @@ pub struct TestDatabase {
 
 pub async fn sqlite() -> TestDatabase {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let url = format!("sqlite://{}", dir.path().join("stelselnode.db").display());
+    let mut db = sqlite_at(dir.path()).await;
+    db._dir = Some(dir);
+    db
+}
+
+/// A fresh SQLite database in `dir`, which the caller keeps.
+pub async fn sqlite_at(dir: &std::path::Path) -> TestDatabase {
+    let url = format!("sqlite://{}", dir.join("stelselnode.db").display());
     let storage = storage::connect(&url).await.expect("open SQLite");
     storage.migrate().await.expect("migrate SQLite");
     TestDatabase {
         storage,
         url,
-        _dir: Some(dir),
+        _dir: None,
     }
 }
 

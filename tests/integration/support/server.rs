@@ -14,7 +14,7 @@ use stelselnode::publication::{PublishOptions, assemble};
 use stelselnode::server::Application;
 use stelselnode::tls::NodeAccess;
 
-use super::http_client::{Response, connector, request};
+use super::http_client::{Response, connector, plain_get, request};
 use super::{TestDatabase, official_example};
 
 /// A whitelisted host of the official example Whitelist.
@@ -220,6 +220,11 @@ impl TestServer {
         )
         .await
         .unwrap()
+    }
+
+    /// Whether `/readyz` on the ops listener says ready.
+    pub async fn ready(&self) -> bool {
+        plain_get(self.app.ops_address(), "/readyz").await.status == 200
     }
 
     pub async fn stored_bytes(&self, list: ListKind, n: Volgnummer) -> Vec<u8> {
