@@ -74,6 +74,25 @@ impl DevCa {
         self.issuer.pem()
     }
 
+    /// A CRL of this CA that revokes nothing, valid between two days (PEM): tests give the
+    /// node expired and current ones.
+    pub fn crl_pem(
+        &self,
+        this_update: (i32, u8, u8),
+        next_update: (i32, u8, u8),
+    ) -> Result<String, DevPkiError> {
+        let day = |(y, m, d)| rcgen::date_time_ymd(y, m, d);
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: day(this_update),
+            next_update: day(next_update),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: Vec::new(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuer)?.pem()?)
+    }
+
     pub fn issue(&self, purpose: &Purpose, algorithm: KeyAlgorithm) -> Result<Issued, DevPkiError> {
         let (common_name, dns_names, usage) = match purpose {
             Purpose::Server(names) => (

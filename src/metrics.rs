@@ -17,6 +17,8 @@ pub struct Metrics {
     pub publication_failures: IntCounterVec,
     pub fetches: IntCounterVec,
     pub tls_handshakes_refused: IntGaugeVec,
+    /// Seconds until each configured CRL's nextUpdate (negative: expired).
+    pub crl_seconds_until_next_update: IntGaugeVec,
     pub http_requests: IntCounterVec,
     pub http_request_duration: HistogramVec,
 }
@@ -90,6 +92,11 @@ impl Metrics {
                 &["list", "reason"],
             ),
             fetches,
+            crl_seconds_until_next_update: gauge(
+                "crl_seconds_until_next_update",
+                "Seconds until a configured CRL should be replaced; negative once it expired",
+                &["crl"],
+            ),
             tls_handshakes_refused: gauge(
                 "tls_handshakes_refused",
                 "TLS handshakes refused since start, by reason",

@@ -31,8 +31,8 @@ pub use published::{IndexedVersion, VersionRecord, VersionStatus};
 pub use references::{Reference, Referrer, ReferringField};
 pub use role::Role;
 pub use text::{
-    Deelnemer, GegevensdienstId, Interfaceversie, OAuthclientOrganisatienaam, Systeemrolcode,
-    Ticketreferentie, Weergavenaam, Zorgaanbiedernaam,
+    Deelnemer, GegevensdienstId, Interfaceversie, OAuthclientOrganisatienaam, Reden,
+    Systeemrolcode, Ticketreferentie, Weergavenaam, Zorgaanbiedernaam, is_deceptive,
 };
 pub use version::{Tijdstempel, Volgnummer};
 pub use violation::{InvalidValue, Rule, Violation, Violations};

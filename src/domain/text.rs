@@ -59,8 +59,18 @@ pub(crate) enum InnerSpaces {
     Forbidden,
 }
 
-/// The document rules every text value obeys: no surrounding whitespace, no control characters,
-/// only characters XML 1.0 can carry, and a length in characters (as XSD counts) within bounds.
+/// Characters that change how text around them shows, or show as nothing: bidirectional
+/// embeddings, overrides, isolates and marks, and zero-width characters. A name or reason
+/// holding them reads as something else in a list, a log or a browser.
+pub fn is_deceptive(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// The document rules every text value obeys: no surrounding whitespace, no control
+/// characters, no bidirectional controls or zero-width characters, only characters XML 1.0
+/// can carry, and a length in characters (as XSD counts) within bounds.
 pub(crate) fn check_text(
     value: &str,
     min: usize,
@@ -74,6 +84,15 @@ pub(crate) fn check_text(
         return Err(InvalidValue::new(
             Rule::Whitespace,
             format!("contains the control character U+{:04X}", c as u32),
+        ));
+    }
+    if let Some(c) = value.chars().find(|&c| is_deceptive(c)) {
+        return Err(InvalidValue::new(
+            Rule::Character,
+            format!(
+                "contains U+{:04X}, a bidirectional control or zero-width character",
+                c as u32
+            ),
         ));
     }
     if value.starts_with(char::is_whitespace) || value.ends_with(char::is_whitespace) {
@@ -98,9 +117,20 @@ pub(crate) fn check_text(
     Ok(())
 }
 
+/// Text normalised to NFC, so that what looks the same is stored, compared and counted the
+/// same.
+pub(crate) fn nfc(value: String) -> String {
+    use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+    match is_nfc_quick(value.chars()) {
+        IsNormalized::Yes => value,
+        _ => value.nfc().collect(),
+    }
+}
+
 macro_rules! bounded_text {
     ($(#[$doc:meta])* $name:ident, $min:literal ..= $max:literal, $spaces:expr) => {
         string_value!($(#[$doc])* $name, |value| {
+            let value = nfc(value);
             check_text(&value, $min, $max, $spaces).map(|()| value)
         });
     };
@@ -135,6 +165,10 @@ bounded_text!(
 bounded_text!(
     /// The MedMij-loket ticket a mutation belongs to (not in any list; our bound).
     Ticketreferentie, 1..=64, InnerSpaces::Forbidden
+);
+bounded_text!(
+    /// Why beheer rejects a mutation: for people, so bounded and never empty.
+    Reden, 1..=500, InnerSpaces::Allowed
 );
 
 string_value!(
@@ -261,6 +295,35 @@ mod tests {
         assert!(err.to_string().contains("lowercase"), "{err}");
         let ok: Zorgaanbiedernaam = serde_json::from_str("\"abcdefg@medmij\"").unwrap();
         assert_eq!(serde_json::to_string(&ok).unwrap(), "\"abcdefg@medmij\"");
+    }
+
+    #[test]
+    fn free_text_is_nfc_and_holds_nothing_that_shows_as_something_else() {
+        // "é" as e + combining acute becomes the one precomposed character.
+        let decomposed = "Cafe\u{0301} Gezond";
+        assert_eq!(
+            Deelnemer::parse(decomposed).unwrap().as_str(),
+            "Café Gezond"
+        );
+        for deceptive in [
+            "Ziekenhuis \u{202E}tset",
+            "Zieken\u{200B}huis",
+            "PGO\u{2066}x\u{2069}",
+            "\u{FEFF}Een PGO",
+        ] {
+            assert_eq!(
+                Deelnemer::parse(deceptive).unwrap_err().rule,
+                Rule::Character,
+                "{deceptive:?}"
+            );
+            assert_eq!(
+                Weergavenaam::parse(deceptive).unwrap_err().rule,
+                Rule::Character
+            );
+        }
+        assert_eq!(Reden::parse("a\0b").unwrap_err().rule, Rule::Whitespace);
+        assert_eq!(Reden::parse("").unwrap_err().rule, Rule::Length);
+        assert!(Reden::parse("ticket onvolledig").is_ok());
     }
 
     proptest! {

@@ -15,6 +15,9 @@ pub enum Rule {
     Pattern,
     /// Leading/trailing whitespace or a control character inside a text value.
     Whitespace,
+    /// A character that would show as something else: a bidirectional control or a
+    /// zero-width character (SPEC §9).
+    Character,
     /// A numeric value out of its range (Volgnummer, port).
     Range,
     /// Two entries with the same identifying value where the XSD demands uniqueness.
@@ -39,6 +42,7 @@ impl Rule {
             Rule::Length => "length",
             Rule::Pattern => "pattern",
             Rule::Whitespace => "whitespace",
+            Rule::Character => "character",
             Rule::Range => "range",
             Rule::Unique => "unique",
             Rule::Structure => "structure",

@@ -25,8 +25,8 @@ use crate::clock::Clock;
 use crate::config::PublicationConfig;
 use crate::domain::{
     AuditOutcome, AuditRecord, Decision, DecisionError, Deelnemer, EntryChange, Interfaceversie,
-    ListKind, MutationDecision, MutationRecord, MutationStatus, NewMutation, Role, Rule, Snapshot,
-    Ticketreferentie, VersionRecord, Violation, Violations,
+    ListKind, MutationDecision, MutationRecord, MutationStatus, NewMutation, Reden, Role, Rule,
+    Snapshot, Ticketreferentie, VersionRecord, Violation, Violations,
 };
 use crate::publication::{PublishError, PublishOptions, Publisher};
 use crate::storage::{MutationQuery, Recheck, Storage, StorageError};
@@ -309,8 +309,9 @@ impl MutationWorkflow {
         &self,
         actor: &Actor,
         record: &MutationRecord,
-        reason: String,
+        reason: Reden,
     ) -> Result<MutationRecord, WorkflowError> {
+        let reason = reason.into();
         let decision = self.decision(actor, record.id, Decision::Reject { reason });
         self.decide(actor, record, decision, None).await
     }

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::audit::AuditBacklog;
 use super::observe::{observe, remember_identity};
 use super::served::{RefreshError, ServedLists};
-use super::{admin, audit, ops, read_api};
+use super::{admin, audit, error, ops, read_api};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{ListKind, VersionRecord};
@@ -124,10 +124,17 @@ fn start(
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(body_limit))
-            .app_data(web::JsonConfig::default().limit(body_limit))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(body_limit)
+                    .error_handler(error::json_error),
+            )
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .wrap(Condition::new(audited, from_fn(audit::audit)))
             .wrap(from_fn(move |r, n| observe(name, r, n)))
             .configure(routes)
+            .default_service(web::to(error::unknown_route))
     })
     .workers(listener.workers)
     .client_request_timeout(Duration::from_secs(config.request_timeout_seconds))

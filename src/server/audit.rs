@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
+use super::query::{limit, text_filter};
 use crate::domain::{AuditOutcome, AuditRecord};
 use crate::mutations::Actor;
 use crate::roles::{Role, roles_of};
@@ -252,16 +253,16 @@ pub async fn audit_log(
     let query = AuditQuery {
         since: filter.since,
         until: filter.until,
-        actor: filter.actor,
-        action: filter.action,
-        object: filter.object,
+        actor: text_filter(filter.actor, "actor")?,
+        action: text_filter(filter.action, "action")?,
+        object: text_filter(filter.object, "object")?,
         outcome: filter
             .outcome
             .as_deref()
             .map(str::parse::<AuditOutcome>)
             .transpose()
             .map_err(ApiError::BadRequest)?,
-        limit: super::query::limit(filter.limit)?,
+        limit: limit(filter.limit)?,
     };
     let records = state.storage.audit_records(&query).await?;
     Ok(HttpResponse::Ok().json(json!({ "records": records })))

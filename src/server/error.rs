@@ -28,6 +28,8 @@ pub enum ApiError {
         message: String,
         violations: Vec<Violation>,
     },
+    #[error("this route does not take this method; it takes {allow}")]
+    MethodNotAllowed { allow: String },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -51,6 +53,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Forbidden | ApiError::NotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -65,8 +68,14 @@ impl ResponseError for ApiError {
             body["violations"] = json!(violations);
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::Unavailable(_) = self {
-            response.insert_header(("Retry-After", RETRY_AFTER_SECONDS.to_string()));
+        match self {
+            ApiError::Unavailable(_) => {
+                response.insert_header(("Retry-After", RETRY_AFTER_SECONDS.to_string()));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                response.insert_header(("Allow", allow.as_str()));
+            }
+            _ => {}
         }
         response.json(body)
     }
@@ -146,4 +155,44 @@ impl ApiError {
             violations: violations.into_vec(),
         }
     }
+}
+
+/// Every request no route matches: a JSON 404 like any other.
+pub async fn unknown_route() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound("there is no such route".into()))
+}
+
+/// A method a route does not take, given the route table's names for the ones it does
+/// (`read` is GET and HEAD).
+pub fn method_not_allowed(methods: &[&str]) -> ApiError {
+    let allow = methods
+        .iter()
+        .map(|m| match *m {
+            "read" => "GET, HEAD".to_owned(),
+            other => other.to_ascii_uppercase(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    ApiError::MethodNotAllowed { allow }
+}
+
+/// Path values that do not parse (an id that is not a number): 404, as JSON.
+pub fn path_error(e: actix_web::error::PathError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::NotFound(format!("no such resource: {e}")).into()
+}
+
+/// Query strings that do not parse: 400, as JSON.
+pub fn query_error(
+    e: actix_web::error::QueryPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::BadRequest(format!("the query is not valid: {e}")).into()
+}
+
+/// Request bodies that are not the JSON a route takes: 400, as JSON.
+pub fn json_error(
+    e: actix_web::error::JsonPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::BadRequest(format!("the body is not valid: {e}")).into()
 }

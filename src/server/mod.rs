@@ -21,6 +21,11 @@ macro_rules! route_table {
                 actix_web::web::resource($path)
                     $( .wrap(actix_web::middleware::from_fn(move |r, n| require($guard, r, n))) )?
                     $( .route(route_table!(@method $method).to($handler)) )+
+                    .default_service(actix_web::web::to(|| async {
+                        Err::<actix_web::HttpResponse, _>(
+                            super::error::method_not_allowed(&[$( stringify!($method) ),+]),
+                        )
+                    }))
             ); )*
         }
     };

@@ -9,13 +9,10 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::audit::note;
 use super::error::ApiError;
-use super::query::{age, bad_request, limit, list_name};
-use crate::domain::{MutationRecord, MutationStatus};
+use super::query::{age, bad_request, limit, list_name, text_filter};
+use crate::domain::{MutationRecord, MutationStatus, Reden, Violations};
 use crate::mutations::{Actor, Submission, parse_submission};
 use crate::storage::MutationQuery;
-
-/// A rejection reason is for people: bounded, never empty.
-const MAX_REASON_CHARS: usize = 500;
 
 /// Parses a submission and notes its entry and deelnemer for the audit.
 fn submission(request: &HttpRequest, body: &Value) -> Result<Submission, ApiError> {
@@ -84,7 +81,7 @@ impl ListQuery {
                 .transpose()
                 .map_err(bad_request)?,
             list: self.list.as_deref().map(list_name).transpose()?,
-            submitter: self.submitter,
+            submitter: text_filter(self.submitter, "submitter")?,
             submitted_before: ago(self.min_age, "min_age")?,
             submitted_after: ago(self.max_age, "max_age")?,
             limit: limit(self.limit)?,
@@ -147,12 +144,8 @@ pub async fn reject(
     id: web::Path<i64>,
     body: web::Json<Rejection>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body.into_inner().reason.trim().to_owned();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-        return Err(bad_request(format!(
-            "reason must be 1 to {MAX_REASON_CHARS} characters"
-        )));
-    }
+    let reason = Reden::parse(body.into_inner().reason.trim())
+        .map_err(|e| ApiError::refused(Violations::one(e.at("$.reason"))))?;
     let record = find(&state, &request, *id).await?;
     let rejected = state.workflow.reject(&actor, &record, reason).await?;
     note(&request, |n| n.recorded = true);

@@ -39,6 +39,16 @@ pub fn readiness_problems(state: &AppState) -> Vec<String> {
     let margin = Duration::days(i64::from(
         state.config.server.signing_certificate_margin_days,
     ));
+    for crl in state.tls.crls() {
+        if let Some(next_update) = crl.next_update
+            && next_update <= now
+        {
+            problems.push(format!(
+                "the CRL {} expired at {next_update}: revocations since then are unknown",
+                crl.file
+            ));
+        }
+    }
     match state.publisher.signing_certificate_expiry() {
         Some(not_after) if not_after - now <= margin => {
             problems.push(format!(
@@ -77,6 +87,13 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             m.list_seconds_until_expiry
                 .with_label_values(&labels)
                 .set((served.record.expires_at - now).num_seconds());
+        }
+    }
+    for crl in state.tls.crls() {
+        if let Some(next_update) = crl.next_update {
+            m.crl_seconds_until_next_update
+                .with_label_values(&[crl.file.as_str()])
+                .set((next_update - now).num_seconds());
         }
     }
     let refusals = state.tls.refusals();

@@ -4,7 +4,7 @@
 use chrono::Duration;
 
 use super::error::ApiError;
-use crate::domain::ListKind;
+use crate::domain::{ListKind, is_deceptive};
 
 /// Bounds on what one listing returns.
 const DEFAULT_LIMIT: u32 = 100;
@@ -40,6 +40,25 @@ pub fn limit(requested: Option<u32>) -> Result<u32, ApiError> {
     match requested.unwrap_or(DEFAULT_LIMIT) {
         n @ 1..=MAX_LIMIT => Ok(n),
         _ => Err(bad_request(format!("limit must be 1 to {MAX_LIMIT}"))),
+    }
+}
+
+/// The longest text filter a listing takes.
+const MAX_FILTER_CHARS: usize = 200;
+
+/// A text filter (a certificate subject, an action, an object): bounded and printable, so
+/// that it never reaches the database as something it cannot store or compare.
+pub fn text_filter(value: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v)
+            if v.chars().count() > MAX_FILTER_CHARS
+                || v.chars().any(|c| c.is_control() || is_deceptive(c)) =>
+        {
+            Err(bad_request(format!(
+                "{name} must be at most {MAX_FILTER_CHARS} printable characters"
+            )))
+        }
+        v => Ok(v),
     }
 }
 

@@ -313,6 +313,7 @@ async fn insert_audit<T: Transaction>(
     tx: &mut T,
     record: &AuditRecord,
 ) -> Result<(), StorageError> {
+    let record = &record.printable();
     tx.execute(
         query(
             "INSERT INTO audit_log (at, actor_subject, actor_fingerprint, role, action, object, \

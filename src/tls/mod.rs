@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use chrono::{DateTime, Utc};
 use rustls::crypto::{CryptoProvider, aws_lc_rs};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
@@ -92,18 +93,50 @@ fn load_client_verifier(
             .add(ca.map_err(|e| read_error(&files.client_ca, e))?)
             .map_err(|e| TlsError::Config(format!("client CA {}: {e}", files.client_ca)))?;
     }
-    let crls = files
+    let crls = read_crls(files)?;
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .with_crls(crls)
+        .build()
+        .map_err(|e| TlsError::Config(format!("client certificate verifier: {e}")))
+}
+
+fn read_crls(files: &TlsFiles) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    files
         .crls
         .iter()
         .map(|path| {
             CertificateRevocationListDer::from_pem_file(Path::new(path))
                 .map_err(|e| read_error(path, e))
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .with_crls(crls)
-        .build()
-        .map_err(|e| TlsError::Config(format!("client certificate verifier: {e}")))
+        .collect()
+}
+
+/// When a configured CRL should be replaced by a newer one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlValidity {
+    pub file: String,
+    /// Its nextUpdate; `None` when the CRL names none.
+    pub next_update: Option<DateTime<Utc>>,
+}
+
+fn crl_validity(files: &TlsFiles) -> Result<Vec<CrlValidity>, TlsError> {
+    use x509_parser::prelude::FromDer;
+    let crls = read_crls(files)?;
+    files
+        .crls
+        .iter()
+        .zip(crls)
+        .map(|(file, der)| {
+            let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der)
+                .map_err(|e| read_error(file, e))?;
+            Ok(CrlValidity {
+                file: file.clone(),
+                next_update: crl
+                    .next_update()
+                    .and_then(|t| DateTime::from_timestamp(t.timestamp(), 0)),
+            })
+        })
+        .collect()
 }
 
 /// The server certificate, swappable at run time.
@@ -124,6 +157,7 @@ pub struct Tls {
     client_verifier: Arc<ReloadableVerifier>,
     whitelist: Arc<RwLock<Arc<HashSet<String>>>>,
     refusals: Arc<HandshakeRefusals>,
+    crls: RwLock<Vec<CrlValidity>>,
 }
 
 impl Tls {
@@ -131,7 +165,9 @@ impl Tls {
         let provider = crypto_provider();
         let certificate = load_certified_key(&files, &provider)?;
         let verifier = load_client_verifier(&files, &provider)?;
+        let crls = RwLock::new(crl_validity(&files)?);
         Ok(Self {
+            crls,
             certificate: Arc::new(ReloadableCertificate(RwLock::new(Arc::new(certificate)))),
             client_verifier: Arc::new(ReloadableVerifier::new(verifier)),
             whitelist: Arc::new(RwLock::new(Arc::new(HashSet::new()))),
@@ -145,9 +181,18 @@ impl Tls {
     pub fn reload(&self) -> Result<(), TlsError> {
         let certificate = load_certified_key(&self.files, &self.provider)?;
         let verifier = load_client_verifier(&self.files, &self.provider)?;
+        let crls = crl_validity(&self.files)?;
         *self.certificate.0.write().expect("certificate lock") = Arc::new(certificate);
         self.client_verifier.replace(verifier);
+        *self.crls.write().expect("CRL lock") = crls;
         Ok(())
+    }
+
+    /// The configured CRLs and when each should have been replaced. A CRL past its nextUpdate
+    /// is still used (refusing every client would take the network down), but the node is
+    /// not ready and the metric shows it.
+    pub fn crls(&self) -> Vec<CrlValidity> {
+        self.crls.read().expect("CRL lock").clone()
     }
 
     /// The hostnames of the current published Whitelist, for the node listener's check.

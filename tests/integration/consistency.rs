@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use stelselnode::clock::Clock;
 use stelselnode::devpki::KeyAlgorithm;
-use stelselnode::domain::{ListKind, Role};
+use stelselnode::domain::{ListKind, Reden, Role};
 use stelselnode::mutations::Actor;
 
 use super::support::TestDatabase;
@@ -146,7 +146,7 @@ async fn run(node: &Node, seed: u64) {
                 };
                 let _ = match random.below(4) {
                     0 => workflow
-                        .reject(&beheer, &submitted, "niet volledig".into())
+                        .reject(&beheer, &submitted, Reden::parse("niet volledig").unwrap())
                         .await
                         .map(|_| ()),
                     _ => workflow.approve(&beheer, &submitted).await.map(|_| ()),

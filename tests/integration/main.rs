@@ -25,6 +25,7 @@ mod consistency;
 mod consumer;
 mod dev_mode;
 mod faults;
+mod hostile_input;
 mod mutation_storage;
 mod mutation_workflow;
 mod openapi;

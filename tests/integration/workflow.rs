@@ -11,8 +11,8 @@ use serde_json::json;
 use stelselnode::clock::Clock;
 use stelselnode::devpki::KeyAlgorithm;
 use stelselnode::domain::{
-    DecisionError, Deelnemer, EntryChange, Interfaceversie, ListKind, MutationStatus, Role, Rule,
-    Ticketreferentie, Volgnummer,
+    DecisionError, Deelnemer, EntryChange, Interfaceversie, ListKind, MutationStatus, Reden, Role,
+    Rule, Ticketreferentie, Volgnummer,
 };
 use stelselnode::mutations::{Actor, CheckError, RetireOutcome, RetireRequest, WorkflowError};
 
@@ -117,7 +117,9 @@ async fn nobody_decides_on_their_own_mutation_and_only_the_submitter_withdraws(d
         Err(WorkflowError::Decision(DecisionError::FourEyes { .. }))
     ));
     assert!(matches!(
-        workflow.reject(&beheer(), &own, "eigen".into()).await,
+        workflow
+            .reject(&beheer(), &own, Reden::parse("eigen").unwrap())
+            .await,
         Err(WorkflowError::Decision(DecisionError::FourEyes { .. }))
     ));
     assert!(matches!(

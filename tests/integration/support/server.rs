@@ -94,6 +94,16 @@ impl TestServer {
     /// A node on ports chosen by the OS, with the official example lists imported and
     /// nothing published yet.
     pub async fn start(db: TestDatabase, access: NodeAccess) -> Self {
+        Self::start_with(db, access, |_, _, _| {}).await
+    }
+
+    /// The same, with the configuration changed by `configure` (given the PKI and a
+    /// directory for files) before the node starts.
+    pub async fn start_with(
+        db: TestDatabase,
+        access: NodeAccess,
+        configure: impl FnOnce(&mut Config, &Pki, &std::path::Path),
+    ) -> Self {
         let pki = Pki::new();
         let dir = tempfile::tempdir().unwrap();
         let write = |name: &str, content: &str| {
@@ -130,6 +140,7 @@ impl TestServer {
                 roles: vec![Role::Loket],
             },
         ];
+        configure(&mut config, &pki, dir.path());
         for list in ListKind::ALL {
             let bytes = std::fs::read(official_example(list)).unwrap();
             import_document(db.storage.as_ref(), list, &bytes, "cli:test", Utc::now())
