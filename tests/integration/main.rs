@@ -23,6 +23,7 @@ mod cli;
 mod conformance;
 mod consistency;
 mod consumer;
+mod crashes;
 mod dev_mode;
 mod faults;
 mod hostile_input;
