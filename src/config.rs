@@ -45,7 +45,14 @@ pub struct ServerConfig {
     /// The `?api=<major>` values the legacy list URLs accept.
     pub legacy_api_majors: Vec<u32>,
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request's head (a slow-header client is cut off).
     pub request_timeout_seconds: u64,
+    /// How long a TLS handshake may take before the connection is closed.
+    pub tls_handshake_timeout_seconds: u64,
+    /// How long an idle keep-alive connection is kept open.
+    pub keep_alive_seconds: u64,
+    /// The most connections one listener holds open at once; more wait to be accepted.
+    pub max_connections: usize,
     /// How often a replica looks for versions published elsewhere.
     pub refresh_interval_seconds: u64,
     /// Not ready when the signing certificate expires within this many days.
@@ -68,6 +75,9 @@ impl Default for ServerConfig {
             legacy_api_majors: vec![1, 2],
             max_body_bytes: 1024 * 1024,
             request_timeout_seconds: 30,
+            tls_handshake_timeout_seconds: 10,
+            keep_alive_seconds: 30,
+            max_connections: 10_000,
             refresh_interval_seconds: 2,
             signing_certificate_margin_days: 14,
             workers: 0,
@@ -255,6 +265,27 @@ impl Config {
             if identity.roles.is_empty() {
                 problems.push(format!("admin.identities[{i}] has no roles"));
             }
+        }
+        let bounds = [
+            (
+                "request_timeout_seconds",
+                self.server.request_timeout_seconds,
+                300,
+            ),
+            (
+                "tls_handshake_timeout_seconds",
+                self.server.tls_handshake_timeout_seconds,
+                60,
+            ),
+            ("keep_alive_seconds", self.server.keep_alive_seconds, 600),
+        ];
+        for (name, value, max) in bounds {
+            if !(1..=max).contains(&value) {
+                problems.push(format!("server.{name} must be 1 to {max}"));
+            }
+        }
+        if !(1..=100_000).contains(&self.server.max_connections) {
+            problems.push("server.max_connections must be 1 to 100000".to_owned());
         }
         if self.server.refresh_interval_seconds == 0 {
             problems.push("server.refresh_interval_seconds must be at least 1".to_owned());

@@ -74,20 +74,32 @@ impl DevCa {
         self.issuer.pem()
     }
 
-    /// A CRL of this CA that revokes nothing, valid between two days (PEM): tests give the
+    /// A CRL of this CA, valid between two days, that revokes `revoked` (PEM): tests give the
     /// node expired and current ones.
     pub fn crl_pem(
         &self,
         this_update: (i32, u8, u8),
         next_update: (i32, u8, u8),
+        revoked: &[&CertificateDer<'_>],
     ) -> Result<String, DevPkiError> {
+        use x509_parser::prelude::{FromDer, X509Certificate};
         let day = |(y, m, d)| rcgen::date_time_ymd(y, m, d);
+        let revoked_certs = revoked
+            .iter()
+            .filter_map(|der| X509Certificate::from_der(der).ok())
+            .map(|(_, certificate)| rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from_slice(certificate.raw_serial()),
+                revocation_time: day(this_update),
+                reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            })
+            .collect();
         let params = rcgen::CertificateRevocationListParams {
             this_update: day(this_update),
             next_update: day(next_update),
             crl_number: rcgen::SerialNumber::from(1u64),
             issuing_distribution_point: None,
-            revoked_certs: Vec::new(),
+            revoked_certs,
             key_identifier_method: rcgen::KeyIdMethod::Sha256,
         };
         Ok(params.signed_by(&self.issuer)?.pem()?)

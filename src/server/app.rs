@@ -12,8 +12,9 @@ use actix_web::{App, HttpServer, web};
 use tokio::sync::watch;
 
 use super::audit::AuditBacklog;
-use super::observe::{observe, remember_identity};
+use super::observe::observe;
 use super::served::{RefreshError, ServedLists};
+use super::trust::{follow_trust, remember_peer};
 use super::{admin, audit, error, ops, read_api};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -23,7 +24,7 @@ use crate::mutations::{MutationWorkflow, WorkflowSettings};
 use crate::publication::{PublicationObserver, Publisher, Settings};
 use crate::signing::SigningKey;
 use crate::storage::Storage;
-use crate::tls::Tls;
+use crate::tls::{Peer, Tls};
 
 /// What every request handler can reach.
 pub struct AppState {
@@ -91,12 +92,12 @@ impl PublicationObserver for ServeAtOnce {
     }
 }
 
-/// One listener: where, with which TLS (none for ops), how many workers, which routes, and
-/// whether every request is audited (admin).
+/// One listener: where, with which TLS and peers (none for ops), how many workers, which
+/// routes, and whether every request is audited (admin).
 struct Listener {
     name: &'static str,
     address: String,
-    tls: Option<rustls::ServerConfig>,
+    tls: Option<(rustls::ServerConfig, Peer)>,
     workers: usize,
     routes: fn(&mut web::ServiceConfig),
     audited: bool,
@@ -120,6 +121,7 @@ fn start(
         audited,
         ..
     } = listener;
+    let peer = listener.tls.as_ref().map(|(_, peer)| *peer);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -131,6 +133,10 @@ fn start(
             )
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .wrap(Condition::new(
+                peer.is_some(),
+                from_fn(move |r, n| follow_trust(peer.unwrap_or(Peer::Admin), r, n)),
+            ))
             .wrap(Condition::new(audited, from_fn(audit::audit)))
             .wrap(from_fn(move |r, n| observe(name, r, n)))
             .configure(routes)
@@ -138,11 +144,15 @@ fn start(
     })
     .workers(listener.workers)
     .client_request_timeout(Duration::from_secs(config.request_timeout_seconds))
+    .tls_handshake_timeout(Duration::from_secs(config.tls_handshake_timeout_seconds))
+    .keep_alive(Duration::from_secs(config.keep_alive_seconds))
+    // actix counts connections per worker.
+    .max_connections(config.max_connections.div_ceil(listener.workers).max(1))
     .disable_signals()
     .shutdown_timeout(10)
-    .on_connect(remember_identity);
+    .on_connect(remember_peer);
     let server = match listener.tls {
-        Some(tls) => server.listen_rustls_0_23(socket, tls),
+        Some((tls, _)) => server.listen_rustls_0_23(socket, tls),
         None => server.listen(socket),
     }
     .map_err(bind_error)?
@@ -218,7 +228,10 @@ impl Application {
             Listener {
                 name: "node",
                 address: server.node_listen.clone(),
-                tls: Some(tls.node_config(server.node_access)),
+                tls: Some((
+                    tls.node_config(server.node_access),
+                    Peer::Node(server.node_access),
+                )),
                 workers,
                 routes: read_api::routes,
                 audited: false,
@@ -226,7 +239,7 @@ impl Application {
             Listener {
                 name: "admin",
                 address: server.admin_listen.clone(),
-                tls: Some(tls.admin_config()),
+                tls: Some((tls.admin_config(), Peer::Admin)),
                 workers: workers.min(2),
                 routes: admin::routes,
                 audited: true,

@@ -50,6 +50,7 @@ mod publications_api;
 mod query;
 mod read_api;
 mod served;
+mod trust;
 
 pub use admin::ROUTES as ADMIN_ROUTES;
 pub use app::{AppState, Application, StartError};

@@ -1,6 +1,5 @@
 //! Observability of every listener: request counts and latencies by route pattern (never by
-//! raw path, so the label set stays bounded), the access log, and the verified client
-//! certificate's identity put on each request of a TLS connection.
+//! raw path, so the label set stays bounded), and the access log.
 
 use std::time::Instant;
 
@@ -105,22 +104,4 @@ pub(super) async fn observe(
             micros = started.elapsed().as_micros() as u64, client = client.as_deref().unwrap_or("-"), "request");
     }
     Ok(response)
-}
-
-/// Puts the verified client certificate's identity on every request of the connection.
-pub(super) fn remember_identity(
-    connection: &dyn std::any::Any,
-    data: &mut actix_web::dev::Extensions,
-) {
-    use actix_tls::accept::rustls_0_23::TlsStream;
-    if let Some(stream) = connection.downcast_ref::<TlsStream<actix_web::rt::net::TcpStream>>()
-        && let Some(identity) = stream
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|chain| chain.first())
-            .and_then(|leaf| ClientIdentity::from_certificate(leaf))
-    {
-        data.insert(identity);
-    }
 }

@@ -105,6 +105,9 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     m.tls_handshakes_refused
         .with_label_values(&["not_on_whitelist"])
         .set(load(&refusals.not_whitelisted));
+    m.tls_handshakes_refused
+        .with_label_values(&["trust_changed"])
+        .set(load(&refusals.trust_changed));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(m.render())

@@ -8,12 +8,14 @@ mod verifier;
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use rustls::crypto::{CryptoProvider, aws_lc_rs};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
@@ -158,6 +160,17 @@ pub struct Tls {
     whitelist: Arc<RwLock<Arc<HashSet<String>>>>,
     refusals: Arc<HandshakeRefusals>,
     crls: RwLock<Vec<CrlValidity>>,
+    /// Grows whenever trust changes (a Whitelist published; certificates, trust anchors or
+    /// CRLs reloaded), so that an open connection can tell cheaply whether the verdict of its
+    /// handshake still stands.
+    generation: AtomicU64,
+}
+
+/// Which listener a peer is on, for `Tls::still_trusted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    Node(NodeAccess),
+    Admin,
 }
 
 impl Tls {
@@ -168,6 +181,7 @@ impl Tls {
         let crls = RwLock::new(crl_validity(&files)?);
         Ok(Self {
             crls,
+            generation: AtomicU64::new(0),
             certificate: Arc::new(ReloadableCertificate(RwLock::new(Arc::new(certificate)))),
             client_verifier: Arc::new(ReloadableVerifier::new(verifier)),
             whitelist: Arc::new(RwLock::new(Arc::new(HashSet::new()))),
@@ -185,7 +199,41 @@ impl Tls {
         *self.certificate.0.write().expect("certificate lock") = Arc::new(certificate);
         self.client_verifier.replace(verifier);
         *self.crls.write().expect("CRL lock") = crls;
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// See the `generation` field.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Whether a peer let in by an earlier handshake would be let in now: its chain against
+    /// the current trust anchors and CRLs and, on the node listener, its names against the
+    /// current Whitelist. Cut connections are counted as `trust_changed`.
+    pub fn still_trusted(&self, chain: &[CertificateDer<'static>], peer: Peer) -> bool {
+        let Some((end_entity, intermediates)) = chain.split_first() else {
+            return false;
+        };
+        let unrecorded = Arc::new(HandshakeRefusals::default());
+        let verdict = match peer {
+            Peer::Node(access) => verifier::NodeVerifier {
+                inner: self.client_verifier.clone(),
+                whitelist: self.whitelist.clone(),
+                access,
+                refusals: unrecorded,
+            }
+            .verify_client_cert(end_entity, intermediates, UnixTime::now()),
+            Peer::Admin => verifier::AdminVerifier {
+                inner: self.client_verifier.clone(),
+                refusals: unrecorded,
+            }
+            .verify_client_cert(end_entity, intermediates, UnixTime::now()),
+        };
+        if verdict.is_err() {
+            self.refusals.trust_changed.fetch_add(1, Ordering::Relaxed);
+        }
+        verdict.is_ok()
     }
 
     /// The configured CRLs and when each should have been replaced. A CRL past its nextUpdate
@@ -198,6 +246,7 @@ impl Tls {
     /// The hostnames of the current published Whitelist, for the node listener's check.
     pub fn set_whitelist(&self, hostnames: HashSet<String>) {
         *self.whitelist.write().expect("whitelist lock") = Arc::new(hostnames);
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     pub fn refusals(&self) -> &Arc<HandshakeRefusals> {

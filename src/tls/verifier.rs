@@ -29,6 +29,8 @@ pub enum NodeAccess {
 pub struct HandshakeRefusals {
     pub untrusted: AtomicU64,
     pub not_whitelisted: AtomicU64,
+    /// Open connections cut because their peer is no longer trusted.
+    pub trust_changed: AtomicU64,
 }
 
 #[derive(Debug)]

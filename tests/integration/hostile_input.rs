@@ -136,7 +136,11 @@ async fn free_text_with_deceptive_characters_is_refused_at_its_field(db: TestDat
 async fn an_expired_crl_makes_the_node_not_ready(db: TestDatabase) {
     let server = TestServer::start_with(db, NodeAccess::Whitelist, |config, pki, dir| {
         let crl = dir.join("expired.crl.pem");
-        std::fs::write(&crl, pki.ca.crl_pem((2024, 1, 1), (2024, 2, 1)).unwrap()).unwrap();
+        std::fs::write(
+            &crl,
+            pki.ca.crl_pem((2024, 1, 1), (2024, 2, 1), &[]).unwrap(),
+        )
+        .unwrap();
         config.server.crl_files = vec![crl.display().to_string()];
     })
     .await;

@@ -21,6 +21,7 @@ macro_rules! on_both_backends {
 
 mod cli;
 mod conformance;
+mod connections;
 mod consistency;
 mod consumer;
 mod crashes;

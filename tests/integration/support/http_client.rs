@@ -91,6 +91,66 @@ pub async fn request(
     parse(&raw)
 }
 
+/// One connection kept open for several GETs, as nodes keep them.
+pub struct KeepAlive {
+    stream: tokio_rustls::client::TlsStream<TcpStream>,
+}
+
+impl KeepAlive {
+    pub async fn open(connector: &TlsConnector, address: SocketAddr) -> Result<Self, String> {
+        let tcp = TcpStream::connect(address)
+            .await
+            .map_err(|e| e.to_string())?;
+        let stream = connector
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self { stream })
+    }
+
+    /// A GET on this connection; `Err` when the server has closed it.
+    pub async fn get(&mut self, path: &str) -> Result<Response, String> {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        self.stream
+            .write_all(head.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut raw = Vec::new();
+        let mut byte = [0u8; 1];
+        while !raw.ends_with(b"\r\n\r\n") {
+            match self.stream.read(&mut byte).await {
+                Ok(1) => raw.push(byte[0]),
+                Ok(_) => return Err("closed".into()),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        let head = parse(&raw)?;
+        let length: usize = head
+            .header("Content-Length")
+            .and_then(|l| l.parse().ok())
+            .ok_or("no Content-Length")?;
+        let mut body = vec![0u8; length];
+        self.stream
+            .read_exact(&mut body)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Response { body, ..head })
+    }
+
+    /// Whether the server closes this connection within 5 s.
+    pub async fn closed_by_server(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                self.stream.read(&mut byte)
+            )
+            .await,
+            Ok(Ok(0) | Err(_))
+        )
+    }
+}
+
 pub fn parse(raw: &[u8]) -> Result<Response, String> {
     let end = raw
         .windows(4)
