@@ -219,7 +219,7 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mutation { connection, action } => staff(connection, action).await,
         command => {
             let config = Config::load(cli.config.as_deref(), std::env::vars())?;
-            with_database(&config, command).await
+            with_database(&config, cli.config.as_deref(), command).await
         }
     }
 }
@@ -263,7 +263,8 @@ async fn run_dev(dir: &Path) -> anyhow::Result<ExitCode> {
     storage.migrate().await?;
     let application =
         crate::server::Application::build(config.clone(), storage.clone(), Arc::new(SystemClock))
-            .await?;
+            .await?
+            .reloading_identities_from(config_path.clone());
     crate::dev::seed(storage.as_ref(), &application.state().publisher).await?;
     application.refresh().await?;
     println!(
@@ -297,7 +298,11 @@ fn write_sample(zorgaanbieders: usize, dir: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn with_database(config: &Config, command: Command) -> anyhow::Result<ExitCode> {
+async fn with_database(
+    config: &Config,
+    config_file: Option<&Path>,
+    command: Command,
+) -> anyhow::Result<ExitCode> {
     let storage = storage::connect(&config.database.url)
         .await
         .context("cannot open the database")?;
@@ -307,9 +312,12 @@ async fn with_database(config: &Config, command: Command) -> anyhow::Result<Exit
         .context("cannot migrate the database")?;
     match command {
         Command::Serve => {
-            let application =
+            let mut application =
                 crate::server::Application::build(config.clone(), storage, Arc::new(SystemClock))
                     .await?;
+            if let Some(file) = config_file {
+                application = application.reloading_identities_from(file.to_owned());
+            }
             eprintln!(
                 "serving: node https://{} admin https://{} ops http://{}",
                 application.node_address(),

@@ -11,7 +11,7 @@ use super::audit::note;
 use super::error::ApiError;
 use super::mutations_api as api;
 use super::publications_api as publications;
-use crate::roles::{Role, roles_of};
+use crate::roles::Role;
 use crate::tls::ClientIdentity;
 
 const STAFF: &[Role] = &[Role::Loket, Role::Beheer];
@@ -43,7 +43,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Lets the request through when the client certificate carries one of `roles` (and puts
-/// its roles on the request); otherwise 403.
+/// its roles on the request); otherwise 403, closing the connection of a certificate that
+/// has no role at all (say, an identity just removed from the configuration).
 async fn require(
     roles: &'static [Role],
     request: ServiceRequest,
@@ -55,7 +56,7 @@ async fn require(
         .expect("state is registered");
     let held = request
         .conn_data::<ClientIdentity>()
-        .map(|i| roles_of(i, &state.config.admin.identities))
+        .map(|i| state.roles_of(i))
         .unwrap_or_default();
     if held.iter().any(|r| roles.contains(r)) {
         request.extensions_mut().insert(held);
@@ -70,6 +71,12 @@ async fn require(
         "admin request refused"
     );
     note(request.request(), |n| n.reason = Some(reason));
-    let response = ApiError::Forbidden.error_response();
+    let mut response = ApiError::Forbidden.error_response();
+    if held.is_empty() {
+        // Not (or no longer) staff: nothing more to do on this connection.
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
     Ok(request.into_response(response).map_into_right_body())
 }

@@ -3,7 +3,8 @@
 //! heartbeat, scheduled publications, reload on SIGHUP).
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
@@ -17,14 +18,15 @@ use super::served::{RefreshError, ServedLists};
 use super::trust::{follow_trust, remember_peer};
 use super::{admin, audit, error, ops, read_api};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{AdminIdentity, Config};
 use crate::domain::{ListKind, VersionRecord};
 use crate::metrics::Metrics;
 use crate::mutations::{MutationWorkflow, WorkflowSettings};
 use crate::publication::{PublicationObserver, Publisher, Settings};
+use crate::roles::{Role, roles_of};
 use crate::signing::SigningKey;
 use crate::storage::Storage;
-use crate::tls::{Peer, Tls};
+use crate::tls::{ClientIdentity, Peer, Tls};
 
 /// What every request handler can reach.
 pub struct AppState {
@@ -38,6 +40,20 @@ pub struct AppState {
     pub tls: Arc<Tls>,
     /// Audit records waiting for the database to take writes again.
     pub audit_backlog: AuditBacklog,
+    /// `[[admin.identities]]`, replaced when the configuration is reloaded (SIGHUP).
+    admin_identities: RwLock<Arc<Vec<AdminIdentity>>>,
+}
+
+impl AppState {
+    /// The roles the current configuration gives a client certificate.
+    pub fn roles_of(&self, identity: &ClientIdentity) -> Vec<Role> {
+        let identities = self
+            .admin_identities
+            .read()
+            .expect("identities lock")
+            .clone();
+        roles_of(identity, &identities)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +81,8 @@ pub struct Application {
     state: web::Data<AppState>,
     servers: Vec<(ServerHandle, tokio::task::JoinHandle<std::io::Result<()>>)>,
     shutdown: watch::Sender<bool>,
+    /// Where `reload` reads the staff identities again, when the node was started from a file.
+    config_file: Option<PathBuf>,
 }
 
 fn required(value: &str, name: &str) -> Result<String, StartError> {
@@ -219,6 +237,7 @@ impl Application {
             clock,
             tls: tls.clone(),
             audit_backlog: AuditBacklog::default(),
+            admin_identities: RwLock::new(Arc::new(config.admin.identities.clone())),
         });
         let workers = match server.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -274,7 +293,25 @@ impl Application {
             state,
             servers,
             shutdown,
+            config_file: None,
         })
+    }
+
+    /// `reload` (SIGHUP) also reads `[[admin.identities]]` again from `file`; other settings
+    /// need a restart.
+    pub fn reloading_identities_from(mut self, file: PathBuf) -> Self {
+        self.config_file = Some(file);
+        self
+    }
+
+    /// Replaces the staff identities: from the next request on, a removed identity has no role,
+    /// and its open connections are closed at their next request.
+    pub fn replace_admin_identities(&self, identities: Vec<AdminIdentity>) {
+        *self
+            .state
+            .admin_identities
+            .write()
+            .expect("identities lock") = Arc::new(identities);
     }
 
     pub fn node_address(&self) -> SocketAddr {
@@ -298,8 +335,14 @@ impl Application {
             .await
     }
 
-    /// Re-reads certificates, keys, trust anchors and CRLs (what SIGHUP does).
+    /// Re-reads certificates, keys, trust anchors and CRLs, and the staff identities when the
+    /// node was started from a configuration file (what SIGHUP does).
     pub fn reload(&self) -> Result<(), StartError> {
+        if let Some(file) = &self.config_file {
+            let config = Config::load(Some(file), std::env::vars())
+                .map_err(|e| StartError::Config(e.to_string()))?;
+            self.replace_admin_identities(config.admin.identities);
+        }
         self.state.tls.reload()?;
         let config = &self.state.config.signing;
         let key = SigningKey::from_pem_files(

@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::query::{limit, text_filter};
 use crate::domain::{AuditOutcome, AuditRecord};
 use crate::mutations::Actor;
-use crate::roles::{Role, roles_of};
+use crate::roles::Role;
 use crate::storage::AuditQuery;
 use crate::storage::Storage;
 use crate::tls::ClientIdentity;
@@ -215,11 +215,7 @@ fn record_of<B>(
     });
     // `require` put the roles on requests it let through; refused ones are resolved here.
     let granted = response.request().extensions().get::<Vec<Role>>().cloned();
-    let roles = granted.unwrap_or_else(|| {
-        identity
-            .map(|i| roles_of(i, &state.config.admin.identities))
-            .unwrap_or_default()
-    });
+    let roles = granted.unwrap_or_else(|| identity.map(|i| state.roles_of(i)).unwrap_or_default());
     AuditRecord {
         at: seen.at,
         actor_subject: identity.map_or_else(|| "unknown".into(), ClientIdentity::subject),

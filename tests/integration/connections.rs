@@ -63,7 +63,7 @@ async fn a_node_removed_from_the_whitelist_loses_its_open_connection(db: TestDat
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_revoked_staff_certificate_loses_its_open_connection_after_a_reload() {
+async fn revoked_or_removed_staff_lose_their_open_connection() {
     let db = super::support::sqlite().await;
     let mut crl_file = None;
     let server = TestServer::start_with(db, NodeAccess::Whitelist, |config, pki, dir| {
@@ -83,12 +83,18 @@ async fn a_revoked_staff_certificate_loses_its_open_connection_after_a_reload() 
     server.app.reload().unwrap(); // what SIGHUP does
     assert_eq!(open.get("/audit?limit=1").await.unwrap().status, 403);
     assert!(open.closed_by_server().await);
-    // Another staff member's connection is not affected.
+    // Another staff member's connection is not affected, until their identity is removed
+    // from the configuration (what SIGHUP does with a changed file).
     let other = connector(server.pki.ca.certificate(), Some(&server.pki.beheer2));
     let mut other = KeepAlive::open(&other, server.app.admin_address())
         .await
         .unwrap();
     assert_eq!(other.get("/audit?limit=1").await.unwrap().status, 200);
+    let mut identities = server.app.state().config.admin.identities.clone();
+    identities.retain(|i| i.common_name.as_deref() != Some("beheer-2"));
+    server.app.replace_admin_identities(identities);
+    assert_eq!(other.get("/audit?limit=1").await.unwrap().status, 403);
+    assert!(other.closed_by_server().await);
     server.app.stop().await;
 }
 

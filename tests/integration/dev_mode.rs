@@ -107,7 +107,25 @@ async fn dev_brings_a_node_up_and_its_commands_work() {
         403
     );
     assert_eq!(plain_get(ops, "/readyz").await.status, 200);
-    // SIGHUP reloads certificates and keys; the node keeps serving.
+    // SIGHUP reloads certificates and keys, and the staff identities: beheer2 is removed from
+    // the configuration and loses its role; the node keeps serving.
+    assert_eq!(
+        request(&as_("beheer2"), admin, "GET", "/lists/gnl", &[], b"")
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let config_file = dir.join("config.toml");
+    let mut config: toml::Table = std::fs::read_to_string(&config_file)
+        .unwrap()
+        .parse()
+        .unwrap();
+    config["admin"]["identities"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|identity| identity["common_name"].as_str() != Some("beheer2-dev"));
+    std::fs::write(&config_file, toml::to_string(&config).unwrap()).unwrap();
     let hangup = Command::new("kill")
         .args(["-HUP", &child.id().to_string()])
         .status()
@@ -121,6 +139,22 @@ async fn dev_brings_a_node_up_and_its_commands_work() {
         child.try_wait().unwrap(),
         None,
         "still running after SIGHUP"
+    );
+    let mut removed = 200;
+    for _ in 0..100 {
+        removed = request(&as_("beheer2"), admin, "GET", "/lists/gnl", &[], b"")
+            .await
+            .unwrap()
+            .status;
+        if removed == 403 {
+            break;
+        }
+        // The signal is handled asynchronously.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        removed, 403,
+        "an identity removed from the configuration has no role"
     );
     child.kill().unwrap();
     child.wait().unwrap();
