@@ -2,6 +2,9 @@
 //! against its detached signature, its validity window (and grace, when the node's version
 //! index is given), and the last Volgnummer the consumer accepted (rollback protection).
 
+// What consumers hand in is never sliced or indexed where it could panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::string_slice))]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

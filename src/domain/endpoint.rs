@@ -36,12 +36,12 @@ fn check_hostname(host: &str) -> Result<(), InvalidValue> {
     let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     let label_ok = |label: &str| {
         let bytes = label.as_bytes();
-        !bytes.is_empty() && alnum(bytes[0]) && bytes.iter().all(|&b| alnum(b) || b == b'-')
+        bytes.first().is_some_and(|&b| alnum(b)) && bytes.iter().all(|&b| alnum(b) || b == b'-')
     };
     if !others.iter().all(|label| label_ok(label))
         || !label_ok(last)
         || last.len() < 2
-        || !alnum(last.as_bytes()[last.len() - 1])
+        || !last.as_bytes().last().is_some_and(|&b| alnum(b))
     {
         return Err(shape());
     }
@@ -88,7 +88,7 @@ fn parse_uri(value: String, channel: Channel) -> Result<String, InvalidValue> {
             "must not carry a query or a fragment",
         ));
     }
-    let rest = &value[8..];
+    let rest = value.get(8..).unwrap_or_default();
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let (host, port) = match authority.split_once(':') {
         None => (authority, None),
@@ -138,9 +138,9 @@ fn parse_uri(value: String, channel: Channel) -> Result<String, InvalidValue> {
 
 /// The hostname part of a URI that passed `parse_uri`.
 fn uri_host(uri: &str) -> &str {
-    let rest = &uri["https://".len()..];
-    let end = rest.find([':', '/']).unwrap_or(rest.len());
-    &rest[..end]
+    // `parse_uri` checked the scheme: eight ASCII bytes, in any case.
+    let rest = uri.get(8..).unwrap_or_default();
+    rest.split([':', '/']).next().unwrap_or(rest)
 }
 
 string_value!(

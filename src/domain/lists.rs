@@ -410,9 +410,11 @@ impl<E: Entry> EntrySet<E> {
         indexed.sort_by(|(_, a), (_, b)| a.key().cmp(b.key()));
         let duplicates: Vec<Violation> = indexed
             .windows(2)
-            .filter(|pair| pair[0].1.key() == pair[1].1.key())
-            .map(|pair| {
-                let (position, entry) = &pair[1];
+            .filter_map(|pair| match pair {
+                [(_, first), second] if first.key() == second.1.key() => Some(second),
+                _ => None,
+            })
+            .map(|(position, entry)| {
                 Violation::new(
                     format!("{}[{}]/{}", E::ELEMENT, position + 1, E::KEY_ELEMENT),
                     Rule::Unique,
@@ -450,7 +452,7 @@ impl<E: Entry> EntrySet<E> {
         self.0
             .binary_search_by(|e| e.key().cmp(key))
             .ok()
-            .map(|i| &self.0[i])
+            .and_then(|i| self.0.get(i))
     }
 }
 

@@ -2,6 +2,9 @@
 //! them with their life cycle and decision rules, the working state and the audit record.
 //! Nothing here knows of HTTP, SQL or XML.
 
+// Request text is never sliced or indexed where it could panic (issue 11).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::string_slice))]
+
 mod audit;
 mod diff;
 mod endpoint;

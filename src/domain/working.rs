@@ -72,6 +72,6 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn list(&self, list: ListKind) -> &ListSnapshot {
-        &self.lists[&list]
+        self.lists.get(&list).expect("a snapshot holds every list")
     }
 }

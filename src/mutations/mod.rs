@@ -4,6 +4,9 @@
 //! `MutationWorkflow` service that runs them against storage and the publisher
 //! (`workflow.rs`). Nothing here knows of HTTP or SQL.
 
+// Request text is never sliced or indexed where it could panic (issue 11).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::string_slice))]
+
 mod checks;
 mod json;
 mod retire;

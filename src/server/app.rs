@@ -285,11 +285,13 @@ impl Application {
         tokio::spawn(state.publisher.clone().run_heartbeat(shutdown.subscribe()));
         tokio::spawn(state.workflow.clone().run_schedule(shutdown.subscribe()));
         tokio::spawn(refresh_loop(state.clone(), shutdown.subscribe()));
-        tracing::info!(node = %addresses[0], admin = %addresses[1], ops = %addresses[2], "listening");
+        let [node_address, admin_address, ops_address]: [SocketAddr; 3] =
+            addresses.try_into().expect("three listeners were started");
+        tracing::info!(node = %node_address, admin = %admin_address, ops = %ops_address, "listening");
         Ok(Self {
-            node_address: addresses[0],
-            admin_address: addresses[1],
-            ops_address: addresses[2],
+            node_address,
+            admin_address,
+            ops_address,
             state,
             servers,
             shutdown,

@@ -62,10 +62,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut body =
-            json!({ "error": self.status_code().canonical_reason(), "message": self.to_string() });
+        let mut body = serde_json::Map::new();
+        body.insert("error".into(), json!(self.status_code().canonical_reason()));
+        body.insert("message".into(), json!(self.to_string()));
         if let ApiError::Unprocessable { violations, .. } = self {
-            body["violations"] = json!(violations);
+            body.insert("violations".into(), json!(violations));
         }
         let mut response = HttpResponse::build(self.status_code());
         match self {

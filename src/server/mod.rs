@@ -8,6 +8,9 @@
 //! each other; `error.rs` is the one place errors become HTTP; `audit.rs` records every admin
 //! request and reads the audit log.
 
+// Request text is never sliced or indexed where it could panic (issue 11).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::string_slice))]
+
 /// Declares a listener's routes once: `register_routes` adds them to an app and `ROUTES`
 /// lists them as (method, path pattern), so a test can hold `docs/openapi.yaml` to every
 /// route that exists. Each path names its guard (the roles it admits) when it has one.

@@ -5,6 +5,9 @@
 //! properties); SignedInfo and the Object are then re-emitted canonically from those values
 //! and checked, so whatever else a document carries is never trusted.
 
+// What consumers hand in is never sliced or indexed where it could panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::string_slice))]
+
 use std::time::Duration;
 
 use base64::Engine;
@@ -170,7 +173,8 @@ fn ecdsa_fixed_to_der(fixed: &[u8]) -> Result<Vec<u8>, VerifyError> {
         out.extend(trimmed);
         out
     };
-    let (r, s) = (integer(&fixed[..32]), integer(&fixed[32..]));
+    let (r, s) = fixed.split_at(32);
+    let (r, s) = (integer(r), integer(s));
     let mut der = vec![0x30, (r.len() + s.len()) as u8];
     der.extend(r);
     der.extend(s);

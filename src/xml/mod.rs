@@ -1,6 +1,9 @@
 //! The official XML formats of the four lists: deterministic rendering for publication and
 //! strict parsing for import.
 
+// Request text is never sliced or indexed where it could panic (issue 11).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::string_slice))]
+
 mod check;
 mod parse;
 mod render;

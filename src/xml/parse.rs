@@ -106,7 +106,7 @@ impl<'a> Children<'a> {
 
     /// Nothing may follow the expected sequence.
     fn end(self, w: &mut Walker) {
-        for extra in &self.items[self.next.min(self.items.len())..] {
+        for extra in self.items.get(self.next..).unwrap_or_default() {
             w.refuse(
                 format!("{}/{}", self.path, extra.name),
                 Rule::Structure,

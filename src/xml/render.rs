@@ -58,13 +58,17 @@ impl Writer {
 fn escape_into(out: &mut Vec<u8>, value: &str) {
     let mut rest = value.as_bytes();
     while let Some(i) = rest.iter().position(|b| matches!(b, b'&' | b'<' | b'>')) {
-        out.extend_from_slice(&rest[..i]);
-        out.extend_from_slice(match rest[i] {
+        let (plain, special) = rest.split_at(i);
+        out.extend_from_slice(plain);
+        let Some((&c, after)) = special.split_first() else {
+            break;
+        };
+        out.extend_from_slice(match c {
             b'&' => b"&amp;",
             b'<' => b"&lt;",
             _ => b"&gt;",
         });
-        rest = &rest[i + 1..];
+        rest = after;
     }
     out.extend_from_slice(rest);
 }

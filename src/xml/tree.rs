@@ -43,7 +43,7 @@ fn path_of(stack: &[Element]) -> String {
     for (i, element) in stack.iter().enumerate() {
         path.push('/');
         path.push_str(&element.name);
-        if let Some(parent) = i.checked_sub(1).map(|p| &stack[p])
+        if let Some(parent) = i.checked_sub(1).and_then(|p| stack.get(p))
             && REPEATED.contains(&element.name.as_str())
         {
             let earlier = parent

@@ -27,6 +27,7 @@ mod consumer;
 mod crashes;
 mod dev_mode;
 mod faults;
+mod fuzz;
 mod hostile_input;
 mod mutation_storage;
 mod mutation_workflow;
