@@ -16,30 +16,13 @@ use super::support::mutations::{
     actor, delete, gegevensdienst, gnl_upsert, parsed, whitelist_upsert, zorgaanbieder,
 };
 use super::support::node::{Node, node, options, published_lists_consistent};
+use super::support::random::Random;
 
 on_both_backends!(random_interleavings_never_publish_an_inconsistent_set);
 
 /// Steps per seed, and the seeds: each run is reproducible from its seed.
 const STEPS: usize = 60;
 const SEEDS: [u64; 3] = [0x5eed_0001, 0x5eed_0002, 0x5eed_0003];
-
-/// xorshift64*: a small deterministic generator, so a failure names its seed and step.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        (!items.is_empty()).then(|| &items[self.below(items.len())])
-    }
-}
 
 async fn keys(node: &Node, list: ListKind) -> Vec<String> {
     let state = node.db.storage.working_state(list).await.unwrap();

@@ -19,6 +19,7 @@ use stelselnode::mutations::parse_submission;
 use stelselnode::xml::{check_rendered, parse_list, render_list};
 
 use super::support::official_example;
+use super::support::random::Random;
 
 fn budget() -> Duration {
     let seconds = std::env::var("FUZZ_SECONDS")
@@ -41,21 +42,6 @@ fn corpus(folder: &str) -> Vec<Vec<u8>> {
         .into_iter()
         .map(|f| std::fs::read(f).unwrap())
         .collect()
-}
-
-/// xorshift64*: reproducible from the seed printed with a failure.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 /// Fragments that matter to the parsers, inserted whole.

@@ -6,6 +6,7 @@
 pub mod http_client;
 pub mod mutations;
 pub mod node;
+pub mod random;
 pub mod server;
 pub mod signer;
 pub mod verifiers;
