@@ -44,15 +44,18 @@ pub fn legacy_paths() -> impl Iterator<Item = String> {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     for (list, path) in ListKind::ALL.into_iter().zip(legacy_paths()) {
-        cfg.route(
-            &path,
-            read().to(
-                move |req: HttpRequest,
-                      state: web::Data<AppState>,
-                      query: web::Query<LegacyQuery>| {
-                    legacy(req, state, query, list)
-                },
-            ),
+        cfg.service(
+            web::resource(path)
+                .route(read().to(
+                    move |req: HttpRequest,
+                          state: web::Data<AppState>,
+                          query: web::Query<LegacyQuery>| {
+                        legacy(req, state, query, list)
+                    },
+                ))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(super::error::method_not_allowed(&["read"]))
+                })),
         );
     }
     register_routes(cfg);
