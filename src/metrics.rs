@@ -19,6 +19,8 @@ pub struct Metrics {
     pub tls_handshakes_refused: IntGaugeVec,
     /// Seconds until each configured CRL's nextUpdate (negative: expired).
     pub crl_seconds_until_next_update: IntGaugeVec,
+    /// Seconds until the signing certificate expires (negative: expired).
+    pub signing_certificate_seconds_until_expiry: prometheus::IntGauge,
     pub http_requests: IntCounterVec,
     pub http_request_duration: HistogramVec,
 }
@@ -92,6 +94,14 @@ impl Metrics {
                 &["list", "reason"],
             ),
             fetches,
+            signing_certificate_seconds_until_expiry: register(
+                &registry,
+                prometheus::IntGauge::new(
+                    "signing_certificate_seconds_until_expiry",
+                    "Seconds until the signing certificate expires; negative once it expired",
+                )
+                .expect("valid metric"),
+            ),
             crl_seconds_until_next_update: gauge(
                 "crl_seconds_until_next_update",
                 "Seconds until a configured CRL should be replaced; negative once it expired",

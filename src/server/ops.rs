@@ -96,6 +96,10 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
                 .set((next_update - now).num_seconds());
         }
     }
+    if let Some(not_after) = state.publisher.signing_certificate_expiry() {
+        m.signing_certificate_seconds_until_expiry
+            .set((not_after - now).num_seconds());
+    }
     let refusals = state.tls.refusals();
     let load =
         |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed) as i64;

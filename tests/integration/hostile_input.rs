@@ -156,6 +156,10 @@ async fn an_expired_crl_makes_the_node_not_ready(db: TestDatabase) {
         .expect("the CRL metric");
     let seconds: i64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(seconds < 0, "{line}");
+    assert!(
+        metrics.contains("stelselnode_signing_certificate_seconds_until_expiry "),
+        "the signing certificate is watched the same way"
+    );
     // Clients are still served: an expired CRL is a warning to operators, not an outage.
     let served = server
         .node_get(Some(&server.pki.node), "/lists/zal", &[])
