@@ -73,6 +73,14 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    set_state_gauges(&state);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+/// The gauges that describe the state now: lists, CRLs, the signing certificate, refusals.
+fn set_state_gauges(state: &AppState) {
     let now = state.clock.now();
     let m = &state.metrics;
     for list in ListKind::ALL {
@@ -112,7 +120,4 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     m.tls_handshakes_refused
         .with_label_values(&["trust_changed"])
         .set(load(&refusals.trust_changed));
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(m.render())
 }
