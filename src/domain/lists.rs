@@ -501,6 +501,16 @@ impl ListEntries {
         }
     }
 
+    /// Whether an entry with `key` exists (a binary search: entries are kept in key order).
+    pub fn contains_key(&self, key: &str) -> bool {
+        match self {
+            ListEntries::Zal(e) => e.get(key).is_some(),
+            ListEntries::Ocl(e) => e.get(key).is_some(),
+            ListEntries::Gnl(e) => e.get(key).is_some(),
+            ListEntries::Whitelist(e) => e.get(key).is_some(),
+        }
+    }
+
     /// One entry in its stored JSON form.
     pub fn entry_json(&self, key: &str) -> Option<serde_json::Value> {
         let value = match self {
