@@ -4,6 +4,7 @@
 //!   record, as types that cannot be invalid; nothing there knows of HTTP, SQL or XML.
 //! - `xml` renders and parses the lists' official format; `signing` signs and verifies.
 //! - `integrity` checks whole lists before publication (SPEC §4 rules 4–7).
+//! - `calendar`: werkdagen (SPEC §8) and business time between instants.
 //! - Services, each owning its dependencies with I/O at the edges: `publication::Publisher`
 //!   (snapshot → check → render → sign → store) and `mutations::MutationWorkflow` (submit,
 //!   decide, approve-then-publish, schedule, release clean-up).
@@ -14,6 +15,7 @@
 //!   `consumer` (the verifier for nodes), `sample`, `metrics`, `clock`.
 
 pub mod admin_client;
+pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;

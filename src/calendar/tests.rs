@@ -9,7 +9,9 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 
 /// An instant given in Amsterdam local time, e.g. "2026-04-02T09:00:00+02:00".
 fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -18,7 +20,13 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn easter_is_computed() {
-    for (year, month, day) in [(2024, 3, 31), (2025, 4, 20), (2026, 4, 5), (2027, 3, 28), (2038, 4, 25)] {
+    for (year, month, day) in [
+        (2024, 3, 31),
+        (2025, 4, 20),
+        (2026, 4, 5),
+        (2027, 3, 28),
+        (2038, 4, 25),
+    ] {
         assert_eq!(easter_sunday(year), date(year, month, day), "{year}");
     }
 }
@@ -32,25 +40,36 @@ fn the_statutory_days_and_decrees() {
     assert_eq!(Werkdagen::feestdag(date(2031, 4, 26)), Some("Koningsdag"));
     assert_eq!(Werkdagen::feestdag(date(2026, 4, 27)), Some("Koningsdag"));
     // 5 mei on a weekday, in a year that is no lustrum (2026: Tuesday).
-    assert_eq!(w.closed(date(2026, 5, 5)), Some(ClosedDay::Feestdag("Bevrijdingsdag")));
+    assert_eq!(
+        w.closed(date(2026, 5, 5)),
+        Some(ClosedDay::Feestdag("Bevrijdingsdag"))
+    );
     // Decree days and an ordinary Friday.
     assert_eq!(w.closed(date(2026, 1, 2)), Some(ClosedDay::Gelijkgesteld));
     assert_eq!(w.closed(date(2026, 5, 15)), Some(ClosedDay::Gelijkgesteld));
     assert!(w.is_werkdag(date(2026, 5, 22)));
     assert_eq!(w.closed(date(2026, 11, 28)), Some(ClosedDay::Weekend));
     let extra = Werkdagen::new([date(2026, 11, 27)]);
-    assert_eq!(extra.closed(date(2026, 11, 27)), Some(ClosedDay::Configured));
+    assert_eq!(
+        extra.closed(date(2026, 11, 27)),
+        Some(ClosedDay::Configured)
+    );
     assert_eq!(w.covered_until(), date(2028, 12, 31));
 }
 
 #[test]
 fn worked_examples() {
     let w = Werkdagen::default();
-    // Thursday before Easter 2026 09:00 → the deadline two werkdagen later skips Goede
-    // Vrijdag, the weekend and 2e Paasdag: Tuesday 09:00.
+    // Thursday before Easter 2026 09:00 → Tuesday after, 09:00, is one werkdag: Goede Vrijdag,
+    // the weekend and 2e Paasdag do not count. Two werkdagen end on Wednesday 09:00.
     let thursday = at("2026-04-02T09:00:00+02:00");
-    assert_eq!(w.add_business_time(thursday, 2.0), at("2026-04-07T09:00:00+02:00"));
-    assert!(close(w.business_time(thursday, at("2026-04-07T09:00:00+02:00")), 2.0));
+    let tuesday = at("2026-04-07T09:00:00+02:00");
+    assert!(close(w.business_time(thursday, tuesday), 1.0));
+    assert_eq!(w.add_business_time(thursday, 1.0), tuesday);
+    assert_eq!(
+        w.add_business_time(thursday, 2.0),
+        at("2026-04-08T09:00:00+02:00")
+    );
     // Christmas into New Year 2025/2026: Wednesday 24 Dec 12:00 + 2 werkdagen: the 25th and
     // 26th are feestdagen, the 27th and 28th a weekend: Monday 29th and then Tuesday 30th 12:00.
     assert_eq!(
@@ -79,17 +98,22 @@ fn worked_examples() {
 #[test]
 fn a_dst_day_is_one_werkdag() {
     let w = Werkdagen::default();
-    // Sunday 29 March 2026 is 23 hours long, but a Sunday; Monday 30 March is normal. Take the
-    // autumn change on a weekday-free check: Sunday 25 October 2026 is 25 hours; compare a
-    // weekday span across the spring change instead: Friday 27 March 00:00 → Monday 30 March
-    // 00:00 is exactly one werkdag (the Friday).
+    // Dutch DST changes fall on Sundays (29 March 2026: 23 hours). A span across one is
+    // counted in local days: Friday 27 March 00:00 (+01:00) → Monday 30 March 00:00 (+02:00)
+    // is exactly one werkdag, the Friday.
     assert!(close(
-        w.business_time(at("2026-03-27T00:00:00+01:00"), at("2026-03-30T00:00:00+02:00")),
+        w.business_time(
+            at("2026-03-27T00:00:00+01:00"),
+            at("2026-03-30T00:00:00+02:00")
+        ),
         1.0
     ));
     // Half of a local day stays half a werkdag whatever the offset.
     assert!(close(
-        w.business_time(at("2026-03-30T00:00:00+02:00"), at("2026-03-30T12:00:00+02:00")),
+        w.business_time(
+            at("2026-03-30T00:00:00+02:00"),
+            at("2026-03-30T12:00:00+02:00")
+        ),
         0.5
     ));
 }
