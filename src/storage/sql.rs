@@ -101,13 +101,13 @@ trait RequiredColumns: Row {
     fn required<T>(&self, column: usize, value: Option<T>) -> Result<T, StorageError> {
         value.ok_or_else(|| StorageError::Corrupt(format!("column {column} is NULL")))
     }
-    fn int_(&self, column: usize) -> Result<i64, StorageError> {
+    fn required_int(&self, column: usize) -> Result<i64, StorageError> {
         self.required(column, self.int(column)?)
     }
-    fn text_(&self, column: usize) -> Result<String, StorageError> {
+    fn required_text(&self, column: usize) -> Result<String, StorageError> {
         self.required(column, self.text(column)?)
     }
-    fn instant_(&self, column: usize) -> Result<DateTime<Utc>, StorageError> {
+    fn required_instant(&self, column: usize) -> Result<DateTime<Utc>, StorageError> {
         self.required(column, self.instant(column)?)
     }
 }
@@ -177,7 +177,7 @@ fn corrupt(e: impl std::fmt::Display) -> StorageError {
 }
 
 fn list_of(row: &impl Row, column: usize) -> Result<ListKind, StorageError> {
-    row.text_(column)?.parse().map_err(corrupt)
+    row.required_text(column)?.parse().map_err(corrupt)
 }
 
 /// The columns `version_from_row` reads, in order.
@@ -190,19 +190,19 @@ fn version_from_row(row: &impl Row) -> Result<VersionRecord, StorageError> {
     let list = list_of(row, 0)?;
     Ok(VersionRecord {
         list,
-        volgnummer: Volgnummer::new(row.int_(1)?)
+        volgnummer: Volgnummer::new(row.required_int(1)?)
             .map_err(|e| StorageError::Corrupt(format!("{list} version: {e}")))?,
-        tijdstempel: Tijdstempel::new(row.instant_(2)?),
-        valid_from: row.instant_(3)?,
-        expires_at: row.instant_(4)?,
-        grace_seconds: row.int_(5)?,
+        tijdstempel: Tijdstempel::new(row.required_instant(2)?),
+        valid_from: row.required_instant(3)?,
+        expires_at: row.required_instant(4)?,
+        grace_seconds: row.required_int(5)?,
         superseded_at: row.instant(6)?,
         grace_until: row.instant(7)?,
-        sha256: row.text_(8)?,
+        sha256: row.required_text(8)?,
         previous_sha256: row.text(9)?,
         heartbeat: row.boolean(10)?,
-        size_bytes: row.int_(11)?,
-        body_sha256: row.text_(12)?,
+        size_bytes: row.required_int(11)?,
+        body_sha256: row.required_text(12)?,
     })
 }
 
@@ -214,7 +214,7 @@ const MUTATION_COLUMNS: &str = "id, list, entry_key, operation, body, base_versi
 
 /// A mutation with its stored body (the exact JSON to write into the working state).
 fn mutation_from_row(row: &impl Row) -> Result<(MutationRecord, Option<String>), StorageError> {
-    let operation = match row.text_(3)?.as_str() {
+    let operation = match row.required_text(3)?.as_str() {
         "upsert" => Operation::Upsert,
         "delete" => Operation::Delete,
         other => return Err(corrupt(format!("unknown mutation operation \"{other}\""))),
@@ -226,21 +226,21 @@ fn mutation_from_row(row: &impl Row) -> Result<(MutationRecord, Option<String>),
         .transpose()
         .map_err(|e| corrupt(format!("mutation body: {e}")))?;
     let record = MutationRecord {
-        id: row.int_(0)?,
+        id: row.required_int(0)?,
         list: list_of(row, 1)?,
-        entry_key: row.text_(2)?,
+        entry_key: row.required_text(2)?,
         operation,
         entry,
-        base_version: row.int_(5)?,
-        on_behalf_of: row.text_(6)?,
-        reference: row.text_(7)?,
+        base_version: row.required_int(5)?,
+        on_behalf_of: row.required_text(6)?,
+        reference: row.required_text(7)?,
         urgent: row.boolean(8)?,
         agreed_deadline: row.instant(9)?,
         effective_from: row.instant(10)?,
-        status: row.text_(11)?.parse().map_err(corrupt)?,
-        submitted_by: row.text_(12)?,
-        submitted_by_subject: row.text_(13)?,
-        submitted_at: row.instant_(14)?,
+        status: row.required_text(11)?.parse().map_err(corrupt)?,
+        submitted_by: row.required_text(12)?,
+        submitted_by_subject: row.required_text(13)?,
+        submitted_at: row.required_instant(14)?,
         decided_by: row.text(15)?,
         decided_by_subject: row.text(16)?,
         decided_at: row.instant(17)?,
@@ -299,7 +299,7 @@ async fn read_working_state<T: Transaction>(
     let mut versions = BTreeMap::new();
     let mut bodies = Vec::with_capacity(rows.len());
     for row in &rows {
-        versions.insert(row.text_(0)?, row.int_(2)?);
+        versions.insert(row.required_text(0)?, row.required_int(2)?);
         if let Some(body) = row.json(1)? {
             bodies.push(body);
         }
@@ -378,7 +378,7 @@ async fn write_change<T: Transaction>(
                 .for_update(),
         )
         .await?
-        .map(|row| row.int_(0))
+        .map(|row| row.required_int(0))
         .transpose()?;
     let stale = |current: i64| StorageError::StaleEntry {
         list,
@@ -505,7 +505,7 @@ async fn read_snapshot<T: Transaction>(tx: &mut T) -> Result<Snapshot, StorageEr
         let revision = tx
             .fetch_one(query("SELECT revision FROM list_heads WHERE list = $1").text(list.as_str()))
             .await?
-            .int_(0)?;
+            .required_int(0)?;
         let current = tx
             .fetch_optional(
                 query(format!(
@@ -533,7 +533,7 @@ async fn read_snapshot<T: Transaction>(tx: &mut T) -> Result<Snapshot, StorageEr
         ))
         .await?
         .iter()
-        .map(|row| row.text_(0))
+        .map(|row| row.required_text(0))
         .collect::<Result<BTreeSet<_>, _>>()?;
     Ok(Snapshot {
         lists,
@@ -550,7 +550,7 @@ async fn lock_working_state<T: Transaction>(
     tx.fetch(query("SELECT list, revision FROM list_heads ORDER BY list").for_update())
         .await?
         .iter()
-        .map(|row| Ok((list_of(row, 0)?, row.int_(1)?)))
+        .map(|row| Ok((list_of(row, 0)?, row.required_int(1)?)))
         .collect()
 }
 
@@ -631,7 +631,9 @@ async fn store_version<T: Transaction>(
                 .text(list.as_str()),
         )
         .await?;
-    if head.int_(0)? + 1 != record.volgnummer.get() || head.int_(1)? != version.based_on_revision {
+    if head.required_int(0)? + 1 != record.volgnummer.get()
+        || head.required_int(1)? != version.based_on_revision
+    {
         return Err(StorageError::StaleList { list });
     }
     tx.execute(
@@ -654,7 +656,7 @@ async fn store_version<T: Transaction>(
         )
         .await?;
     for row in superseded {
-        let grace_until = at + Duration::seconds(row.int_(1)?);
+        let grace_until = at + Duration::seconds(row.required_int(1)?);
         tx.execute(
             query(
                 "UPDATE versions SET superseded_at = $1, grace_until = $2 \
@@ -663,7 +665,7 @@ async fn store_version<T: Transaction>(
             .instant(at)
             .instant(grace_until)
             .text(list.as_str())
-            .int(row.int_(0)?),
+            .int(row.required_int(0)?),
         )
         .await?;
     }
@@ -764,7 +766,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
             )
             .await?
             .iter()
-            .map(|row| row.text_(0))
+            .map(|row| row.required_text(0))
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .filter(|key| !imported.contains(key.as_str()))
@@ -846,7 +848,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
             .fetch(query("SELECT list, revision FROM list_heads"))
             .await?
             .iter()
-            .map(|row| Ok((list_of(row, 0)?, row.int_(1)?)))
+            .map(|row| Ok((list_of(row, 0)?, row.required_int(1)?)))
             .collect()
     }
 
@@ -964,7 +966,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
         let open_query = || query(OPEN_MUTATION).text(list.as_str()).text(key);
         let mut tx = self.0.begin_write().await?;
         if let Some(row) = tx.fetch_optional(open_query()).await? {
-            return Err(open(row.int_(0)?));
+            return Err(open(row.required_int(0)?));
         }
         let current = tx
             .fetch_optional(
@@ -973,7 +975,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
                     .text(key),
             )
             .await?
-            .map(|row| row.int_(0))
+            .map(|row| row.required_int(0))
             .transpose()?
             .unwrap_or(0);
         if current != m.change.base_version() {
@@ -1009,14 +1011,17 @@ impl<B: Backend> Storage for SqlStorage<B> {
             )
             .await;
         let id = match inserted {
-            Ok(row) => row.int_(0)?,
+            Ok(row) => row.required_int(0)?,
             // A concurrent submission for the same entry committed first: the unique index
             // saw it, this transaction's snapshot (PostgreSQL) did not.
             Err(e) if is_second_open_mutation(&e) => {
                 drop(tx);
                 let id = self.0.fetch(open_query()).await?;
                 return Err(open(
-                    id.first().map(|r| r.int_(0)).transpose()?.unwrap_or(0),
+                    id.first()
+                        .map(|r| r.required_int(0))
+                        .transpose()?
+                        .unwrap_or(0),
                 ));
             }
             Err(e) => return Err(e),
@@ -1056,7 +1061,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
         let mut done = Vec::new();
         for row in due {
             let mut tx = self.0.begin_write().await?;
-            let applied = apply_due(&mut tx, row.int_(0)?, at).await?;
+            let applied = apply_due(&mut tx, row.required_int(0)?, at).await?;
             tx.commit().await?;
             done.extend(applied);
         }
@@ -1071,7 +1076,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
             ))
             .await?
             .iter()
-            .map(|row| Ok((list_of(row, 0)?, row.instant_(1)?)))
+            .map(|row| Ok((list_of(row, 0)?, row.required_instant(1)?)))
             .collect()
     }
 
@@ -1136,14 +1141,14 @@ impl<B: Backend> Storage for SqlStorage<B> {
             .iter()
             .map(|row| {
                 Ok(AuditRecord {
-                    at: row.instant_(0)?,
-                    actor_subject: row.text_(1)?,
+                    at: row.required_instant(0)?,
+                    actor_subject: row.required_text(1)?,
                     actor_fingerprint: row.text(2)?,
                     role: row.text(3)?,
-                    action: row.text_(4)?,
+                    action: row.required_text(4)?,
                     object: row.text(5)?,
                     on_behalf_of: row.text(6)?,
-                    outcome: row.text_(7)?.parse().map_err(corrupt)?,
+                    outcome: row.required_text(7)?.parse().map_err(corrupt)?,
                     reason: row.text(8)?,
                 })
             })
