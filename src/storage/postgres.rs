@@ -14,7 +14,7 @@ use sqlx::{Postgres, Row as _};
 
 use super::StorageError;
 use super::connection::OwnedTransaction;
-use super::sql::{Arg, Backend, Query, Row, Transaction};
+use super::sql::{Arg, Backend, Query, Row, Transaction, decoded_columns};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -122,19 +122,9 @@ impl Backend for PostgresBackend {
 }
 
 impl Row for PgRow {
-    fn int(&self, column: usize) -> Result<Option<i64>, StorageError> {
-        Ok(self.try_get(column)?)
-    }
-    fn text(&self, column: usize) -> Result<Option<String>, StorageError> {
-        Ok(self.try_get(column)?)
-    }
-    fn boolean(&self, column: usize) -> Result<bool, StorageError> {
-        Ok(self.try_get(column)?)
-    }
+    decoded_columns!();
+
     fn instant(&self, column: usize) -> Result<Option<DateTime<Utc>>, StorageError> {
-        Ok(self.try_get(column)?)
-    }
-    fn bytes(&self, column: usize) -> Result<Vec<u8>, StorageError> {
         Ok(self.try_get(column)?)
     }
     fn json(&self, column: usize) -> Result<Option<String>, StorageError> {

@@ -96,6 +96,26 @@ pub(super) trait Row: Send + Sync {
     fn json(&self, column: usize) -> Result<Option<String>, StorageError>;
 }
 
+/// The `Row` methods both backends implement with sqlx's own decoding; each backend adds
+/// `instant` and `json`, which it stores its own way.
+macro_rules! decoded_columns {
+    () => {
+        fn int(&self, column: usize) -> Result<Option<i64>, StorageError> {
+            Ok(sqlx::Row::try_get(self, column)?)
+        }
+        fn text(&self, column: usize) -> Result<Option<String>, StorageError> {
+            Ok(sqlx::Row::try_get(self, column)?)
+        }
+        fn boolean(&self, column: usize) -> Result<bool, StorageError> {
+            Ok(sqlx::Row::try_get(self, column)?)
+        }
+        fn bytes(&self, column: usize) -> Result<Vec<u8>, StorageError> {
+            Ok(sqlx::Row::try_get(self, column)?)
+        }
+    };
+}
+pub(super) use decoded_columns;
+
 /// Reads of columns that may not be NULL.
 trait RequiredColumns: Row {
     fn required<T>(&self, column: usize, value: Option<T>) -> Result<T, StorageError> {

@@ -17,7 +17,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::StorageError;
 use super::connection::OwnedTransaction;
-use super::sql::{Arg, Backend, Query, Row, Transaction};
+use super::sql::{Arg, Backend, Query, Row, Transaction, decoded_columns};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -127,15 +127,8 @@ impl Backend for SqliteBackend {
 }
 
 impl Row for SqliteRow {
-    fn int(&self, column: usize) -> Result<Option<i64>, StorageError> {
-        Ok(self.try_get(column)?)
-    }
-    fn text(&self, column: usize) -> Result<Option<String>, StorageError> {
-        Ok(self.try_get(column)?)
-    }
-    fn boolean(&self, column: usize) -> Result<bool, StorageError> {
-        Ok(self.try_get(column)?)
-    }
+    decoded_columns!();
+
     fn instant(&self, column: usize) -> Result<Option<DateTime<Utc>>, StorageError> {
         let micros: Option<i64> = self.try_get(column)?;
         micros
@@ -144,9 +137,6 @@ impl Row for SqliteRow {
                     .ok_or_else(|| StorageError::Corrupt(format!("instant {m} is out of range")))
             })
             .transpose()
-    }
-    fn bytes(&self, column: usize) -> Result<Vec<u8>, StorageError> {
-        Ok(self.try_get(column)?)
     }
     fn json(&self, column: usize) -> Result<Option<String>, StorageError> {
         self.text(column)
