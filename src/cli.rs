@@ -104,6 +104,28 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Werkdagen by hand (SPEC §8): business time between instants, or a deadline.
+    Calendar {
+        #[command(subcommand)]
+        question: CalendarQuestion,
+        /// A configured closed day (YYYY-MM-DD); repeat for more.
+        #[arg(long = "extra-day", global = true)]
+        extra_days: Vec<chrono::NaiveDate>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CalendarQuestion {
+    /// The werkdagen between two RFC 3339 instants, e.g. 2026-04-02T09:00:00+02:00.
+    Between {
+        from: chrono::DateTime<chrono::FixedOffset>,
+        to: chrono::DateTime<chrono::FixedOffset>,
+    },
+    /// The instant (RFC 3339, UTC) at which WERKDAGEN of business time have passed since FROM.
+    Deadline {
+        from: chrono::DateTime<chrono::FixedOffset>,
+        werkdagen: f64,
+    },
 }
 
 #[derive(clap::Args)]
@@ -216,6 +238,10 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             dir,
         } => write_sample(zorgaanbieders, &dir),
         Command::Dev { dir } => run_dev(&dir).await,
+        Command::Calendar {
+            question,
+            extra_days,
+        } => calendar(question, extra_days),
         Command::Mutation { connection, action } => staff(connection, action).await,
         command => {
             let config = Config::load(cli.config.as_deref(), std::env::vars())?;
@@ -277,6 +303,35 @@ async fn run_dev(dir: &Path) -> anyhow::Result<ExitCode> {
         )
     );
     application.run_until_stopped().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Answers a werkdagen question on stdout: a decimal number of werkdagen, or an instant.
+fn calendar(
+    question: CalendarQuestion,
+    extra_days: Vec<chrono::NaiveDate>,
+) -> anyhow::Result<ExitCode> {
+    let werkdagen = crate::calendar::Werkdagen::new(extra_days);
+    let utc = |t: chrono::DateTime<chrono::FixedOffset>| t.with_timezone(&chrono::Utc);
+    match question {
+        CalendarQuestion::Between { from, to } => {
+            println!("{:.6}", werkdagen.business_time(utc(from), utc(to)));
+        }
+        CalendarQuestion::Deadline {
+            from,
+            werkdagen: days,
+        } => {
+            anyhow::ensure!(
+                days.is_finite() && (0.0..=3650.0).contains(&days),
+                "WERKDAGEN must be 0 to 3650"
+            );
+            let deadline = werkdagen.add_business_time(utc(from), days);
+            println!(
+                "{}",
+                deadline.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -413,6 +468,7 @@ async fn with_database(
         }
         Command::Verify { .. }
         | Command::Sample { .. }
+        | Command::Calendar { .. }
         | Command::Dev { .. }
         | Command::Mutation { .. } => {
             unreachable!("execute runs these without a database")

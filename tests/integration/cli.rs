@@ -175,3 +175,42 @@ fn the_example_production_configuration_is_valid() {
     );
     assert_eq!(config.admin.identities.len(), 2);
 }
+
+/// `stelselnode calendar`: werkdagen by hand, as an operator checks a deadline.
+#[test]
+fn the_calendar_answers_between_and_deadline() {
+    let calendar = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+            .arg("calendar")
+            .args(args)
+            .output()
+            .expect("run stelselnode");
+        assert!(output.status.success(), "{}", stderr(&output));
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    // Thursday before Easter 2026 → Tuesday after: Goede Vrijdag, the weekend and 2e Paasdag
+    // do not count.
+    assert_eq!(
+        calendar(&[
+            "between",
+            "2026-04-02T09:00:00+02:00",
+            "2026-04-07T09:00:00+02:00"
+        ]),
+        "1.000000"
+    );
+    // Nieuwjaarsdag, then 2 January 2026 (equated by decree), then the weekend.
+    assert_eq!(
+        calendar(&["deadline", "2025-12-31T12:00:00+01:00", "1"]),
+        "2026-01-05T11:00:00Z"
+    );
+    assert_eq!(
+        calendar(&[
+            "deadline",
+            "2026-11-28T15:00:00+01:00",
+            "0.5",
+            "--extra-day",
+            "2026-11-30"
+        ]),
+        "2026-12-01T11:00:00Z"
+    );
+}
