@@ -206,6 +206,14 @@ const VERSION_COLUMNS: &str = "versions.list, versions.volgnummer, versions.tijd
      versions.grace_until, versions.sha256, versions.previous_sha256, versions.heartbeat, \
      versions.size_bytes, versions.body_sha256";
 
+/// The newest version of `list`, in `VERSION_COLUMNS`.
+fn current_version_query<'a>(list: ListKind) -> Query<'a> {
+    query(format!(
+        "SELECT {VERSION_COLUMNS} FROM versions WHERE list = $1 ORDER BY volgnummer DESC LIMIT 1"
+    ))
+    .text(list.as_str())
+}
+
 fn version_from_row(row: &impl Row) -> Result<VersionRecord, StorageError> {
     let list = list_of(row, 0)?;
     Ok(VersionRecord {
@@ -527,13 +535,7 @@ async fn read_snapshot<T: Transaction>(tx: &mut T) -> Result<Snapshot, StorageEr
             .await?
             .required_int(0)?;
         let current = tx
-            .fetch_optional(
-                query(format!(
-                    "SELECT {VERSION_COLUMNS} FROM versions WHERE list = $1 \
-                     ORDER BY volgnummer DESC LIMIT 1"
-                ))
-                .text(list.as_str()),
-            )
+            .fetch_optional(current_version_query(list))
             .await?
             .map(|row| version_from_row(&row))
             .transpose()?;
@@ -890,13 +892,7 @@ impl<B: Backend> Storage for SqlStorage<B> {
 
     async fn current_version(&self, list: ListKind) -> Result<Option<VersionRecord>, StorageError> {
         self.0
-            .fetch(
-                query(format!(
-                    "SELECT {VERSION_COLUMNS} FROM versions WHERE list = $1 \
-                     ORDER BY volgnummer DESC LIMIT 1"
-                ))
-                .text(list.as_str()),
-            )
+            .fetch(current_version_query(list))
             .await?
             .first()
             .map(version_from_row)
