@@ -104,6 +104,11 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// The 2-werkdagen SLA (SPEC §8).
+    Sla {
+        #[command(subcommand)]
+        question: SlaQuestion,
+    },
     /// Werkdagen by hand (SPEC §8): business time between instants, or a deadline.
     Calendar {
         #[command(subcommand)]
@@ -112,6 +117,26 @@ enum Command {
         #[arg(long = "extra-day", global = true)]
         extra_days: Vec<chrono::NaiveDate>,
     },
+}
+
+#[derive(Subcommand)]
+enum SlaQuestion {
+    /// Per list: counts, compliance, every breach with its timeline, exclusions with reason,
+    /// of the mutations completed FROM to TO (days in Europe/Amsterdam, both included).
+    Report {
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Json,
+    Csv,
 }
 
 #[derive(Subcommand)]
@@ -383,6 +408,21 @@ async fn with_database(
         }
         Command::Migrate => {
             eprintln!("database schema is up to date");
+        }
+        Command::Sla {
+            question: SlaQuestion::Report { from, to, format },
+        } => {
+            let sla = crate::sla::SlaService::new(
+                storage,
+                Arc::new(SystemClock),
+                Arc::new(crate::sla::SlaPolicy::new(&config.sla)),
+                config.notify.clone(),
+            )?;
+            let report = sla.report(from, to).await?;
+            match format {
+                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                ReportFormat::Csv => print!("{}", report.to_csv()),
+            }
         }
         Command::Import { list, file } => {
             let document =

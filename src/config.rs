@@ -20,6 +20,8 @@ pub struct Config {
     pub publication: PublicationConfig,
     pub signing: SigningConfig,
     pub retention: RetentionConfig,
+    pub sla: SlaConfig,
+    pub notify: NotifyConfig,
     pub server: ServerConfig,
     pub admin: AdminConfig,
 }
@@ -172,6 +174,57 @@ impl Default for RetentionConfig {
     }
 }
 
+/// The 2-werkdagen SLA (SPEC §8, issue 13).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaConfig {
+    /// Days the loket is closed besides weekends, feestdagen and decree days (`YYYY-MM-DD`).
+    pub extra_closed_days: Vec<chrono::NaiveDate>,
+    /// An open mutation is at risk (and notified) when less business time than this is left
+    /// before its deadline, in werkdagen.
+    pub at_risk_werkdagen: f64,
+    /// The rolling window of the compliance metrics, in calendar days.
+    pub rolling_window_days: u32,
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        Self {
+            extra_closed_days: Vec::new(),
+            at_risk_werkdagen: 0.5,
+            rolling_window_days: 30,
+        }
+    }
+}
+
+/// Where notifications of an expected breach go, besides the log (empty: not there).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// A URL that receives a JSON POST per mutation at risk.
+    pub webhook_url: String,
+    /// The SMTP relay: `smtp://host:port` (plain, an internal relay), `smtp://host:port?tls=required`
+    /// (STARTTLS) or `smtps://host:port`.
+    pub smtp_url: String,
+    pub mail_from: String,
+    /// The MedMij-loket's address, which informs the deelnemer (seed 001).
+    pub loket_address: String,
+    /// How often open mutations are looked at and due deliveries tried.
+    pub check_interval_seconds: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            webhook_url: String::new(),
+            smtp_url: String::new(),
+            mail_from: String::new(),
+            loket_address: String::new(),
+            check_interval_seconds: 60,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the configuration file {path}: {source}")]
@@ -303,10 +356,51 @@ impl Config {
                 r.audit_months
             ));
         }
+        problems.extend(self.sla_problems());
         match problems.is_empty() {
             true => Ok(()),
             false => Err(ConfigError::Invalid(problems)),
         }
+    }
+}
+
+impl Config {
+    fn sla_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let (sla, notify) = (&self.sla, &self.notify);
+        if !(sla.at_risk_werkdagen > 0.0 && sla.at_risk_werkdagen <= 2.0) {
+            problems.push("sla.at_risk_werkdagen must be above 0 and at most 2".to_owned());
+        }
+        if !(1..=366).contains(&sla.rolling_window_days) {
+            problems.push("sla.rolling_window_days must be 1 to 366".to_owned());
+        }
+        let webhook = notify.webhook_url.as_str();
+        if !(webhook.is_empty()
+            || webhook.starts_with("https://")
+            || webhook.starts_with("http://"))
+        {
+            problems.push("notify.webhook_url must be an http:// or https:// URL".to_owned());
+        }
+        if !notify.smtp_url.is_empty() {
+            if !(notify.smtp_url.starts_with("smtp://") || notify.smtp_url.starts_with("smtps://"))
+            {
+                problems.push("notify.smtp_url must start with smtp:// or smtps://".to_owned());
+            }
+            for (name, value) in [
+                ("mail_from", &notify.mail_from),
+                ("loket_address", &notify.loket_address),
+            ] {
+                if value.parse::<lettre::Address>().is_err() {
+                    problems.push(format!(
+                        "notify.{name} must be an e-mail address when notify.smtp_url is set"
+                    ));
+                }
+            }
+        }
+        if !(1..=3600).contains(&notify.check_interval_seconds) {
+            problems.push("notify.check_interval_seconds must be 1 to 3600".to_owned());
+        }
+        problems
     }
 }
 

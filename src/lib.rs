@@ -32,6 +32,7 @@ pub mod roles;
 pub mod sample;
 pub mod server;
 pub mod signing;
+pub mod sla;
 pub mod storage;
 pub mod tls;
 pub mod xml;

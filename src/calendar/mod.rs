@@ -72,6 +72,27 @@ impl Werkdagen {
         decrees::COVERED_UNTIL
     }
 
+    /// Names this calendar, stored with every deadline it computes: the Algemene termijnenwet,
+    /// the decree table by the last day it covers, and the configured extra days by count
+    /// and digest — e.g. `termijnenwet+decrees-2028-12-31+extra-2-5f1c0a9e`.
+    pub fn version(&self) -> String {
+        let mut name = format!("termijnenwet+decrees-{}", self.covered_until());
+        if !self.extra_closed.is_empty() {
+            use sha2::{Digest, Sha256};
+            let mut digest = Sha256::new();
+            for day in &self.extra_closed {
+                digest.update(day.to_string().as_bytes());
+                digest.update(b"\n");
+            }
+            let hex: String = digest.finalize()[..4]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            name.push_str(&format!("+extra-{}-{hex}", self.extra_closed.len()));
+        }
+        name
+    }
+
     /// The statutory feestdag on `date`, if any.
     pub fn feestdag(date: NaiveDate) -> Option<&'static str> {
         let year = date.year();
@@ -162,13 +183,13 @@ impl Werkdagen {
 }
 
 /// The calendar day in Europe/Amsterdam that `at` falls on.
-fn local_date(at: DateTime<Utc>) -> NaiveDate {
+pub fn local_date(at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&Amsterdam).date_naive()
 }
 
 /// The first instant of a local day in Europe/Amsterdam (midnight never falls in a DST gap
 /// there, but take the earliest instant when it would).
-fn start_of(date: NaiveDate) -> DateTime<Utc> {
+pub fn start_of(date: NaiveDate) -> DateTime<Utc> {
     let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
     Amsterdam
         .from_local_datetime(&midnight)

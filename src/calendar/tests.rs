@@ -146,3 +146,15 @@ proptest! {
         prop_assert!((measured - days).abs() < 1e-6, "{days} werkdagen from {from}: {deadline} measures {measured}");
     }
 }
+
+#[test]
+fn the_version_names_the_decree_table_and_the_extra_days() {
+    assert_eq!(
+        Werkdagen::default().version(),
+        "termijnenwet+decrees-2028-12-31"
+    );
+    let one = Werkdagen::new([date(2026, 12, 24)]).version();
+    let other = Werkdagen::new([date(2026, 12, 31)]).version();
+    assert!(one.starts_with("termijnenwet+decrees-2028-12-31+extra-1-"));
+    assert_ne!(one, other);
+}

@@ -13,6 +13,7 @@ mod mutation;
 mod published;
 mod references;
 mod role;
+mod sla;
 mod text;
 mod version;
 mod violation;
@@ -33,6 +34,10 @@ pub use mutation::{
 pub use published::{IndexedVersion, VersionRecord, VersionStatus};
 pub use references::{Reference, Referrer, ReferringField};
 pub use role::Role;
+pub use sla::{
+    MutationSla, Notification, NotificationChannel, SlaCompletion, SlaDeadline, SlaOutcome,
+    round_werkdagen,
+};
 pub use text::{
     Deelnemer, GegevensdienstId, Interfaceversie, OAuthclientOrganisatienaam, Reden,
     Systeemrolcode, Ticketreferentie, Weergavenaam, Zorgaanbiedernaam, is_deceptive,

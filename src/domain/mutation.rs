@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{AnyEntry, ListKind, Violations};
+use super::{AnyEntry, ListKind, MutationSla, SlaDeadline, Violations};
 
 /// A change that breaks an integrity rule of SPEC §4, found when it is checked against the
 /// working state (at submission, and again at approval).
@@ -109,6 +109,8 @@ pub struct NewMutation {
     pub submitted_by: String,
     pub submitted_by_subject: String,
     pub submitted_at: DateTime<Utc>,
+    /// The SLA deadline it gets as it is accepted.
+    pub sla: SlaDeadline,
 }
 
 /// The life cycle of a mutation: `submitted → approved → published`, or `rejected` or
@@ -190,6 +192,28 @@ pub struct MutationRecord {
     /// The first version that contains the change, and when it was published.
     pub published_volgnummer: Option<i64>,
     pub published_at: Option<DateTime<Utc>>,
+    /// Its deadline and, once completed, how it counted for the SLA.
+    pub sla: MutationSla,
+}
+
+impl MutationRecord {
+    /// Waiting for a decision, or approved and not yet in a published version.
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self.status,
+            MutationStatus::Submitted | MutationStatus::Approved
+        )
+    }
+
+    /// When it was published, rejected or withdrawn; `None` while it is open.
+    pub fn completed_at(&self) -> Option<DateTime<Utc>> {
+        match self.status {
+            MutationStatus::Submitted | MutationStatus::Approved => None,
+            MutationStatus::Published => self.published_at,
+            MutationStatus::Rejected => self.decided_at,
+            MutationStatus::Withdrawn => self.withdrawn_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -29,6 +29,7 @@ use crate::domain::{
     Snapshot, Ticketreferentie, VersionRecord, Violation, Violations,
 };
 use crate::publication::{PublishError, PublishOptions, Publisher};
+use crate::sla::SlaPolicy;
 use crate::storage::{MutationQuery, Recheck, Storage, StorageError};
 
 /// How often scheduled and delayed changes are looked for.
@@ -104,19 +105,22 @@ impl From<StorageError> for WorkflowError {
 }
 
 /// Timing rules of the workflow, from the configuration.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WorkflowSettings {
     /// Approved changes wait this long before the node publishes them (0: right after
     /// approval).
     pub auto_publish_delay: Duration,
+    /// Gives each accepted mutation its SLA deadline.
+    pub sla: Arc<SlaPolicy>,
 }
 
-impl From<&PublicationConfig> for WorkflowSettings {
-    fn from(c: &PublicationConfig) -> Self {
+impl WorkflowSettings {
+    pub fn new(c: &PublicationConfig, sla: Arc<SlaPolicy>) -> Self {
         Self {
             auto_publish_delay: Duration::seconds(
                 i64::try_from(c.auto_publish_delay_seconds).unwrap_or(i64::MAX / 1000),
             ),
+            sla,
         }
     }
 }
@@ -226,6 +230,12 @@ impl MutationWorkflow {
             submitted_by: actor.fingerprint.clone(),
             submitted_by_subject: actor.subject.clone(),
             submitted_at: at,
+            sla: self.settings.sla.deadline(
+                at,
+                submission.effective_from,
+                submission.urgent,
+                submission.agreed_deadline,
+            ),
         };
         Ok(self.storage.submit_mutation(&mutation, &audit).await?)
     }

@@ -11,6 +11,7 @@ use super::audit::note;
 use super::error::ApiError;
 use super::mutations_api as api;
 use super::publications_api as publications;
+use super::sla_api as sla;
 use crate::roles::Role;
 use crate::tls::ClientIdentity;
 
@@ -21,6 +22,7 @@ route_table! {
     "/mutations" [STAFF] { post => api::submit, get => api::list }
     "/mutations/validate" [STAFF] { post => api::validate }
     "/mutations/{id}" [STAFF] { get => api::one }
+    "/mutations/{id}/notifications" [STAFF] { get => sla::notifications }
     // Only the submitter: checked with the mutation.
     "/mutations/{id}/withdraw" [STAFF] { post => api::withdraw }
     // Never the submitter: checked with the mutation.
@@ -30,6 +32,7 @@ route_table! {
     "/publications" [BEHEER] { post => publications::publish }
     "/releases/retire-interface-version" [BEHEER] { post => publications::retire_interface_version }
     "/audit" [BEHEER] { get => super::audit::audit_log }
+    "/sla/report" [BEHEER] { get => sla::report }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

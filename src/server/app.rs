@@ -25,6 +25,7 @@ use crate::mutations::{MutationWorkflow, WorkflowSettings};
 use crate::publication::{PublicationObserver, Publisher, Settings};
 use crate::roles::{Role, roles_of};
 use crate::signing::SigningKey;
+use crate::sla::{SlaPolicy, SlaService};
 use crate::storage::Storage;
 use crate::tls::{ClientIdentity, Peer, Tls};
 
@@ -34,6 +35,7 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     pub publisher: Arc<Publisher>,
     pub workflow: Arc<MutationWorkflow>,
+    pub sla: Arc<SlaService>,
     pub served: Arc<ServedLists>,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
@@ -71,6 +73,8 @@ pub enum StartError {
     Signing(#[from] crate::signing::SigningError),
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
+    #[error(transparent)]
+    Notify(#[from] crate::sla::NotifyError),
 }
 
 /// A running node.
@@ -98,6 +102,8 @@ struct ServeAtOnce {
     served: Arc<ServedLists>,
     storage: Arc<dyn Storage>,
     tls: Arc<Tls>,
+    /// Stores the outcome of the mutations the version published.
+    sla: Arc<SlaService>,
 }
 
 #[async_trait::async_trait]
@@ -107,6 +113,7 @@ impl PublicationObserver for ServeAtOnce {
             // The refresh loop serves it shortly; nothing is lost.
             tracing::error!(error = %e, list = %version.list, "cannot serve the new version yet");
         }
+        self.sla.changed();
     }
 }
 
@@ -203,6 +210,17 @@ impl Application {
             )?),
         )?;
         storage.migrate().await?;
+        let sla_policy = Arc::new(SlaPolicy::new(&config.sla));
+        let sla = Arc::new(SlaService::new(
+            storage.clone(),
+            clock.clone(),
+            sla_policy.clone(),
+            config.notify.clone(),
+        )?);
+        // Mutations stored before the SLA was get their deadline now (issue 13).
+        if let Err(e) = sla.settle_backlog().await {
+            tracing::error!(error = %e, "cannot store SLA deadlines yet; trying again shortly");
+        }
         let served = Arc::new(ServedLists::default());
         let publisher = Arc::new(
             Publisher::new(
@@ -215,13 +233,14 @@ impl Application {
                 served: served.clone(),
                 storage: storage.clone(),
                 tls: tls.clone(),
+                sla: sla.clone(),
             })),
         );
         let workflow = Arc::new(MutationWorkflow::new(
             storage.clone(),
             publisher.clone(),
             clock.clone(),
-            WorkflowSettings::from(&config.publication),
+            WorkflowSettings::new(&config.publication, sla_policy),
         ));
         if let Err(e) = served.refresh(storage.as_ref(), &tls).await {
             // Not fatal: the node starts not-ready and keeps trying.
@@ -232,6 +251,7 @@ impl Application {
             storage,
             publisher,
             workflow,
+            sla,
             served,
             metrics: Arc::new(Metrics::new()),
             clock,
@@ -285,6 +305,7 @@ impl Application {
         tokio::spawn(state.publisher.clone().run_heartbeat(shutdown.subscribe()));
         tokio::spawn(state.workflow.clone().run_schedule(shutdown.subscribe()));
         tokio::spawn(refresh_loop(state.clone(), shutdown.subscribe()));
+        tokio::spawn(state.sla.clone().run(shutdown.subscribe()));
         let [node_address, admin_address, ops_address]: [SocketAddr; 3] =
             addresses.try_into().expect("three listeners were started");
         tracing::info!(node = %node_address, admin = %admin_address, ops = %ops_address, "listening");

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::domain::{DecisionError, Violation, Violations};
 use crate::mutations::{CheckError, WorkflowError};
+use crate::sla::{ReportError, SlaError};
 use crate::storage::StorageError;
 
 /// What a 503 tells clients to wait before trying again.
@@ -135,6 +136,25 @@ impl From<WorkflowError> for ApiError {
                 },
             },
             WorkflowError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<SlaError> for ApiError {
+    fn from(e: SlaError) -> Self {
+        match e {
+            SlaError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::EmptyPeriod { .. } | ReportError::TooLong => {
+                ApiError::BadRequest(e.to_string())
+            }
+            ReportError::Sla(e) => e.into(),
         }
     }
 }

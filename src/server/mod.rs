@@ -53,6 +53,7 @@ mod publications_api;
 mod query;
 mod read_api;
 mod served;
+mod sla_api;
 mod trust;
 
 pub use admin::ROUTES as ADMIN_ROUTES;

@@ -5,6 +5,7 @@ use chrono::Duration;
 use serde_json::json;
 
 use super::AppState;
+use super::error::ApiError;
 use crate::domain::ListKind;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -72,11 +73,16 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     set_state_gauges(&state);
-    HttpResponse::Ok()
+    // Computed from the database, so a failing database fails the scrape (and `up` alerts)
+    // rather than showing stale SLA figures.
+    let sla = state.sla.status().await?;
+    let mut body = state.metrics.render();
+    body.extend(sla.exposition());
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(body))
 }
 
 /// The gauges that describe the state now: lists, CRLs, the signing certificate, refusals.

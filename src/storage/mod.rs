@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     AuditOutcome, AuditRecord, CheckError, DecisionError, EntryChange, Lijst, ListHead, ListKind,
-    MutationDecision, MutationRecord, MutationStatus, NewMutation, Snapshot, VersionRecord,
-    Volgnummer, WorkingState,
+    MutationDecision, MutationRecord, MutationSla, MutationStatus, NewMutation, Notification,
+    NotificationChannel, SlaOutcome, Snapshot, VersionRecord, Volgnummer, WorkingState,
 };
 use postgres::PostgresBackend;
 use sql::SqlStorage;
@@ -174,9 +174,88 @@ impl AuditQuery {
     }
 }
 
+/// Completed mutations of one list, urgency and outcome, since the beginning: the counts
+/// behind the SLA counter and histogram.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlaTotal {
+    pub list: ListKind,
+    pub urgent: bool,
+    pub outcome: SlaOutcome,
+    pub count: i64,
+    /// The sum of their processing werkdagen (0 for excluded ones).
+    pub werkdagen_sum: f64,
+    /// How many took at most each bound asked for, in werkdagen (cumulative, as Prometheus
+    /// buckets are).
+    pub at_most: Vec<i64>,
+}
+
+/// The SLA's storage (issue 13): deadlines, outcomes, and notifications of an expected
+/// breach. Every method is one transaction.
+#[async_trait]
+pub trait SlaStore: Send + Sync {
+    /// Mutations whose SLA columns the node has yet to compute: no deadline (stored before
+    /// the SLA was), or completed without an outcome. At most `limit` with ids after
+    /// `after_id`, in id order.
+    async fn sla_backlog(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<MutationRecord>, StorageError>;
+
+    /// Stores a mutation's computed SLA columns where they are still empty, so replicas that
+    /// compute the same mutation do not overwrite each other.
+    async fn record_sla(&self, id: i64, sla: &MutationSla) -> Result<(), StorageError>;
+
+    /// Mutations waiting for a decision or for publication, oldest first.
+    async fn open_mutations(&self) -> Result<Vec<MutationRecord>, StorageError>;
+
+    /// Mutations whose SLA outcome is stored and that completed in `[since, until)`, in the
+    /// order they completed.
+    async fn completed_mutations(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<MutationRecord>, StorageError>;
+
+    /// Every completed mutation, counted by list, urgency and outcome, with how many took at
+    /// most each of `bounds` werkdagen.
+    async fn sla_totals(&self, bounds: &[f64]) -> Result<Vec<SlaTotal>, StorageError>;
+
+    /// Queues a notification on each of `channels` unless the mutation has them already; the
+    /// `Log` one is stored as delivered. Returns whether this call queued them.
+    async fn queue_notifications(
+        &self,
+        prototype: &Notification,
+        channels: &[NotificationChannel],
+    ) -> Result<bool, StorageError>;
+
+    /// Claims up to `limit` undelivered notifications that are due at `at` and have had fewer
+    /// than `max_attempts`: each one's attempt is counted and it is not due again before
+    /// `lease_until`, so another replica does not deliver it meanwhile.
+    async fn claim_notifications(
+        &self,
+        at: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        max_attempts: i64,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StorageError>;
+
+    /// Records how a claimed delivery went: delivered at `at`, or failed with `error` and due
+    /// again at `retry_at`.
+    async fn finish_notification(
+        &self,
+        claimed: &Notification,
+        at: DateTime<Utc>,
+        result: Result<(), (&str, DateTime<Utc>)>,
+    ) -> Result<(), StorageError>;
+
+    /// A mutation's notifications, by channel.
+    async fn notifications(&self, mutation_id: i64) -> Result<Vec<Notification>, StorageError>;
+}
+
 /// The database operations the node needs. Every method is one transaction.
 #[async_trait]
-pub trait Storage: Send + Sync {
+pub trait Storage: SlaStore + Send + Sync {
     /// Applies the backend's migrations (idempotent).
     async fn migrate(&self) -> Result<(), StorageError>;
 

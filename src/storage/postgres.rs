@@ -44,6 +44,7 @@ fn statement(
     for arg in query.args {
         statement = match arg {
             Arg::Int(v) => statement.bind(v),
+            Arg::Float(v) => statement.bind(v),
             Arg::Text(v) => statement.bind(v.map(str::to_owned)),
             Arg::Bool(v) => statement.bind(v),
             Arg::Instant(v) => statement.bind(v),

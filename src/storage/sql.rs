@@ -17,20 +17,24 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
+mod sla;
+
 use super::{
     AuditQuery, ImportOutcome, MutationQuery, NewVersion, Recheck, Storage, StorageError,
     StoredVersion,
 };
 use crate::domain::{
     AuditOutcome, AuditRecord, Decision, EntryChange, Lijst, ListEntries, ListHead, ListKind,
-    ListSnapshot, MutationDecision, MutationRecord, MutationStatus, NewMutation, Operation,
-    Snapshot, Tijdstempel, VersionRecord, Volgnummer, WorkingState,
+    ListSnapshot, MutationDecision, MutationRecord, MutationSla, MutationStatus, NewMutation,
+    Operation, SlaCompletion, SlaDeadline, Snapshot, Tijdstempel, VersionRecord, Volgnummer,
+    WorkingState,
 };
 
 /// A value bound to a `$n` parameter; the backend encodes it.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Arg<'a> {
     Int(Option<i64>),
+    Float(Option<f64>),
     Text(Option<&'a str>),
     Bool(bool),
     Instant(Option<DateTime<Utc>>),
@@ -65,6 +69,9 @@ impl<'a> Query<'a> {
     fn int(self, value: impl Into<Option<i64>>) -> Self {
         self.arg(Arg::Int(value.into()))
     }
+    fn float(self, value: impl Into<Option<f64>>) -> Self {
+        self.arg(Arg::Float(value.into()))
+    }
     fn text(self, value: impl Into<Option<&'a str>>) -> Self {
         self.arg(Arg::Text(value.into()))
     }
@@ -89,6 +96,7 @@ impl<'a> Query<'a> {
 /// A result row, read by column position.
 pub(super) trait Row: Send + Sync {
     fn int(&self, column: usize) -> Result<Option<i64>, StorageError>;
+    fn float(&self, column: usize) -> Result<Option<f64>, StorageError>;
     fn text(&self, column: usize) -> Result<Option<String>, StorageError>;
     fn boolean(&self, column: usize) -> Result<bool, StorageError>;
     fn instant(&self, column: usize) -> Result<Option<DateTime<Utc>>, StorageError>;
@@ -101,6 +109,9 @@ pub(super) trait Row: Send + Sync {
 macro_rules! decoded_columns {
     () => {
         fn int(&self, column: usize) -> Result<Option<i64>, StorageError> {
+            Ok(sqlx::Row::try_get(self, column)?)
+        }
+        fn float(&self, column: usize) -> Result<Option<f64>, StorageError> {
             Ok(sqlx::Row::try_get(self, column)?)
         }
         fn text(&self, column: usize) -> Result<Option<String>, StorageError> {
@@ -238,7 +249,8 @@ fn version_from_row(row: &impl Row) -> Result<VersionRecord, StorageError> {
 const MUTATION_COLUMNS: &str = "id, list, entry_key, operation, body, base_version, on_behalf_of, \
      reference, urgent, agreed_deadline, effective_from, status, submitted_by, submitted_by_subject, \
      submitted_at, decided_by, decided_by_subject, decided_at, rejection_reason, withdrawn_at, \
-     applied_at, published_volgnummer, published_at";
+     applied_at, published_volgnummer, published_at, sla_deadline, sla_calendar, sla_outcome, \
+     sla_completed_at, sla_werkdagen, sla_excluded_reason";
 
 /// A mutation with its stored body (the exact JSON to write into the working state).
 fn mutation_from_row(row: &impl Row) -> Result<(MutationRecord, Option<String>), StorageError> {
@@ -277,8 +289,30 @@ fn mutation_from_row(row: &impl Row) -> Result<(MutationRecord, Option<String>),
         applied_at: row.instant(20)?,
         published_volgnummer: row.int(21)?,
         published_at: row.instant(22)?,
+        sla: sla_from_row(row, 23)?,
     };
     Ok((record, body))
+}
+
+/// The six SLA columns from `first` on.
+fn sla_from_row(row: &impl Row, first: usize) -> Result<MutationSla, StorageError> {
+    let deadline = match (row.instant(first)?, row.text(first + 1)?) {
+        (Some(deadline), Some(calendar)) => Some(SlaDeadline { deadline, calendar }),
+        _ => None,
+    };
+    let completion = match (row.text(first + 2)?, row.instant(first + 3)?) {
+        (Some(outcome), Some(completed_at)) => Some(SlaCompletion {
+            outcome: outcome.parse().map_err(corrupt)?,
+            completed_at,
+            werkdagen: row.float(first + 4)?,
+            excluded_reason: row.text(first + 5)?,
+        }),
+        _ => None,
+    };
+    Ok(MutationSla {
+        deadline,
+        completion,
+    })
 }
 
 fn volgnummer(list: ListKind, value: Option<i64>) -> Result<Option<Volgnummer>, StorageError> {
@@ -1008,8 +1042,9 @@ impl<B: Backend> Storage for SqlStorage<B> {
                 query(
                     "INSERT INTO mutations (list, entry_key, operation, body, base_version, \
                      on_behalf_of, reference, urgent, agreed_deadline, effective_from, status, \
-                     submitted_by, submitted_by_subject, submitted_at) VALUES ($1, $2, $3, $4, \
-                     $5, $6, $7, $8, $9, $10, 'submitted', $11, $12, $13) RETURNING id",
+                     submitted_by, submitted_by_subject, submitted_at, sla_deadline, \
+                     sla_calendar) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'submitted', \
+                     $11, $12, $13, $14, $15) RETURNING id",
                 )
                 .text(list.as_str())
                 .text(key)
@@ -1023,7 +1058,9 @@ impl<B: Backend> Storage for SqlStorage<B> {
                 .instant(m.effective_from)
                 .text(m.submitted_by.as_str())
                 .text(m.submitted_by_subject.as_str())
-                .instant(m.submitted_at),
+                .instant(m.submitted_at)
+                .instant(m.sla.deadline)
+                .text(m.sla.calendar.as_str()),
             )
             .await;
         let id = match inserted {

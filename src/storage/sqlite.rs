@@ -53,6 +53,7 @@ fn statement(query: Query<'_>) -> sqlx::query::Query<'static, Sqlite, SqliteArgu
     for arg in query.args {
         statement = match arg {
             Arg::Int(v) => statement.bind(v),
+            Arg::Float(v) => statement.bind(v),
             Arg::Text(v) | Arg::Json(v) => statement.bind(v.map(str::to_owned)),
             Arg::Bool(v) => statement.bind(v),
             Arg::Instant(v) => statement.bind(v.map(|at| at.timestamp_micros())),

@@ -35,6 +35,7 @@ mod openapi;
 mod publication;
 mod server;
 mod signatures;
+mod sla;
 mod storage_contract;
 mod support;
 mod workflow;

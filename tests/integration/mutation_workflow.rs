@@ -16,7 +16,7 @@ use stelselnode::tls::NodeAccess;
 use super::support::mutations::{
     NEW_HOST, delete, gegevensdienst, whitelist_upsert, zorgaanbieder,
 };
-use super::support::server::TestServer;
+use super::support::server::{TestServer, approve, post, submit};
 use super::support::signer::xmlsec1_verify;
 use super::support::{TestDatabase, xmllint_validate};
 
@@ -30,25 +30,6 @@ on_both_backends!(
     the_release_clean_up_is_a_reviewed_set_of_mutations,
     the_staff_cli_submits_approves_and_lists,
 );
-
-async fn post(server: &TestServer, who: &Issued, path: &str, body: &Value) -> (u16, Value) {
-    let response = server.admin(who, "POST", path, Some(body)).await;
-    let json = match response.body.is_empty() {
-        true => Value::Null,
-        false => response.json(),
-    };
-    (response.status, json)
-}
-
-async fn submit(server: &TestServer, who: &Issued, body: &Value) -> i64 {
-    let (status, created) = post(server, who, "/mutations", body).await;
-    assert_eq!(status, 201, "{created}");
-    created["id"].as_i64().unwrap()
-}
-
-async fn approve(server: &TestServer, who: &Issued, id: i64) -> (u16, Value) {
-    post(server, who, &format!("/mutations/{id}/approve"), &json!({})).await
-}
 
 /// Everything an integrity refusal must leave untouched.
 async fn fingerprint(server: &TestServer) -> (Vec<(ListKind, i64)>, usize) {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use stelselnode::domain::{
     AnyEntry, AuditOutcome, AuditRecord, Decision, EntryChange, Hostname, MedMijNode,
-    MutationDecision, NewMutation, Role,
+    MutationDecision, NewMutation, Role, SlaDeadline,
 };
 use stelselnode::mutations::{Actor, Submission, parse_submission};
 use stelselnode::storage::{Storage, StorageError};
@@ -40,6 +40,10 @@ pub fn submission(change: EntryChange, by: &str, at: DateTime<Utc>) -> NewMutati
         submitted_by: by.into(),
         submitted_by_subject: format!("CN={by}"),
         submitted_at: at,
+        sla: SlaDeadline {
+            deadline: at + chrono::Duration::days(2),
+            calendar: "test".into(),
+        },
     }
 }
 

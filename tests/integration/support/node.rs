@@ -7,13 +7,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use stelselnode::clock::ManualClock;
-use stelselnode::config::PublicationConfig;
+use stelselnode::config::{PublicationConfig, SlaConfig};
 use stelselnode::devpki::KeyAlgorithm;
 use stelselnode::domain::{ListEntries, ListKind, Volgnummer};
 use stelselnode::import::import_document;
 use stelselnode::integrity;
 use stelselnode::mutations::{MutationWorkflow, WorkflowSettings};
 use stelselnode::publication::{PublishOptions, Publisher, Settings, assemble};
+use stelselnode::sla::SlaPolicy;
 use stelselnode::storage::Storage;
 use stelselnode::xml::parse_list;
 
@@ -67,7 +68,7 @@ pub async fn node(db: TestDatabase, algorithm: KeyAlgorithm) -> Node {
         db.storage.clone(),
         publisher.clone(),
         Arc::new(clock.clone()),
-        WorkflowSettings::from(&PublicationConfig::default()),
+        delayed(0),
     ));
     Node {
         publisher,
@@ -119,10 +120,13 @@ pub async fn assert_published_lists_consistent(node: &Node) {
 }
 
 fn delayed(seconds: u64) -> WorkflowSettings {
-    WorkflowSettings::from(&PublicationConfig {
-        auto_publish_delay_seconds: seconds,
-        ..PublicationConfig::default()
-    })
+    WorkflowSettings::new(
+        &PublicationConfig {
+            auto_publish_delay_seconds: seconds,
+            ..PublicationConfig::default()
+        },
+        Arc::new(SlaPolicy::new(&SlaConfig::default())),
+    )
 }
 
 impl Node {

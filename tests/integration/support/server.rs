@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use serde_json::{Value, json};
 
 use stelselnode::clock::ManualClock;
 use stelselnode::config::{AdminIdentity, Config};
@@ -82,12 +83,19 @@ impl Pki {
     }
 }
 
+async fn build(config: &Config, db: &TestDatabase, clock: &ManualClock) -> Application {
+    Application::build(config.clone(), db.storage.clone(), Arc::new(clock.clone()))
+        .await
+        .unwrap()
+}
+
 pub struct TestServer {
     pub app: Application,
     pub pki: Pki,
     pub db: TestDatabase,
     pub clock: ManualClock,
     pub dir: tempfile::TempDir,
+    pub config: Config,
 }
 
 impl TestServer {
@@ -148,16 +156,31 @@ impl TestServer {
                 .unwrap();
         }
         let clock = ManualClock::new(Utc::now());
-        let app = Application::build(config, db.storage.clone(), Arc::new(clock.clone()))
-            .await
-            .unwrap();
+        let app = build(&config, &db, &clock).await;
         Self {
             app,
             pki,
             db,
             clock,
             dir,
+            config,
         }
+    }
+
+    /// Stops the node and starts it again on the same database, configuration and clock
+    /// (on new ports): what a restart keeps, it kept in the database.
+    pub async fn restart(self) -> Self {
+        self.app.stop().await;
+        let app = build(&self.config, &self.db, &self.clock).await;
+        app.refresh().await.unwrap();
+        Self { app, ..self }
+    }
+
+    /// `/metrics` on the ops listener.
+    pub async fn metrics(&self) -> String {
+        let response = plain_get(self.app.ops_address(), "/metrics").await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        response.text()
     }
 
     pub async fn publish(&self, list: ListKind) -> stelselnode::domain::VersionRecord {
@@ -241,4 +264,25 @@ impl TestServer {
     pub async fn stored_bytes(&self, list: ListKind, n: Volgnummer) -> Vec<u8> {
         assemble(&self.db.storage.version(list, n).await.unwrap().unwrap()).unwrap()
     }
+}
+
+/// A POST on the admin listener: the status and the JSON answer.
+pub async fn post(server: &TestServer, who: &Issued, path: &str, body: &Value) -> (u16, Value) {
+    let response = server.admin(who, "POST", path, Some(body)).await;
+    let json = match response.body.is_empty() {
+        true => Value::Null,
+        false => response.json(),
+    };
+    (response.status, json)
+}
+
+/// Submits a mutation; it must be accepted.
+pub async fn submit(server: &TestServer, who: &Issued, body: &Value) -> i64 {
+    let (status, created) = post(server, who, "/mutations", body).await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_i64().unwrap()
+}
+
+pub async fn approve(server: &TestServer, who: &Issued, id: i64) -> (u16, Value) {
+    post(server, who, &format!("/mutations/{id}/approve"), &json!({})).await
 }
