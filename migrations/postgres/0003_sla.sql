@@ -29,7 +29,7 @@ CREATE TABLE sla_notifications (
     -- The deadline and time left the notification reports, as they were when it was due.
     deadline        TIMESTAMPTZ NOT NULL,
     werkdagen_left  DOUBLE PRECISION NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0,
+    attempts        BIGINT NOT NULL DEFAULT 0,
     -- Not tried again before this instant (backoff, or a replica's claim on it).
     next_attempt_at TIMESTAMPTZ NOT NULL,
     delivered_at    TIMESTAMPTZ,

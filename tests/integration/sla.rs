@@ -6,11 +6,16 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use stelselnode::tls::NodeAccess;
 
-use super::support::TestDatabase;
 use super::support::mutations::gnl_upsert;
+use super::support::receivers::{SmtpServer, WebhookReceiver, nothing_listens};
 use super::support::server::{TestServer, approve, post, submit};
+use super::support::{TestDatabase, execute_sql};
 
-on_both_backends!(the_sla_metrics_equal_hand_computed_values_also_after_a_restart);
+on_both_backends!(
+    the_sla_metrics_equal_hand_computed_values_also_after_a_restart,
+    an_expected_breach_is_mailed_and_posted_exactly_once_across_restarts,
+    mutations_stored_before_the_sla_get_their_deadline_and_outcome_at_start,
+);
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339)
@@ -225,4 +230,165 @@ async fn the_sla_metrics_equal_hand_computed_values_also_after_a_restart(db: Tes
         )
         .await;
     assert_eq!(loket_asks.status, 403);
+}
+
+/// The mutation's notifications as the admin API shows them, by channel.
+async fn notifications(server: &TestServer, id: i64) -> Vec<Value> {
+    let response = server
+        .admin_get(
+            &server.pki.beheer,
+            &format!("/mutations/{id}/notifications"),
+        )
+        .await;
+    assert_eq!(response.status, 200);
+    response.json().as_array().unwrap().clone()
+}
+
+/// Runs the SLA task until every notification of `id` is delivered.
+async fn until_delivered(server: &TestServer, id: i64) -> Vec<Value> {
+    for _ in 0..100 {
+        server.app.state().sla.tick().await.unwrap();
+        let all = notifications(server, id).await;
+        if all.iter().all(|n| n["delivered_at"].is_string()) {
+            return all;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("not delivered: {:?}", notifications(server, id).await);
+}
+
+async fn an_expected_breach_is_mailed_and_posted_exactly_once_across_restarts(db: TestDatabase) {
+    // First the channels are down: nothing listens where they point.
+    let down = nothing_listens();
+    let server = TestServer::start_with(db, NodeAccess::Whitelist, |config, _, _| {
+        config.notify.webhook_url = format!("http://127.0.0.1:{down}/sla");
+        config.notify.smtp_url = format!("smtp://127.0.0.1:{down}");
+        config.notify.mail_from = "stelselnode@medmij.example".into();
+        config.notify.loket_address = "loket@medmij.example".into();
+        config.notify.check_interval_seconds = 3600;
+    })
+    .await;
+    server.clock.set(at("2026-12-09T08:00:00+01:00"));
+    server.publish_all().await;
+    let id = submit_at(
+        &server,
+        "2026-12-09T09:00:00+01:00",
+        gnl_upsert("9101", "Dienst R", 0),
+    )
+    .await;
+    // Not at risk yet: two werkdagen left, nothing queued.
+    server.app.state().sla.tick().await.unwrap();
+    assert!(notifications(&server, id).await.is_empty());
+
+    // Friday 08:00: one hour (1/24 werkdag) left, below the 0.5 threshold.
+    server.clock.set(at("2026-12-11T08:00:00+01:00"));
+    server.app.state().sla.tick().await.unwrap();
+    let queued = notifications(&server, id).await;
+    let channels: Vec<&str> = queued
+        .iter()
+        .map(|n| n["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(channels, ["email", "log", "webhook"]);
+    for n in &queued {
+        assert_eq!(n["deadline"], "2026-12-11T08:00:00Z");
+        if n["channel"] == "log" {
+            assert!(n["delivered_at"].is_string());
+        } else {
+            assert_eq!(n["attempts"], 1, "{n}");
+            assert!(n["delivered_at"].is_null());
+            assert!(n["last_error"].is_string(), "{n}");
+        }
+    }
+
+    // The node restarts with the channels up; the stored queue is delivered after the
+    // backoff, once.
+    let smtp = SmtpServer::start().await;
+    let webhook = WebhookReceiver::start();
+    let server = server
+        .restart_with(|config| {
+            config.notify.webhook_url = webhook.url();
+            config.notify.smtp_url = smtp.url();
+        })
+        .await;
+    server.clock.advance(Duration::minutes(1));
+    let delivered = until_delivered(&server, id).await;
+    assert!(
+        delivered
+            .iter()
+            .filter(|n| n["channel"] != "log")
+            .all(|n| n["attempts"] == 2)
+    );
+
+    // Another restart and more rounds, later: nothing is sent again.
+    let server = server.restart().await;
+    for _ in 0..3 {
+        server.clock.advance(Duration::hours(1));
+        server.app.state().sla.tick().await.unwrap();
+    }
+    let bodies = webhook.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let body = &bodies[0];
+    assert_eq!(body["id"], id);
+    assert_eq!(body["list"], "gnl");
+    assert_eq!(body["entry"], "9101");
+    assert_eq!(body["deelnemer"], "Stichting MedMij");
+    assert_eq!(body["reference"], "MEDMIJ-400");
+    assert_eq!(body["deadline"], "2026-12-11T08:00:00Z");
+    assert!((body["werkdagen_left"].as_f64().unwrap() - 1.0 / 24.0).abs() < 1e-6);
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0].contains("To: loket@medmij.example"),
+        "{}",
+        mails[0]
+    );
+    assert!(mails[0].contains(&format!("Mutatie {id}")), "{}", mails[0]);
+}
+
+async fn mutations_stored_before_the_sla_get_their_deadline_and_outcome_at_start(db: TestDatabase) {
+    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    server.clock.set(at("2026-12-07T08:00:00+01:00"));
+    server.publish_all().await;
+    let open = submit_at(
+        &server,
+        "2026-12-07T09:00:00+01:00",
+        gnl_upsert("9201", "Dienst O", 0),
+    )
+    .await;
+    let done = submit(
+        &server,
+        &server.pki.loket,
+        &gnl_upsert("9202", "Dienst P", 0),
+    )
+    .await;
+    approve_at(&server, done, "2026-12-10T09:00:00+01:00").await;
+    // What a node before the SLA left: no SLA columns at all.
+    let server = server
+        .restart_after(async |db| {
+            execute_sql(
+                db,
+                "UPDATE mutations SET sla_deadline = NULL, sla_calendar = NULL, \
+                 sla_outcome = NULL, sla_completed_at = NULL, sla_werkdagen = NULL",
+            )
+            .await
+            .unwrap()
+        })
+        .await;
+    let read = |id: i64| {
+        let server = &server;
+        async move {
+            server
+                .admin_get(&server.pki.beheer, &format!("/mutations/{id}"))
+                .await
+                .json()["sla"]
+                .clone()
+        }
+    };
+    let open = read(open).await;
+    assert_eq!(open["deadline"], "2026-12-09T08:00:00Z");
+    assert_eq!(open["calendar"], "termijnenwet+decrees-2028-12-31");
+    assert!(open["outcome"].is_null());
+    let done = read(done).await;
+    assert_eq!(done["outcome"], "breached");
+    assert!((done["werkdagen"].as_f64().unwrap() - 3.0).abs() < 1e-9);
 }

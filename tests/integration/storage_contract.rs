@@ -11,7 +11,7 @@ use stelselnode::sample::{SampleSize, network};
 use stelselnode::storage::{AuditQuery, StorageError};
 use stelselnode::xml::parse_list;
 
-use super::support::{TestDatabase, official_example};
+use super::support::{TestDatabase, execute_sql, official_example};
 
 on_both_backends!(
     a_new_database_has_empty_lists_starting_at_one,
@@ -329,21 +329,8 @@ async fn audit_records_round_trip_and_are_never_updated(db: TestDatabase) {
             .unwrap(),
         vec![record]
     );
-    let update = match db.url.starts_with("sqlite") {
-        true => update_sqlite(&db.url, "UPDATE audit_log SET outcome = 'allowed'").await,
-        false => update_postgres(&db.url, "UPDATE audit_log SET outcome = 'allowed'").await,
-    };
+    let update = execute_sql(&db, "UPDATE audit_log SET outcome = 'allowed'").await;
     assert!(update.unwrap_err().to_string().contains("never updated"));
-}
-
-async fn update_sqlite(url: &str, sql: &'static str) -> Result<(), sqlx::Error> {
-    let pool = sqlx::SqlitePool::connect(url).await?;
-    sqlx::query(sql).execute(&pool).await.map(|_| ())
-}
-
-async fn update_postgres(url: &str, sql: &'static str) -> Result<(), sqlx::Error> {
-    let pool = sqlx::PgPool::connect(url).await?;
-    sqlx::query(sql).execute(&pool).await.map(|_| ())
 }
 
 async fn instants_compare_correctly(db: TestDatabase) {

@@ -7,6 +7,7 @@ pub mod http_client;
 pub mod mutations;
 pub mod node;
 pub mod random;
+pub mod receivers;
 pub mod server;
 pub mod signer;
 pub mod verifiers;
@@ -55,6 +56,21 @@ pub async fn sqlite_at(dir: &std::path::Path) -> TestDatabase {
         storage,
         url,
         _dir: None,
+    }
+}
+
+/// Runs one SQL statement on the database behind the node's back (to set up what an older
+/// version left, or to show what the database itself refuses).
+pub async fn execute_sql(db: &TestDatabase, sql: &'static str) -> Result<(), sqlx::Error> {
+    match db.url.starts_with("sqlite") {
+        true => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await?;
+            sqlx::query(sql).execute(&pool).await.map(|_| ())
+        }
+        false => {
+            let pool = sqlx::PgPool::connect(&db.url).await?;
+            sqlx::query(sql).execute(&pool).await.map(|_| ())
+        }
     }
 }
 

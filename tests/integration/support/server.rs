@@ -170,7 +170,19 @@ impl TestServer {
     /// Stops the node and starts it again on the same database, configuration and clock
     /// (on new ports): what a restart keeps, it kept in the database.
     pub async fn restart(self) -> Self {
+        self.restart_after(async |_| {}).await
+    }
+
+    /// The same, with the configuration changed by `configure` first.
+    pub async fn restart_with(mut self, configure: impl FnOnce(&mut Config)) -> Self {
+        configure(&mut self.config);
+        self.restart_after(async |_| {}).await
+    }
+
+    /// The same, with `between` done to the database while the node is stopped.
+    pub async fn restart_after(self, between: impl AsyncFnOnce(&TestDatabase)) -> Self {
         self.app.stop().await;
+        between(&self.db).await;
         let app = build(&self.config, &self.db, &self.clock).await;
         app.refresh().await.unwrap();
         Self { app, ..self }
