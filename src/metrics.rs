@@ -15,6 +15,8 @@ pub struct Metrics {
     pub publications: IntCounterVec,
     pub heartbeats: IntCounterVec,
     pub publication_failures: IntCounterVec,
+    /// 1 while a list's last publication attempt failed (the heartbeat retries it).
+    pub publication_failing: IntGaugeVec,
     pub fetches: IntCounterVec,
     pub tls_handshakes_refused: IntGaugeVec,
     /// Seconds until each configured CRL's nextUpdate (negative: expired).
@@ -93,6 +95,11 @@ impl Metrics {
                 "Publications refused or failed (integrity, signature, storage)",
                 &["list", "reason"],
             ),
+            publication_failing: gauge(
+                "publication_failing",
+                "1 while the last publication attempt of the list failed",
+                &["list"],
+            ),
             fetches,
             signing_certificate_seconds_until_expiry: register(
                 &registry,
@@ -139,6 +146,15 @@ impl Metrics {
             .position(|l| *l == list)
             .expect("every list");
         self.fetch_counters[index][usize::from(not_modified)].inc();
+    }
+
+    /// Counts a version this node published.
+    pub fn count_publication(&self, version: &crate::domain::VersionRecord) {
+        let counter = match version.heartbeat {
+            true => &self.heartbeats,
+            false => &self.publications,
+        };
+        counter.with_label_values(&[version.list.as_str()]).inc();
     }
 
     /// The text exposition format.

@@ -97,6 +97,9 @@ pub struct PublicationHealth {
     /// The working state breaks an integrity rule (e.g. an unconfirmed mass change): the
     /// current version keeps being served; staff must act.
     pub last_refusal: Option<String>,
+    /// Publications of this list that failed or were refused since the node started.
+    pub failures: u64,
+    pub refusals: u64,
 }
 
 /// Told of every version this publisher stores, so that it can be served at once.
@@ -176,28 +179,22 @@ impl Publisher {
     }
 
     fn record_outcome<T>(&self, list: ListKind, outcome: &Result<T, PublishError>) {
-        let health = match outcome {
-            Ok(_) => PublicationHealth::default(),
+        let mut all = self.health.lock().expect("health lock");
+        let health = all.entry(list).or_default();
+        (health.last_failure, health.last_refusal) = match outcome {
+            Ok(_) => (None, None),
             Err(e @ PublishError::Refused { .. }) => {
                 tracing::warn!(%list, reason = %e, "publication refused");
-                PublicationHealth {
-                    last_failure: None,
-                    last_refusal: Some(e.to_string()),
-                }
+                health.refusals += 1;
+                (None, Some(e.to_string()))
             }
             Err(e) => {
                 tracing::error!(%list, reason = %e, "publication failed");
                 self.failed.notify_one();
-                PublicationHealth {
-                    last_failure: Some(e.to_string()),
-                    last_refusal: None,
-                }
+                health.failures += 1;
+                (Some(e.to_string()), None)
             }
         };
-        self.health
-            .lock()
-            .expect("health lock")
-            .insert(list, health);
     }
 
     /// Publishes the working state of `list` as its next version, together with the lists

@@ -104,6 +104,7 @@ struct ServeAtOnce {
     tls: Arc<Tls>,
     /// Stores the outcome of the mutations the version published.
     sla: Arc<SlaService>,
+    metrics: Arc<Metrics>,
 }
 
 #[async_trait::async_trait]
@@ -114,6 +115,7 @@ impl PublicationObserver for ServeAtOnce {
             tracing::error!(error = %e, list = %version.list, "cannot serve the new version yet");
         }
         self.sla.changed();
+        self.metrics.count_publication(version);
     }
 }
 
@@ -222,6 +224,7 @@ impl Application {
             tracing::error!(error = %e, "cannot store SLA deadlines yet; trying again shortly");
         }
         let served = Arc::new(ServedLists::default());
+        let metrics = Arc::new(Metrics::new());
         let publisher = Arc::new(
             Publisher::new(
                 storage.clone(),
@@ -234,6 +237,7 @@ impl Application {
                 storage: storage.clone(),
                 tls: tls.clone(),
                 sla: sla.clone(),
+                metrics: metrics.clone(),
             })),
         );
         let workflow = Arc::new(MutationWorkflow::new(
@@ -253,7 +257,7 @@ impl Application {
             workflow,
             sla,
             served,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             clock,
             tls: tls.clone(),
             audit_backlog: AuditBacklog::default(),

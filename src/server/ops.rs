@@ -90,6 +90,17 @@ fn set_state_gauges(state: &AppState) {
     let now = state.clock.now();
     let m = &state.metrics;
     for list in ListKind::ALL {
+        let health = state.publisher.health(list);
+        m.publication_failing
+            .with_label_values(&[list.as_str()])
+            .set(i64::from(health.last_failure.is_some()));
+        for (reason, count) in [("failed", health.failures), ("refused", health.refusals)] {
+            // Mirrors the publisher's own count, which only grows.
+            let counter = m
+                .publication_failures
+                .with_label_values(&[list.as_str(), reason]);
+            counter.inc_by(count.saturating_sub(counter.get()));
+        }
         if let Some(served) = state.served.current(list) {
             let labels = [list.as_str()];
             m.list_volgnummer

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use stelselnode::tls::NodeAccess;
 
 use super::support::mutations::gnl_upsert;
+use super::support::promtool::promtool_check_metrics;
 use super::support::receivers::{SmtpServer, WebhookReceiver, nothing_listens};
 use super::support::server::{TestServer, approve, post, submit};
 use super::support::{TestDatabase, execute_sql};
@@ -111,6 +112,7 @@ async fn the_sla_metrics_equal_hand_computed_values_also_after_a_restart(db: Tes
     let mut server = server;
     for round in ["before the restart", "after the restart"] {
         let m = server.metrics().await;
+        promtool_check_metrics(&m).unwrap_or_else(|e| panic!("{round}: {e}"));
         let series = |name: &str, labels: &str| format!("stelselnode_{name}{{{labels}}}");
         let gnl = |urgent: &str, slo: &str| {
             series(

@@ -6,6 +6,7 @@
 pub mod http_client;
 pub mod mutations;
 pub mod node;
+pub mod promtool;
 pub mod random;
 pub mod receivers;
 pub mod server;
