@@ -151,9 +151,11 @@ impl From<SlaError> for ApiError {
 impl From<ReportError> for ApiError {
     fn from(e: ReportError) -> Self {
         match e {
-            ReportError::EmptyPeriod { .. } | ReportError::TooLong => {
-                ApiError::BadRequest(e.to_string())
-            }
+            // Well-formed dates that make no period: refused like an integrity rule.
+            ReportError::EmptyPeriod { .. } | ReportError::TooLong => ApiError::Unprocessable {
+                message: e.to_string(),
+                violations: Vec::new(),
+            },
             ReportError::Sla(e) => e.into(),
         }
     }

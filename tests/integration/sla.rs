@@ -113,6 +113,7 @@ async fn the_sla_metrics_equal_hand_computed_values_also_after_a_restart(db: Tes
     for round in ["before the restart", "after the restart"] {
         let m = server.metrics().await;
         promtool_check_metrics(&m).unwrap_or_else(|e| panic!("{round}: {e}"));
+        assert_rules_and_dashboard_use_scraped_names(&m);
         let series = |name: &str, labels: &str| format!("stelselnode_{name}{{{labels}}}");
         let gnl = |urgent: &str, slo: &str| {
             series(
@@ -232,6 +233,64 @@ async fn the_sla_metrics_equal_hand_computed_values_also_after_a_restart(db: Tes
         )
         .await;
     assert_eq!(loket_asks.status, 403);
+    let backwards = server
+        .admin_get(
+            &server.pki.beheer,
+            "/sla/report?from=2026-12-31&to=2026-12-01",
+        )
+        .await;
+    assert_eq!(backwards.status, 422);
+
+    // The command line reads the same database and reports the same breach, as CSV.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+        .args([
+            "sla",
+            "report",
+            "--from",
+            "2026-12-01",
+            "--to",
+            "2026-12-31",
+        ])
+        .args(["--format", "csv"])
+        .env("STELSELNODE_DATABASE_URL", &server.db.url)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let csv = String::from_utf8(output.stdout).unwrap();
+    assert!(csv.contains("summary,gnl,2,1,1,0.6667,"), "{csv}");
+    assert!(
+        csv.contains(&format!(
+            "breach,gnl,,,,,{b},false,2026-12-07T08:00:00+00:00,"
+        )),
+        "{csv}"
+    );
+}
+
+/// Every `stelselnode_` series the alert rules and the dashboard use exists in a real scrape,
+/// so a renamed metric cannot silently blind them.
+fn assert_rules_and_dashboard_use_scraped_names(scrape: &str) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in [
+        "deploy/prometheus/rules.yml",
+        "deploy/grafana/stelselnode-sla.json",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find("stelselnode_") {
+            let name: String = rest[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[start + name.len()..];
+            let exposed = scrape
+                .lines()
+                .any(|l| l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}{{")));
+            assert!(
+                exposed,
+                "{file} uses {name}, which /metrics does not expose"
+            );
+        }
+    }
 }
 
 /// The mutation's notifications as the admin API shows them, by channel.
