@@ -5,7 +5,6 @@ use chrono::Duration;
 use serde_json::json;
 
 use super::AppState;
-use super::error::ApiError;
 use crate::domain::ListKind;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -73,16 +72,20 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     set_state_gauges(&state);
-    // Computed from the database, so a failing database fails the scrape (and `up` alerts)
-    // rather than showing stale SLA figures.
-    let sla = state.sla.status().await?;
     let mut body = state.metrics.render();
-    body.extend(sla.exposition());
-    Ok(HttpResponse::Ok()
+    // The SLA figures come from the database. When it cannot answer, the rest of the scrape
+    // (list freshness above all) still matters, so it is served with the SLA figures marked
+    // unavailable rather than failed as a whole.
+    let sla = state.sla.status().await;
+    if let Err(e) = &sla {
+        tracing::error!(error = %e, "the SLA figures cannot be computed for this scrape");
+    }
+    body.extend(crate::sla::exposition(sla.as_ref().ok()));
+    HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(body))
+        .body(body)
 }
 
 /// The gauges that describe the state now: lists, CRLs, the signing certificate, refusals.

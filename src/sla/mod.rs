@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 
 pub use notify::{Delivery, NotifyError};
 pub use report::{ListReport, ReportError, SlaReport};
-pub use status::SlaStatus;
+pub use status::{SlaStatus, exposition};
 
 use crate::calendar::Werkdagen;
 use crate::clock::Clock;

@@ -188,13 +188,31 @@ impl SlaService {
 
 const URGENCY: [(bool, &str); 2] = [(false, "false"), (true, "true")];
 
+/// The SLA families in the Prometheus text format, or only `sla_figures_available 0` when
+/// they could not be computed (the database did not answer).
+pub fn exposition(status: Option<&SlaStatus>) -> Vec<u8> {
+    let mut out = Exposition::default();
+    out.family(
+        "sla_figures_available",
+        "gauge",
+        "1 when this scrape's SLA figures could be computed from the database",
+    );
+    out.sample(
+        "sla_figures_available",
+        &[],
+        f64::from(u8::from(status.is_some())),
+    );
+    if let Some(status) = status {
+        status.write(&mut out);
+    }
+    out.into_bytes()
+}
+
 impl SlaStatus {
-    /// The SLA families in the Prometheus text format.
-    pub fn exposition(&self) -> Vec<u8> {
-        let mut out = Exposition::default();
-        self.completions(&mut out);
-        self.open_mutations(&mut out);
-        self.periods(&mut out);
+    fn write(&self, out: &mut Exposition) {
+        self.completions(out);
+        self.open_mutations(out);
+        self.periods(out);
         out.family(
             "business_seconds_total",
             "counter",
@@ -213,7 +231,6 @@ impl SlaStatus {
             &[],
             self.covered_until.timestamp() as f64,
         );
-        out.into_bytes()
     }
 
     fn totals_of(&self, list: ListKind, urgent: bool) -> impl Iterator<Item = &SlaTotal> {

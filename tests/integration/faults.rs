@@ -159,6 +159,10 @@ async fn writes_fail_while_the_database_refuses_them(db: TestDatabase, fault: &d
         .await
         .unwrap();
     assert_eq!(served.status, 200, "published lists are still served");
+    // And observed: list freshness is scraped whatever the SLA figures can do.
+    let scrape = server.metrics().await;
+    assert!(scrape.contains("stelselnode_list_seconds_until_expiry{list=\"zal\"}"));
+    assert!(scrape.contains("stelselnode_sla_figures_available "));
     // A publication cannot be stored either: the node is not ready until one is.
     let publication = json!({"lists": ["whitelist"]});
     let failed = server

@@ -178,6 +178,7 @@ async fn the_sla_metrics_equal_hand_computed_values_also_after_a_restart(db: Tes
             assert_sample(&m, &series("sla_projected_compliance_ratio", &w), 0.6);
         }
         assert_sample(&m, "stelselnode_business_day", 1.0);
+        assert_sample(&m, "stelselnode_sla_figures_available", 1.0);
         assert_sample(
             &m,
             "stelselnode_calendar_covered_until",
