@@ -113,6 +113,15 @@ pub fn parse_submission(value: &Value) -> Result<Submission, Violations> {
             }
         };
         let agreed_deadline = w.optional_text(f, "$", "agreed_deadline", instant);
+        // The SLA deadline agreed for an urgent mutation (seed 001); without urgency it would
+        // be silently ignored, so it is refused.
+        if urgent == Some(false) && matches!(agreed_deadline, Some(Some(_))) {
+            w.refuse(
+                "$.agreed_deadline",
+                Rule::Structure,
+                "only an urgent mutation has an agreed deadline; set urgent to true or leave it out",
+            );
+        }
         let effective_from = w.optional_text(f, "$", "effective_from", instant);
         let (list, operation, base_version) = (list?, operation?, base_version?);
         let change = match operation.as_str() {

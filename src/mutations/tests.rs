@@ -103,6 +103,23 @@ fn a_valid_submission_parses_and_normalises_hostnames() {
 }
 
 #[test]
+fn an_agreed_deadline_belongs_to_an_urgent_mutation() {
+    let mut request = json!({
+        "list": "whitelist", "operation": "delete", "key": "medmij.xis0.example.nl",
+        "base_version": 1, "on_behalf_of": "Voorbeeld XIS", "reference": "MEDMIJ-2",
+        "agreed_deadline": "2026-06-02T12:00:00+02:00"
+    });
+    let found = violations(parse_submission(&request));
+    assert!(
+        found.iter().any(|(path, _)| path == "$.agreed_deadline"),
+        "{found:?}"
+    );
+    request["urgent"] = json!(true);
+    let parsed = parse_submission(&request).unwrap();
+    assert!(parsed.urgent && parsed.agreed_deadline.is_some());
+}
+
+#[test]
 fn every_facet_refusal_is_reported_at_its_field() {
     let mut request = zal_upsert(0, "Not A Name", "", "xis.example.nl:99999");
     request["entry"]["gegevensdiensten"][0]["systeemrollen"] = json!([]);
