@@ -7,8 +7,10 @@ mod verify;
 mod xmldsig;
 
 pub use key::{ECDSA_SHA256, RSA_SHA256, SigningKey};
-pub use verify::{SignatureCheck, VerifyError, verify_signature};
-pub use xmldsig::{VersionProperties, list_uri, sign_version};
+pub use verify::{
+    SignatureCheck, VerifyError, verify_detached, verify_signature, verify_signature_of_digest,
+};
+pub use xmldsig::{VersionProperties, list_uri, sign_detached, sign_version};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {

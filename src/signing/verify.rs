@@ -19,7 +19,9 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use sha2::{Digest, Sha256};
 
 use super::key::{ECDSA_SHA256, RSA_SHA256};
-use super::xmldsig::{PROPERTIES_ID, list_uri, properties_object, signed_info};
+use super::xmldsig::{
+    PROPERTIES_ID, list_uri, properties_object, signed_info, signed_info_detached,
+};
 use super::{VersionProperties, hex};
 use crate::domain::{ListKind, Tijdstempel, Volgnummer};
 
@@ -189,6 +191,17 @@ pub fn verify_signature(
     trust_anchors: &[CertificateDer<'_>],
     now: DateTime<Utc>,
 ) -> Result<SignatureCheck, VerifyError> {
+    verify_signature_of_digest(signature, &Sha256::digest(list).into(), trust_anchors, now)
+}
+
+/// The same, given the SHA-256 of the list's bytes (so a large archived list can be hashed
+/// as it streams by).
+pub fn verify_signature_of_digest(
+    signature: &[u8],
+    list_sha256: &[u8; 32],
+    trust_anchors: &[CertificateDer<'_>],
+    now: DateTime<Utc>,
+) -> Result<SignatureCheck, VerifyError> {
     let parsed = parse(signature)?;
     let properties = properties(&parsed)?;
     let [list_digest, properties_digest] = parsed.digests.as_slice() else {
@@ -206,7 +219,6 @@ pub fn verify_signature(
     }
     let list_digest = decode(list_digest, "DigestValue")?;
     let properties_digest = decode(properties_digest, "DigestValue")?;
-    let list_sha256 = Sha256::digest(list);
     if list_digest[..] != list_sha256[..] {
         return Err(VerifyError::ListDigest);
     }
@@ -220,7 +232,48 @@ pub fn verify_signature(
         &list_digest,
         &properties_digest,
     );
+    check_signed_info(&parsed, &info, trust_anchors, now)?;
+    Ok(SignatureCheck {
+        properties,
+        list_sha256: hex(list_sha256),
+    })
+}
 
+/// Verifies a detached signature made by `sign_detached` over the document named `uri`
+/// whose SHA-256 is `digest`.
+pub fn verify_detached(
+    signature: &[u8],
+    uri: &str,
+    digest: &[u8; 32],
+    trust_anchors: &[CertificateDer<'_>],
+    now: DateTime<Utc>,
+) -> Result<(), VerifyError> {
+    let parsed = parse(signature)?;
+    let [signed_digest] = parsed.digests.as_slice() else {
+        return Err(malformed("expected one reference"));
+    };
+    if parsed.reference_uris != [uri] {
+        return Err(malformed(format!(
+            "unexpected reference URIs {:?}",
+            parsed.reference_uris
+        )));
+    }
+    if decode(signed_digest, "DigestValue")?[..] != digest[..] {
+        return Err(VerifyError::ListDigest);
+    }
+    let algorithm = parsed.algorithm.as_deref().unwrap_or_default();
+    let info = signed_info_detached(algorithm, uri, digest);
+    check_signed_info(&parsed, &info, trust_anchors, now)
+}
+
+/// The signer's chain to a trust anchor at `now`, and the signature value over `info`.
+fn check_signed_info(
+    parsed: &Parsed,
+    info: &str,
+    trust_anchors: &[CertificateDer<'_>],
+    now: DateTime<Utc>,
+) -> Result<(), VerifyError> {
+    let algorithm = parsed.algorithm.as_deref().unwrap_or_default();
     let chain: Vec<CertificateDer<'static>> = parsed
         .certificates
         .iter()
@@ -271,9 +324,5 @@ pub fn verify_signature(
             )));
         }
     };
-    verified.map_err(|_| VerifyError::SignatureValue)?;
-    Ok(SignatureCheck {
-        properties,
-        list_sha256: hex(&list_sha256),
-    })
+    verified.map_err(|_| VerifyError::SignatureValue)
 }

@@ -96,11 +96,40 @@ pub fn sign_version(
         list_digest,
         &Sha256::digest(object.as_bytes()),
     );
+    signature_document(key, &info, &object)
+}
+
+/// The canonical `SignedInfo` of a detached signature over one document named `uri`.
+pub(super) fn signed_info_detached(algorithm: &str, uri: &str, digest: &[u8]) -> String {
+    format!(
+        "<SignedInfo xmlns=\"{DSIG_NS}\">\
+         <CanonicalizationMethod Algorithm=\"{EXC_C14N}\"></CanonicalizationMethod>\
+         <SignatureMethod Algorithm=\"{algorithm}\"></SignatureMethod>\
+         <Reference URI=\"{uri}\"><DigestMethod Algorithm=\"{SHA256}\"></DigestMethod>\
+         <DigestValue>{}</DigestValue></Reference></SignedInfo>",
+        BASE64.encode(digest),
+    )
+}
+
+/// Signs the document named `uri` (e.g. an archive bundle's `MANIFEST`) whose SHA-256 is
+/// `digest`: the same format as a version's signature, with one Reference and no properties,
+/// so `xmlsec1 --verify` checks it next to the document.
+pub fn sign_detached(
+    key: &SigningKey,
+    uri: &str,
+    digest: &[u8; 32],
+) -> Result<Vec<u8>, SigningError> {
+    let info = signed_info_detached(key.algorithm(), uri, digest);
+    signature_document(key, &info, "")
+}
+
+/// `<Signature>` around a canonical SignedInfo: its value, the signer's chain, and `object`.
+fn signature_document(key: &SigningKey, info: &str, object: &str) -> Result<Vec<u8>, SigningError> {
     let signature = key.sign(info.as_bytes())?;
     let mut out = String::with_capacity(4096);
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!("<Signature xmlns=\"{DSIG_NS}\">"));
-    out.push_str(&info);
+    out.push_str(info);
     out.push_str("<SignatureValue>");
     out.push_str(&BASE64.encode(signature));
     out.push_str("</SignatureValue><KeyInfo><X509Data>");
@@ -110,7 +139,7 @@ pub fn sign_version(
         out.push_str("</X509Certificate>");
     }
     out.push_str("</X509Data></KeyInfo>");
-    out.push_str(&object);
+    out.push_str(object);
     out.push_str("</Signature>\n");
     Ok(out.into_bytes())
 }

@@ -197,8 +197,8 @@ impl SlaService {
     pub(super) async fn queue_at_risk(&self) -> Result<(), SlaError> {
         let now = self.clock.now();
         let channels = self.delivery.channels();
-        for m in self.storage.open_mutations().await? {
-            let Some(deadline) = m.sla.deadline.as_ref().map(|d| d.deadline) else {
+        for m in self.storage.open_deadlines().await? {
+            let Some(deadline) = m.deadline else {
                 continue;
             };
             let left = self.policy.werkdagen_left(deadline, now);

@@ -122,11 +122,11 @@ impl SlaService {
         let policy = &self.policy;
         let open: Vec<OpenMutation> = self
             .storage
-            .open_mutations()
+            .open_deadlines()
             .await?
             .iter()
             .filter_map(|m| {
-                let deadline = m.sla.deadline.as_ref()?.deadline;
+                let deadline = m.deadline?;
                 let start = SlaPolicy::clock_start(m.submitted_at, m.effective_from);
                 Some(OpenMutation {
                     list: m.list,
@@ -290,7 +290,8 @@ impl SlaStatus {
                     );
                 }
                 let count: i64 = published.iter().map(|t| t.count).sum();
-                let sum: f64 = published.iter().map(|t| t.werkdagen_sum).sum();
+                // A fold from +0: an empty f64 sum is -0, which reads oddly in a scrape.
+                let sum = published.iter().fold(0.0, |sum, t| sum + t.werkdagen_sum);
                 out.sample(
                     "mutation_processing_werkdagen_bucket",
                     &borrowed(&labels("+Inf")),

@@ -189,6 +189,18 @@ pub struct SlaTotal {
     pub at_most: Vec<i64>,
 }
 
+/// An open mutation as the SLA sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenDeadline {
+    pub id: i64,
+    pub list: ListKind,
+    pub status: MutationStatus,
+    pub submitted_at: DateTime<Utc>,
+    pub effective_from: Option<DateTime<Utc>>,
+    /// `None` only until the node stores the deadline of a mutation from before the SLA.
+    pub deadline: Option<DateTime<Utc>>,
+}
+
 /// The SLA's storage (issue 13): deadlines, outcomes, and notifications of an expected
 /// breach. Every method is one transaction.
 #[async_trait]
@@ -206,8 +218,9 @@ pub trait SlaStore: Send + Sync {
     /// compute the same mutation do not overwrite each other.
     async fn record_sla(&self, id: i64, sla: &MutationSla) -> Result<(), StorageError>;
 
-    /// Mutations waiting for a decision or for publication, oldest first.
-    async fn open_mutations(&self) -> Result<Vec<MutationRecord>, StorageError>;
+    /// Mutations waiting for a decision or for publication, oldest first: only what the SLA
+    /// needs of them (this runs at every scrape, with thousands open under load).
+    async fn open_deadlines(&self) -> Result<Vec<OpenDeadline>, StorageError>;
 
     /// Mutations whose SLA outcome is stored and that completed in `[since, until)`, in the
     /// order they completed.

@@ -147,6 +147,9 @@ async fn the_sla_metrics_equal_hand_computed_values_also_after_a_restart(db: Tes
             &series("mutation_processing_werkdagen_count", plain),
             2.0,
         );
+        let none =
+            "stelselnode_mutation_processing_werkdagen_sum{list=\"zal\",urgent=\"true\"} 0\n";
+        assert!(m.contains(none), "an empty sum is written as 0");
         assert_sample(
             &m,
             &series("mutations_open", "list=\"gnl\",state=\"submitted\""),

@@ -9,7 +9,7 @@ use super::{
     mutation_from_row, query,
 };
 use crate::domain::{MutationRecord, MutationSla, Notification, NotificationChannel};
-use crate::storage::{SlaStore, SlaTotal, StorageError};
+use crate::storage::{OpenDeadline, SlaStore, SlaTotal, StorageError};
 
 const NOTIFICATION_COLUMNS: &str = "mutation_id, channel, created_at, deadline, werkdagen_left, \
      attempts, next_attempt_at, delivered_at, last_error";
@@ -90,15 +90,26 @@ impl<B: Backend> SlaStore for SqlStorage<B> {
         tx.commit().await
     }
 
-    async fn open_mutations(&self) -> Result<Vec<MutationRecord>, StorageError> {
-        let rows = self
-            .0
-            .fetch(query(format!(
-                "SELECT {MUTATION_COLUMNS} FROM mutations \
-                 WHERE status IN ('submitted', 'approved') ORDER BY submitted_at, id"
-            )))
-            .await?;
-        mutations_from_rows(&rows)
+    async fn open_deadlines(&self) -> Result<Vec<OpenDeadline>, StorageError> {
+        self.0
+            .fetch(query(
+                "SELECT id, list, status, submitted_at, effective_from, sla_deadline \
+                 FROM mutations WHERE status IN ('submitted', 'approved') \
+                 ORDER BY submitted_at, id",
+            ))
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(OpenDeadline {
+                    id: row.required_int(0)?,
+                    list: list_of(row, 1)?,
+                    status: row.required_text(2)?.parse().map_err(corrupt)?,
+                    submitted_at: row.required_instant(3)?,
+                    effective_from: row.instant(4)?,
+                    deadline: row.instant(5)?,
+                })
+            })
+            .collect()
     }
 
     async fn completed_mutations(
