@@ -15,6 +15,7 @@
 //!   `consumer` (the verifier for nodes), `sample`, `metrics`, `clock`.
 
 pub mod admin_client;
+pub mod archive;
 pub mod calendar;
 pub mod cli;
 pub mod clock;

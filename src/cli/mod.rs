@@ -22,6 +22,8 @@ use crate::storage;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+mod archive;
+
 #[derive(Parser)]
 #[command(
     name = "stelselnode",
@@ -103,6 +105,11 @@ enum Command {
         /// Directory to write MedMij_*.xml into.
         #[arg(long)]
         dir: PathBuf,
+    },
+    /// The archive (SPEC §7): signed bundles of the published versions, verified offline.
+    Archive {
+        #[command(subcommand)]
+        action: archive::ArchiveAction,
     },
     /// The 2-werkdagen SLA (SPEC §8).
     Sla {
@@ -268,6 +275,9 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             extra_days,
         } => calendar(question, extra_days),
         Command::Mutation { connection, action } => staff(connection, action).await,
+        Command::Archive {
+            action: archive::ArchiveAction::Verify { dir, ca, state },
+        } => archive::verify(&dir, &ca, state.as_deref()),
         command => {
             let config = Config::load(cli.config.as_deref(), std::env::vars())?;
             with_database(&config, cli.config.as_deref(), command).await
@@ -412,13 +422,7 @@ async fn with_database(
         Command::Sla {
             question: SlaQuestion::Report { from, to, format },
         } => {
-            let sla = crate::sla::SlaService::new(
-                storage,
-                Arc::new(SystemClock),
-                Arc::new(crate::sla::SlaPolicy::new(&config.sla)),
-                config.notify.clone(),
-            )?;
-            let report = sla.report(from, to).await?;
+            let report = sla_service(config, storage)?.report(from, to).await?;
             match format {
                 ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
                 ReportFormat::Csv => print!("{}", report.to_csv()),
@@ -506,6 +510,10 @@ async fn with_database(
                 }
             }
         }
+        Command::Archive { action } => {
+            let sla = sla_service(config, storage.clone())?;
+            return archive::run(config, storage.as_ref(), &sla, action).await;
+        }
         Command::Verify { .. }
         | Command::Sample { .. }
         | Command::Calendar { .. }
@@ -515,6 +523,19 @@ async fn with_database(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The SLA service the CLI's commands read reports from (settling what is still open).
+fn sla_service(
+    config: &Config,
+    storage: Arc<dyn storage::Storage>,
+) -> anyhow::Result<crate::sla::SlaService> {
+    Ok(crate::sla::SlaService::new(
+        storage,
+        Arc::new(SystemClock),
+        Arc::new(crate::sla::SlaPolicy::new(&config.sla)),
+        config.notify.clone(),
+    )?)
 }
 
 fn load_signing_key(config: &Config) -> anyhow::Result<SigningKey> {
@@ -533,6 +554,13 @@ fn load_signing_key(config: &Config) -> anyhow::Result<SigningKey> {
 /// Exit status of the verifier for a valid version in its grace period.
 const EXIT_GRACE: u8 = 3;
 
+/// The CA certificates in a PEM file.
+fn read_ca(ca: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    CertificateDer::pem_file_iter(ca)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read CA certificates from {}", ca.display()))
+}
+
 fn verify(
     list_file: &Path,
     signature: &Path,
@@ -545,9 +573,7 @@ fn verify(
     };
     let list_bytes = read(list_file)?;
     let signature = read(signature)?;
-    let anchors = CertificateDer::pem_file_iter(ca)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("cannot read CA certificates from {}", ca.display()))?;
+    let anchors = read_ca(ca)?;
     let mut state = match state_file {
         Some(path) => ConsumerState::load(path)
             .with_context(|| format!("cannot read state {}", path.display()))?,

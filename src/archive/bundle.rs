@@ -1,0 +1,75 @@
+//! The layout of an archive bundle, shared by the exporter and the offline verifier:
+//!
+//! ```text
+//! MANIFEST                                  what the bundle covers, every file's SHA-256 and size
+//! MANIFEST.sig                              detached XML Signature over MANIFEST (node's key)
+//! versions/<list>/<volgnummer>.json         the version's record (ArchivedVersion)
+//! versions/<list>/<volgnummer>.header       the start of its bytes (declaration … </Volgnummer>)
+//! versions/<list>/<volgnummer>.sig          its detached signature, as served
+//! bodies/<body sha256>.gz                   the rest of its bytes, gzip, once per content
+//! sla-report.json                           the SLA report of the period
+//! ```
+//!
+//! A version's exact published bytes are its header followed by its gunzipped body. Versions
+//! with the same entries (heartbeats above all) share one body file.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ListKind, VersionRecord};
+
+pub const MANIFEST: &str = "MANIFEST";
+pub const MANIFEST_SIGNATURE: &str = "MANIFEST.sig";
+pub const SLA_REPORT: &str = "sla-report.json";
+
+/// A version's record in the bundle: everything but its bytes, as it stood when the bundle's
+/// period ended (a supersession after that is the next bundle's business).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchivedVersion {
+    pub list: ListKind,
+    pub volgnummer: i64,
+    pub tijdstempel: DateTime<Utc>,
+    pub valid_from: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub grace_seconds: i64,
+    pub superseded_at: Option<DateTime<Utc>>,
+    pub grace_until: Option<DateTime<Utc>>,
+    pub sha256: String,
+    pub previous_sha256: Option<String>,
+    pub heartbeat: bool,
+    pub size_bytes: i64,
+    /// Bundle paths of its parts.
+    pub header: String,
+    pub body: String,
+    pub signature: String,
+}
+
+impl ArchivedVersion {
+    pub fn of(record: &VersionRecord, covers_up_to: DateTime<Utc>) -> Self {
+        let (list, n) = (record.list, record.volgnummer.get());
+        let superseded = record.superseded_at.filter(|at| *at < covers_up_to);
+        Self {
+            list,
+            volgnummer: n,
+            tijdstempel: record.tijdstempel.instant(),
+            valid_from: record.valid_from,
+            expires_at: record.expires_at,
+            grace_seconds: record.grace_seconds,
+            superseded_at: superseded,
+            grace_until: superseded.and(record.grace_until),
+            sha256: record.sha256.clone(),
+            previous_sha256: record.previous_sha256.clone(),
+            heartbeat: record.heartbeat,
+            size_bytes: record.size_bytes,
+            header: version_path(list, n, "header"),
+            body: format!("bodies/{}.gz", record.body_sha256),
+            signature: version_path(list, n, "sig"),
+        }
+    }
+}
+
+/// `versions/<list>/<volgnummer, 10 digits>.<extension>`: sorts in Volgnummer order.
+pub fn version_path(list: ListKind, volgnummer: i64, extension: &str) -> String {
+    format!("versions/{list}/{volgnummer:010}.{extension}")
+}

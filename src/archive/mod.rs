@@ -1,0 +1,39 @@
+//! The archive (SPEC §7, seed 003 rule 21): every published version, exported nightly as a
+//! signed, self-describing bundle (`export.rs`, layout in `bundle.rs`) that a verifier checks
+//! offline (`verify.rs`).
+
+mod bundle;
+mod export;
+mod manifest;
+mod verify;
+
+use std::path::Path;
+
+pub use bundle::{ArchivedVersion, MANIFEST, MANIFEST_SIGNATURE, SLA_REPORT, version_path};
+pub use export::{BUNDLE_LIFETIME, ExportRequest, ExportSummary, Exporter, read_manifest};
+pub use manifest::{Manifest, ManifestFile};
+pub use verify::{BundleState, Problem, Severity, Verified, verify_bundle};
+
+use crate::storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl ArchiveError {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| ArchiveError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! `stelselnode archive …`: export a signed bundle, verify one offline.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::Subcommand;
+
+use super::{load_signing_key, read_ca};
+use crate::archive::{BundleState, ExportRequest, Exporter, Severity, verify_bundle};
+use crate::calendar::{local_date, start_of};
+use crate::config::Config;
+use crate::sla::SlaService;
+use crate::storage::Storage;
+
+#[derive(Subcommand)]
+pub enum ArchiveAction {
+    /// Write a signed bundle of the versions published in a period into DIR (which must not
+    /// exist yet or be empty). Dates are days in Europe/Amsterdam (or RFC 3339 instants).
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+        /// Default: where --previous ends, or the first version.
+        #[arg(long, value_parser = instant)]
+        from: Option<DateTime<Utc>>,
+        /// Not included. Default: the last midnight in Europe/Amsterdam.
+        #[arg(long, value_parser = instant)]
+        to: Option<DateTime<Utc>>,
+        /// The bundle this one follows (its manifest digest is chained; its end is our start).
+        #[arg(long)]
+        previous: Option<PathBuf>,
+    },
+    /// Check a bundle without database or network.
+    ///
+    /// Exit status: 0 valid, 4 content, digest, signature or chain problem, 5 past its
+    /// `expires` (freeze), 6 older than the last bundle seen (rollback), 1 error. Every problem
+    /// is printed; the state is written only when there is none.
+    Verify {
+        dir: PathBuf,
+        /// The CA certificate(s) the node's signing certificate chains to (PEM).
+        #[arg(long)]
+        ca: PathBuf,
+        /// JSON file with the last bundle accepted; updated on success.
+        #[arg(long)]
+        state: Option<PathBuf>,
+    },
+}
+
+/// A day (its start in Europe/Amsterdam) or an RFC 3339 instant.
+fn instant(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(start_of(day));
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| "expected YYYY-MM-DD or an RFC 3339 instant".into())
+}
+
+pub async fn run(
+    config: &Config,
+    storage: &dyn Storage,
+    sla: &SlaService,
+    action: ArchiveAction,
+) -> anyhow::Result<ExitCode> {
+    let ArchiveAction::Export {
+        out,
+        from,
+        to,
+        previous,
+    } = action
+    else {
+        unreachable!("verify runs without a database");
+    };
+    let key = load_signing_key(config)?;
+    let request = ExportRequest {
+        out,
+        from,
+        to: to.unwrap_or_else(|| start_of(local_date(Utc::now()))),
+        previous,
+    };
+    let exporter = Exporter {
+        storage,
+        key: &key,
+        sla,
+    };
+    let mut last_report = std::time::Instant::now();
+    let summary = exporter
+        .export(&request, &mut |done, total| {
+            if done == total || last_report.elapsed().as_secs() >= 2 {
+                eprintln!("exported {done} of {total} versions");
+                last_report = std::time::Instant::now();
+            }
+        })
+        .await?;
+    eprintln!(
+        "bundle {}: {} versions, {} bodies, {} bytes; MANIFEST sha256 {}",
+        request.out.display(),
+        summary.versions,
+        summary.bodies,
+        summary.bytes,
+        summary.manifest_sha256
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn verify(dir: &Path, ca: &Path, state_file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let anchors = read_ca(ca)?;
+    let state: Option<BundleState> = match state_file {
+        Some(path) if path.exists() => Some(
+            serde_json::from_slice(
+                &std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+            )
+            .with_context(|| format!("{} is not a bundle state", path.display()))?,
+        ),
+        _ => None,
+    };
+    match verify_bundle(dir, &anchors, state.as_ref(), Utc::now()) {
+        Ok(verified) => {
+            if let Some(path) = state_file {
+                let json = serde_json::to_vec_pretty(&verified.state).expect("state serialises");
+                std::fs::write(path, json)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            println!(
+                "OK {}: {} versions up to {}, MANIFEST sha256 {}",
+                dir.display(),
+                verified.versions,
+                verified.manifest.covers_up_to,
+                verified.state.manifest_sha256
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            for p in &problems {
+                println!("REFUSED: {}", p.message);
+            }
+            let worst = problems.iter().map(|p| p.severity).max();
+            Ok(ExitCode::from(match worst {
+                Some(Severity::Rollback) => 6,
+                Some(Severity::Expired) => 5,
+                _ => 4,
+            }))
+        }
+    }
+}
