@@ -11,6 +11,7 @@ use super::{load_signing_key, read_ca};
 use crate::archive::{BundleState, ExportRequest, Exporter, Severity, verify_bundle};
 use crate::calendar::{local_date, start_of};
 use crate::config::Config;
+use crate::domain::ListKind;
 use crate::sla::SlaService;
 use crate::storage::Storage;
 
@@ -30,6 +31,17 @@ pub enum ArchiveAction {
         /// The bundle this one follows (its manifest digest is chained; its end is our start).
         #[arg(long)]
         previous: Option<PathBuf>,
+    },
+    /// The list as it was served at an instant: its bytes on stdout (or into --out), its
+    /// Volgnummer and status then on stderr. Exit status 3 when it was in its grace period, 1
+    /// when no version was honoured then.
+    At {
+        #[arg(long)]
+        list: ListKind,
+        #[arg(long, value_parser = instant)]
+        at: DateTime<Utc>,
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Check a bundle without database or network.
     ///
@@ -63,14 +75,15 @@ pub async fn run(
     sla: &SlaService,
     action: ArchiveAction,
 ) -> anyhow::Result<ExitCode> {
-    let ArchiveAction::Export {
-        out,
-        from,
-        to,
-        previous,
-    } = action
-    else {
-        unreachable!("verify runs without a database");
+    let (out, from, to, previous) = match action {
+        ArchiveAction::Export {
+            out,
+            from,
+            to,
+            previous,
+        } => (out, from, to, previous),
+        ArchiveAction::At { list, at, out } => return served_at(storage, list, at, out).await,
+        ArchiveAction::Verify { .. } => unreachable!("verify runs without a database"),
     };
     let key = load_signing_key(config)?;
     let request = ExportRequest {
@@ -102,6 +115,38 @@ pub async fn run(
         summary.manifest_sha256
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn served_at(
+    storage: &dyn Storage,
+    list: ListKind,
+    at: DateTime<Utc>,
+    out: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let honoured = storage.versions_honoured_at(list, at).await?;
+    let Some((record, status)) = crate::domain::served_at(&honoured, at) else {
+        eprintln!("no version of the {list} list was honoured at {at}");
+        return Ok(ExitCode::FAILURE);
+    };
+    let stored = storage
+        .version(list, record.volgnummer)
+        .await?
+        .context("the version disappeared")?;
+    let bytes = crate::publication::assemble(&stored)?;
+    match out {
+        Some(path) => std::fs::write(&path, &bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => std::io::Write::write_all(&mut std::io::stdout(), &bytes)?,
+    }
+    eprintln!(
+        "{list} Volgnummer {} was {} at {at}",
+        record.volgnummer,
+        format!("{status:?}").to_lowercase()
+    );
+    Ok(match status {
+        crate::domain::VersionStatus::Grace => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
+    })
 }
 
 pub fn verify(dir: &Path, ca: &Path, state_file: Option<&Path>) -> anyhow::Result<ExitCode> {

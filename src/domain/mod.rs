@@ -31,7 +31,7 @@ pub use mutation::{
     CheckError, Decision, DecisionError, EntryChange, MutationDecision, MutationRecord,
     MutationStatus, NewMutation, Operation,
 };
-pub use published::{IndexedVersion, VersionRecord, VersionStatus};
+pub use published::{IndexedVersion, VersionRecord, VersionStatus, served_at};
 pub use references::{Reference, Referrer, ReferringField};
 pub use role::Role;
 pub use sla::{

@@ -74,6 +74,22 @@ impl VersionRecord {
     }
 }
 
+/// Of the versions honoured at `t`, the one nodes were served then (point in time, issue 14):
+/// the current one, or — when none was current — the newest still in its grace period.
+pub fn served_at(
+    honoured: &[VersionRecord],
+    t: DateTime<Utc>,
+) -> Option<(&VersionRecord, VersionStatus)> {
+    let newest = |status| {
+        honoured
+            .iter()
+            .filter(|v| v.status_at(t) == status)
+            .max_by_key(|v| v.volgnummer)
+            .map(|v| (v, status))
+    };
+    newest(VersionStatus::Current).or_else(|| newest(VersionStatus::Grace))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::served::ServedVersion;
 use crate::domain::{
     EntryDiff, GegevensdienstId, IndexedVersion, ListEntries, ListKind, Volgnummer,
-    Zorgaanbiedernaam,
+    Zorgaanbiedernaam, served_at,
 };
 
 /// One client compares the content type verbatim: no parameters.
@@ -33,6 +33,7 @@ route_table! {
     "/lists/{list}/versions/{volgnummer}" { read => version }
     "/lists/{list}/versions/{volgnummer}/signature" { read => signature }
     "/lists/{list}/diff" { read => diff }
+    "/lists/{list}/at" { read => at }
 }
 
 /// The legacy URLs (`/MedMij_Zorgaanbiederslijst.xml`, ...), one per list.
@@ -292,6 +293,64 @@ async fn signature(
         ))
         .insert_header((header::CACHE_CONTROL, IMMUTABLE))
         .body(served.signature.clone()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AtQuery {
+    t: String,
+}
+
+/// The list as it was served at instant `t`: the bytes of the version current then (or, when
+/// none was, the newest in its grace period), with its Volgnummer and status at `t` in
+/// headers; the other versions still honoured then (in grace) are named too.
+async fn at(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<AtQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let list = list_of(&path)?;
+    let t = DateTime::parse_from_rfc3339(&query.t)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| ApiError::BadRequest("t must be an RFC 3339 instant".into()))?;
+    if t > state.clock.now() {
+        return Err(ApiError::BadRequest(
+            "t lies in the future; ask /lists/{list} for the current version".into(),
+        ));
+    }
+    let honoured = state
+        .storage
+        .versions_honoured_at(list, t)
+        .await
+        .map_err(ApiError::internal)?;
+    let (record, status) = served_at(&honoured, t).ok_or_else(|| {
+        ApiError::NotFound(format!("no version of the {list} list was honoured at {t}"))
+    })?;
+    let also: Vec<String> = honoured
+        .iter()
+        .filter(|v| v.volgnummer != record.volgnummer && v.status_at(t).is_honoured())
+        .map(|v| v.volgnummer.to_string())
+        .collect();
+    let served = stored(&state, list.as_str(), &record.volgnummer.to_string()).await?;
+    let mut response = list_response(&req, &served, "no-cache");
+    let headers = response.headers_mut();
+    let value = |text: String| HeaderValue::from_str(&text).map_err(ApiError::internal);
+    headers.insert(
+        header::HeaderName::from_static("stelselnode-volgnummer"),
+        value(record.volgnummer.to_string())?,
+    );
+    headers.insert(
+        header::HeaderName::from_static("stelselnode-status"),
+        value(format!("{status:?}").to_lowercase())?,
+    );
+    if !also.is_empty() {
+        headers.insert(
+            header::HeaderName::from_static("stelselnode-also-honoured"),
+            value(also.join(", "))?,
+        );
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]

@@ -23,7 +23,10 @@ use super::support::TestDatabase;
 use super::support::node::{Node, node, options};
 use super::support::signer::signer;
 
-on_both_backends!(an_exported_bundle_verifies_and_every_tampering_is_named);
+on_both_backends!(
+    an_exported_bundle_verifies_and_every_tampering_is_named,
+    the_list_at_an_instant_is_the_version_served_then,
+);
 
 struct Archive {
     node: Node,
@@ -333,4 +336,88 @@ async fn an_exported_bundle_verifies_and_every_tampering_is_named(db: TestDataba
     assert!(String::from_utf8_lossy(&refused.stdout).contains("REFUSED"));
     assert_eq!(run(&second, &state_file).status.code(), Some(0));
     assert_eq!(run(&first, &state_file).status.code(), Some(6));
+}
+
+async fn the_list_at_an_instant_is_the_version_served_then(db: TestDatabase) {
+    use super::support::server::TestServer;
+    use stelselnode::tls::NodeAccess;
+
+    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    let first = Utc::now().duration_trunc(Duration::hours(1)).unwrap() - Duration::days(2);
+    server.clock.set(first);
+    server.publish_all().await;
+    let before = server
+        .db
+        .storage
+        .current_version(ListKind::Whitelist)
+        .await
+        .unwrap()
+        .unwrap();
+    let publication = first + Duration::days(1);
+    server.clock.set(publication);
+    let after = server.publish(ListKind::Whitelist).await;
+    server.clock.set(publication + Duration::days(1));
+
+    let ask = |t: DateTime<Utc>| {
+        let server = &server;
+        async move {
+            let path = format!(
+                "/lists/whitelist/at?t={}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            );
+            server
+                .node_get(Some(&server.pki.node), &path, &[])
+                .await
+                .unwrap()
+        }
+    };
+    let (n, next) = (before.volgnummer.to_string(), after.volgnummer.to_string());
+    for (t, volgnummer, also) in [
+        (publication - Duration::microseconds(1), &n, None),
+        (publication, &next, Some(&n)),
+        (publication + Duration::minutes(30), &next, Some(&n)),
+        (publication + Duration::hours(2), &next, None),
+    ] {
+        let answer = ask(t).await;
+        assert_eq!(answer.status, 200, "{t}: {}", answer.text());
+        assert_eq!(
+            answer.header("stelselnode-volgnummer"),
+            Some(volgnummer.as_str()),
+            "{t}"
+        );
+        assert_eq!(answer.header("stelselnode-status"), Some("current"), "{t}");
+        assert_eq!(
+            answer.header("stelselnode-also-honoured"),
+            also.map(String::as_str),
+            "{t}"
+        );
+        let expected = server
+            .stored_bytes(
+                ListKind::Whitelist,
+                stelselnode::domain::Volgnummer::parse(volgnummer).unwrap(),
+            )
+            .await;
+        assert_eq!(answer.body, expected, "{t}: the exact bytes served then");
+    }
+    assert_eq!(ask(first - Duration::seconds(1)).await.status, 404);
+    assert_eq!(ask(Utc::now() + Duration::days(3)).await.status, 400);
+
+    // The same from the command line, on the same database.
+    let out = server.dir.path().join("then.xml");
+    let cli = Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+        .args(["archive", "at", "--list", "whitelist", "--at"])
+        .arg((publication - Duration::seconds(1)).to_rfc3339())
+        .arg("--out")
+        .arg(&out)
+        .env("STELSELNODE_DATABASE_URL", &server.db.url)
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{cli:?}");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        server
+            .stored_bytes(ListKind::Whitelist, before.volgnummer)
+            .await
+    );
+    assert!(String::from_utf8_lossy(&cli.stderr).contains(&format!("Volgnummer {n} was current")));
 }
