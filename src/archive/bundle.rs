@@ -11,7 +11,8 @@
 //! ```
 //!
 //! A version's exact published bytes are its header followed by its gunzipped body. Versions
-//! with the same entries (heartbeats above all) share one body file.
+//! with the same entries (heartbeats above all) share one body file. A version whose bytes
+//! retention purged has no body; its signature still vouches for its SHA-256 and the chain.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -39,10 +40,13 @@ pub struct ArchivedVersion {
     pub previous_sha256: Option<String>,
     pub heartbeat: bool,
     pub size_bytes: i64,
-    /// Bundle paths of its parts.
+    /// Bundle paths of its parts; no body once retention purged it.
     pub header: String,
-    pub body: String,
+    pub body: Option<String>,
     pub signature: String,
+    /// When retention purged its bytes: the record, header and signature still chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 impl ArchivedVersion {
@@ -63,8 +67,12 @@ impl ArchivedVersion {
             heartbeat: record.heartbeat,
             size_bytes: record.size_bytes,
             header: version_path(list, n, "header"),
-            body: format!("bodies/{}.gz", record.body_sha256),
+            body: record
+                .purged_at
+                .is_none()
+                .then(|| format!("bodies/{}.gz", record.body_sha256)),
             signature: version_path(list, n, "sig"),
+            purged_at: record.purged_at,
         }
     }
 }

@@ -161,8 +161,10 @@ impl Exporter<'_> {
             let archived = ArchivedVersion::of(&stored.record, to);
             writer.write(&archived.header, &stored.header)?;
             writer.write(&archived.signature, &stored.signature)?;
-            if bodies.insert(archived.body.clone()) {
-                writer.write(&archived.body, &stored.body_gzip)?;
+            if let Some(body) = &archived.body
+                && bodies.insert(body.clone())
+            {
+                writer.write(body, &stored.body_gzip)?;
             }
             let json = serde_json::to_vec_pretty(&archived).expect("a record serialises");
             writer.write(

@@ -1,10 +1,12 @@
 //! The archive (SPEC §7, seed 003 rule 21): every published version, exported nightly as a
 //! signed, self-describing bundle (`export.rs`, layout in `bundle.rs`) that a verifier checks
-//! offline (`verify.rs`).
+//! offline (`verify.rs`); and retention (`retention.rs`): the audit log destroyed after
+//! 12–15 months, versions' bytes purged after the archive retention.
 
 mod bundle;
 mod export;
 mod manifest;
+mod retention;
 mod verify;
 
 use std::path::Path;
@@ -12,6 +14,7 @@ use std::path::Path;
 pub use bundle::{ArchivedVersion, MANIFEST, MANIFEST_SIGNATURE, SLA_REPORT, version_path};
 pub use export::{BUNDLE_LIFETIME, ExportRequest, ExportSummary, Exporter, read_manifest};
 pub use manifest::{Manifest, ManifestFile};
+pub use retention::Retention;
 pub use verify::{BundleState, Problem, Severity, Verified, verify_bundle};
 
 use crate::storage::StorageError;

@@ -155,6 +155,17 @@ fn version_digest(header: &[u8], body: &Path) -> std::io::Result<([u8; 32], u64)
     Ok((hasher.finalize().into(), size))
 }
 
+fn decode_sha256(text: &str) -> Option<[u8; 32]> {
+    if !super::manifest::is_sha256(text) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
 /// Verifies the bundle in `dir` against `ca` and the last bundle seen (`state`), at `now`.
 /// `Err` holds every problem found.
 pub fn verify_bundle(
@@ -320,7 +331,8 @@ fn check_version(
     ca: &[CertificateDer<'_>],
 ) {
     let name = format!("{} version {}", v.list, v.volgnummer);
-    for part in [&v.header, &v.body, &v.signature] {
+    let parts = [Some(&v.header), v.body.as_ref(), Some(&v.signature)];
+    for part in parts.into_iter().flatten() {
         if !is_bundle_path(part) || !listed.contains(part.as_str()) {
             c.content(format!(
                 "{name}: its part {} is not in the MANIFEST",
@@ -332,16 +344,28 @@ fn check_version(
     let Some(header) = c.read_small(&v.header) else {
         return;
     };
-    let digest = match version_digest(&header, &c.dir.join(&v.body)) {
-        Ok((digest, size)) => {
-            if hex(&digest) != v.sha256 || size != v.size_bytes as u64 {
+    let digest: [u8; 32] = match (&v.body, v.purged_at) {
+        (Some(body), _) => match version_digest(&header, &c.dir.join(body)) {
+            Ok((digest, size)) if hex(&digest) == v.sha256 && size == v.size_bytes as u64 => digest,
+            Ok(_) => {
                 c.content(format!("{name}: its bytes do not match its SHA-256"));
                 return;
             }
-            digest
-        }
-        Err(e) => {
-            c.content(format!("{name}: its body cannot be read: {e}"));
+            Err(e) => {
+                c.content(format!("{name}: its body cannot be read: {e}"));
+                return;
+            }
+        },
+        // Purged: the signature still has to vouch for the recorded SHA-256.
+        (None, Some(_)) => match decode_sha256(&v.sha256) {
+            Some(digest) => digest,
+            None => {
+                c.content(format!("{name}: its SHA-256 is malformed"));
+                return;
+            }
+        },
+        (None, None) => {
+            c.content(format!("{name}: has no body and was not purged"));
             return;
         }
     };

@@ -111,6 +111,12 @@ enum Command {
         #[command(subcommand)]
         action: archive::ArchiveAction,
     },
+    /// Retention (SPEC §7): destroy audit records past the log retention and purge the
+    /// bytes of versions past the archive retention (`serve` does this hourly).
+    Retention {
+        #[command(subcommand)]
+        action: RetentionAction,
+    },
     /// The 2-werkdagen SLA (SPEC §8).
     Sla {
         #[command(subcommand)]
@@ -124,6 +130,12 @@ enum Command {
         #[arg(long = "extra-day", global = true)]
         extra_days: Vec<chrono::NaiveDate>,
     },
+}
+
+#[derive(Subcommand)]
+enum RetentionAction {
+    /// One run now; prints what it removed.
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -431,10 +443,7 @@ async fn with_database(
         Command::Import { list, file } => {
             let document =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let actor = format!(
-                "cli:{}",
-                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-            );
+            let actor = cli_actor();
             match import_document(storage.as_ref(), list, &document, &actor, Utc::now()).await {
                 Ok(outcome) => {
                     tracing::info!(%list, entries = outcome.entries, changed = outcome.changed,
@@ -510,6 +519,17 @@ async fn with_database(
                 }
             }
         }
+        Command::Retention {
+            action: RetentionAction::Run,
+        } => {
+            let retention = crate::archive::Retention::new(
+                storage,
+                Arc::new(SystemClock),
+                config.retention.clone(),
+            );
+            let outcome = retention.run(&cli_actor()).await?;
+            println!("{}", serde_json::to_string_pretty(&outcome)?);
+        }
         Command::Archive { action } => {
             let sla = sla_service(config, storage.clone())?;
             return archive::run(config, storage.as_ref(), &sla, action).await;
@@ -523,6 +543,14 @@ async fn with_database(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Who runs a command, as the audit log names them.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
 }
 
 /// The SLA service the CLI's commands read reports from (settling what is still open).

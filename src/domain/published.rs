@@ -47,6 +47,9 @@ pub struct VersionRecord {
     /// SHA-256 of the part after the header: equal for versions with the same entries.
     #[serde(skip)]
     pub body_sha256: String,
+    /// When retention purged its bytes (its record stays, so the chain still verifies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 impl VersionRecord {
@@ -112,6 +115,7 @@ mod tests {
             heartbeat: false,
             size_bytes: 0,
             body_sha256: String::new(),
+            purged_at: None,
         }
     }
 

@@ -422,6 +422,7 @@ fn prepare(
         heartbeat,
         size_bytes: document.len() as i64,
         body_sha256,
+        purged_at: None,
     };
     Ok(Prepared {
         version: NewVersion {

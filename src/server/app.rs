@@ -17,6 +17,7 @@ use super::observe::observe;
 use super::served::{RefreshError, ServedLists};
 use super::trust::{follow_trust, remember_peer};
 use super::{admin, audit, error, ops, read_api};
+use crate::archive::Retention;
 use crate::clock::Clock;
 use crate::config::{AdminIdentity, Config};
 use crate::domain::{ListKind, VersionRecord};
@@ -310,6 +311,12 @@ impl Application {
         tokio::spawn(state.workflow.clone().run_schedule(shutdown.subscribe()));
         tokio::spawn(refresh_loop(state.clone(), shutdown.subscribe()));
         tokio::spawn(state.sla.clone().run(shutdown.subscribe()));
+        let retention = Retention::new(
+            state.storage.clone(),
+            state.clock.clone(),
+            state.config.retention.clone(),
+        );
+        tokio::spawn(Arc::new(retention).run_schedule(shutdown.subscribe()));
         let [node_address, admin_address, ops_address]: [SocketAddr; 3] =
             addresses.try_into().expect("three listeners were started");
         tracing::info!(node = %node_address, admin = %admin_address, ops = %ops_address, "listening");

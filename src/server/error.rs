@@ -33,6 +33,9 @@ pub enum ApiError {
     MethodNotAllowed { allow: String },
     #[error("{0}")]
     Conflict(String),
+    /// Existed, and was removed on purpose (a version purged by retention).
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -55,6 +58,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Forbidden | ApiError::NotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -262,11 +262,23 @@ async fn stored(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::NotFound(format!("{list} has no version {volgnummer}")))?;
+    refuse_purged(&stored.record)?;
     tokio::task::spawn_blocking(move || ServedVersion::from_stored(&stored, false))
         .await
         .map_err(ApiError::internal)?
         .map(Arc::new)
         .map_err(ApiError::internal)
+}
+
+/// A version whose bytes retention purged: 410, naming when (its record stays in the index).
+fn refuse_purged(record: &crate::domain::VersionRecord) -> Result<(), ApiError> {
+    match record.purged_at {
+        Some(at) => Err(ApiError::Gone(format!(
+            "{} version {} was purged at {at}: its validity ended longer ago than the archive retention",
+            record.list, record.volgnummer
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Archived versions never change: cacheable for a year.
@@ -381,6 +393,7 @@ async fn content(
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::NotFound(format!("{list} has no version {volgnummer}")))?
         .record;
+    refuse_purged(&record)?;
     state
         .publisher
         .content(&record)

@@ -266,9 +266,33 @@ pub trait SlaStore: Send + Sync {
     async fn notifications(&self, mutation_id: i64) -> Result<Vec<Notification>, StorageError>;
 }
 
+/// What a retention run removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RetentionOutcome {
+    pub audit_records: u64,
+    pub versions: u64,
+    pub bodies: u64,
+}
+
+/// Retention (seed 003 rules 20 and 21).
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// In one transaction, serialised with publications and with other replicas' runs:
+    /// destroys the audit records from before `audit_before`; purges the bytes of the
+    /// superseded versions whose validity ended before `versions_before` (their records stay)
+    /// and the bodies no unpurged version uses any more; then stores `audit(outcome)`.
+    async fn run_retention(
+        &self,
+        audit_before: DateTime<Utc>,
+        versions_before: DateTime<Utc>,
+        at: DateTime<Utc>,
+        audit: &(dyn Fn(RetentionOutcome) -> AuditRecord + Send + Sync),
+    ) -> Result<RetentionOutcome, StorageError>;
+}
+
 /// The database operations the node needs. Every method is one transaction.
 #[async_trait]
-pub trait Storage: SlaStore + Send + Sync {
+pub trait Storage: SlaStore + RetentionStore + Send + Sync {
     /// Applies the backend's migrations (idempotent).
     async fn migrate(&self) -> Result<(), StorageError>;
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
+mod retention;
 mod sla;
 
 use super::{
@@ -215,7 +216,7 @@ fn list_of(row: &impl Row, column: usize) -> Result<ListKind, StorageError> {
 const VERSION_COLUMNS: &str = "versions.list, versions.volgnummer, versions.tijdstempel, \
      versions.valid_from, versions.expires_at, versions.grace_seconds, versions.superseded_at, \
      versions.grace_until, versions.sha256, versions.previous_sha256, versions.heartbeat, \
-     versions.size_bytes, versions.body_sha256";
+     versions.size_bytes, versions.body_sha256, versions.purged_at";
 
 /// The newest version of `list`, in `VERSION_COLUMNS`.
 fn current_version_query<'a>(list: ListKind) -> Query<'a> {
@@ -242,6 +243,7 @@ fn version_from_row(row: &impl Row) -> Result<VersionRecord, StorageError> {
         heartbeat: row.boolean(10)?,
         size_bytes: row.required_int(11)?,
         body_sha256: row.required_text(12)?,
+        purged_at: row.instant(13)?,
     })
 }
 
@@ -967,9 +969,9 @@ impl<B: Backend> Storage for SqlStorage<B> {
             .map(|row| {
                 Ok(StoredVersion {
                     record: version_from_row(row)?,
-                    header: row.bytes(13)?,
-                    body_gzip: row.bytes(14)?,
-                    signature: row.bytes(15)?,
+                    header: row.bytes(14)?,
+                    body_gzip: row.bytes(15)?,
+                    signature: row.bytes(16)?,
                 })
             })
             .transpose()

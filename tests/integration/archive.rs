@@ -26,6 +26,7 @@ use super::support::signer::signer;
 on_both_backends!(
     an_exported_bundle_verifies_and_every_tampering_is_named,
     the_list_at_an_instant_is_the_version_served_then,
+    retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifies,
 );
 
 struct Archive {
@@ -420,4 +421,160 @@ async fn the_list_at_an_instant_is_the_version_served_then(db: TestDatabase) {
             .await
     );
     assert!(String::from_utf8_lossy(&cli.stderr).contains(&format!("Volgnummer {n} was current")));
+}
+
+/// `now` minus whole months and days.
+fn ago(now: DateTime<Utc>, months: u32, days: i64) -> DateTime<Utc> {
+    now.checked_sub_months(chrono::Months::new(months)).unwrap() - Duration::days(days)
+}
+
+async fn retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifies(
+    db: TestDatabase,
+) {
+    use super::support::server::TestServer;
+    use stelselnode::archive::Retention;
+    use stelselnode::config::RetentionConfig;
+    use stelselnode::domain::{AuditOutcome, AuditRecord};
+    use stelselnode::tls::NodeAccess;
+
+    // Versions valid 90 days, so that consecutive ones overlap as heartbeats would make them.
+    let server = TestServer::start_with(db, NodeAccess::Whitelist, |config, _, _| {
+        config.publication.max_validity_seconds = 90 * 86_400;
+    })
+    .await;
+    let now = Utc::now().duration_trunc(Duration::hours(1)).unwrap();
+    // v1: superseded (and out of grace) 13 months and a day ago; v2: superseded 11 months
+    // and a day ago; v3: current. The archive retention of 12 months is raised to the log
+    // retention of 13: v1's bytes go, v2's stay.
+    server.clock.set(ago(now, 13, 8));
+    server.publish_all().await;
+    let v1 = server
+        .db
+        .storage
+        .current_version(ListKind::Whitelist)
+        .await
+        .unwrap()
+        .unwrap();
+    server.clock.set(ago(now, 13, 1));
+    let v2 = server.publish(ListKind::Whitelist).await;
+    server.clock.set(ago(now, 11, 1));
+    let v3 = server.publish(ListKind::Whitelist).await;
+    let audit = |at: DateTime<Utc>, action: &str| AuditRecord {
+        at,
+        actor_subject: "CN=beheer-1".into(),
+        actor_fingerprint: None,
+        role: Some("beheer".into()),
+        action: action.into(),
+        object: None,
+        on_behalf_of: None,
+        outcome: AuditOutcome::Allowed,
+        reason: None,
+    };
+    let storage = &server.db.storage;
+    storage
+        .append_audit(&audit(ago(now, 16, 0), "old request"))
+        .await
+        .unwrap();
+    storage
+        .append_audit(&audit(ago(now, 11, 0), "recent request"))
+        .await
+        .unwrap();
+
+    server.clock.set(now);
+    let retention = Retention::new(
+        storage.clone(),
+        Arc::new(server.clock.clone()),
+        RetentionConfig {
+            archive_months: 12,
+            audit_months: 13,
+        },
+    );
+    let outcome = retention.run("test").await.unwrap();
+    assert_eq!(outcome.versions, 1, "{outcome:?}");
+    // The old request, and the audit records of the publications 13 months ago.
+    assert!(outcome.audit_records >= 1, "{outcome:?}");
+
+    // v1's bytes are gone, its record stays; v2 and v3 are served.
+    let path = |v: &stelselnode::domain::VersionRecord| {
+        format!("/lists/whitelist/versions/{}", v.volgnummer)
+    };
+    let node = Some(&server.pki.node);
+    let gone = server.node_get(node, &path(&v1), &[]).await.unwrap();
+    assert_eq!(gone.status, 410, "{}", gone.text());
+    for kept in [&v2, &v3] {
+        assert_eq!(
+            server
+                .node_get(node, &path(kept), &[])
+                .await
+                .unwrap()
+                .status,
+            200
+        );
+    }
+    let index = server
+        .node_get(node, "/lists/whitelist/versions", &[])
+        .await
+        .unwrap()
+        .json();
+    let purged: Vec<bool> = index
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["purged_at"].is_string())
+        .collect();
+    assert_eq!(purged, [true, false, false]);
+
+    // The audit log: the old record destroyed, the recent one kept, the run recorded.
+    let log = server
+        .admin_get(&server.pki.beheer, "/audit?limit=1000")
+        .await
+        .json();
+    let actions: Vec<&str> = log["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert!(!actions.contains(&"old request"), "{actions:?}");
+    assert!(actions.contains(&"recent request"), "{actions:?}");
+    assert!(actions.contains(&"retention run"), "{actions:?}");
+
+    // The chain still verifies across the purged version.
+    let dir = tempfile::tempdir().unwrap();
+    let sla = SlaService::new(
+        storage.clone(),
+        Arc::new(server.clock.clone()),
+        Arc::new(SlaPolicy::new(&SlaConfig::default())),
+        NotifyConfig::default(),
+    )
+    .unwrap();
+    let key = stelselnode::signing::SigningKey::from_pem_files(
+        Path::new(&server.config.signing.key_file),
+        Path::new(&server.config.signing.certificate_chain_file),
+    )
+    .unwrap();
+    let request = ExportRequest {
+        out: dir.path().join("all"),
+        from: None,
+        to: now,
+        previous: None,
+    };
+    Exporter {
+        storage: storage.as_ref(),
+        key: &key,
+        sla: &sla,
+    }
+    .export(&request, &mut |_, _| {})
+    .await
+    .unwrap();
+    let ca = vec![server.pki.ca.certificate().clone()];
+    let verified = verify_bundle(&request.out, &ca, None, now).unwrap();
+    assert_eq!(
+        verified.state.lists[&ListKind::Whitelist].0,
+        v3.volgnummer.get()
+    );
+
+    // A second run finds nothing more to do.
+    let again = retention.run("test").await.unwrap();
+    assert_eq!((again.versions, again.audit_records), (0, 0));
 }

@@ -214,3 +214,25 @@ fn the_calendar_answers_between_and_deadline() {
         "2026-12-01T11:00:00Z"
     );
 }
+
+#[test]
+fn a_log_retention_outside_12_to_15_months_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("node.db").display());
+    for months in ["11", "16"] {
+        let serve = Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+            .arg("serve")
+            .env("STELSELNODE_DATABASE_URL", &url)
+            .env("STELSELNODE_RETENTION_AUDIT_MONTHS", months)
+            .output()
+            .unwrap();
+        assert!(!serve.status.success(), "{months} months was accepted");
+        assert!(
+            stderr(&serve).contains(&format!(
+                "retention.audit_months is {months}, the audit log is kept 12 to 15 months"
+            )),
+            "{}",
+            stderr(&serve)
+        );
+    }
+}
