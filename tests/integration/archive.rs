@@ -347,13 +347,7 @@ async fn the_list_at_an_instant_is_the_version_served_then(db: TestDatabase) {
     let first = Utc::now().duration_trunc(Duration::hours(1)).unwrap() - Duration::days(2);
     server.clock.set(first);
     server.publish_all().await;
-    let before = server
-        .db
-        .storage
-        .current_version(ListKind::Whitelist)
-        .await
-        .unwrap()
-        .unwrap();
+    let before = server.current(ListKind::Whitelist).await;
     let publication = first + Duration::days(1);
     server.clock.set(publication);
     let after = server.publish(ListKind::Whitelist).await;
@@ -448,13 +442,7 @@ async fn retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifie
     // retention of 13: v1's bytes go, v2's stay.
     server.clock.set(ago(now, 13, 8));
     server.publish_all().await;
-    let v1 = server
-        .db
-        .storage
-        .current_version(ListKind::Whitelist)
-        .await
-        .unwrap()
-        .unwrap();
+    let v1 = server.current(ListKind::Whitelist).await;
     server.clock.set(ago(now, 13, 1));
     let v2 = server.publish(ListKind::Whitelist).await;
     server.clock.set(ago(now, 11, 1));

@@ -50,13 +50,7 @@ async fn loket_submits_beheer_approves_and_nodes_fetch_the_signed_change(db: Tes
     let server = TestServer::start(db, NodeAccess::Whitelist).await;
     server.publish_all().await;
     let pki = &server.pki;
-    let before = server
-        .db
-        .storage
-        .current_version(ListKind::Whitelist)
-        .await
-        .unwrap()
-        .unwrap();
+    let before = server.current(ListKind::Whitelist).await;
 
     let id = submit(
         &server,

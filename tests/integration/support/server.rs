@@ -211,6 +211,16 @@ impl TestServer {
         record
     }
 
+    /// The list's newest published version.
+    pub async fn current(&self, list: ListKind) -> stelselnode::domain::VersionRecord {
+        self.db
+            .storage
+            .current_version(list)
+            .await
+            .unwrap()
+            .expect("a published version")
+    }
+
     pub async fn publish_all(&self) {
         for list in [
             ListKind::Whitelist,
