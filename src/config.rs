@@ -20,6 +20,7 @@ pub struct Config {
     pub publication: PublicationConfig,
     pub signing: SigningConfig,
     pub retention: RetentionConfig,
+    pub archive: ArchiveConfig,
     pub sla: SlaConfig,
     pub notify: NotifyConfig,
     pub server: ServerConfig,
@@ -170,6 +171,30 @@ impl Default for RetentionConfig {
         Self {
             archive_months: 12,
             audit_months: 13,
+        }
+    }
+}
+
+/// The archive (SPEC §7, issue 14).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchiveConfig {
+    /// The CA the signing certificate chains to (PEM): the daily archive check verifies every
+    /// stored signature against it (empty: digests and chain only).
+    pub ca_file: String,
+    /// Where `serve` writes the nightly bundles (empty: it does not; use the systemd timer
+    /// or give it to one replica only).
+    pub nightly_dir: String,
+    /// How many bundles the nightly export keeps.
+    pub keep_bundles: usize,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        Self {
+            ca_file: String::new(),
+            nightly_dir: String::new(),
+            keep_bundles: 400,
         }
     }
 }

@@ -23,6 +23,9 @@ pub struct Metrics {
     pub crl_seconds_until_next_update: IntGaugeVec,
     /// Seconds until the signing certificate expires (negative: expired).
     pub signing_certificate_seconds_until_expiry: prometheus::IntGauge,
+    /// The last archive check's problems (-1 before the first) and when it ran.
+    pub archive_check_problems: prometheus::IntGauge,
+    pub archive_check_last_run: prometheus::IntGauge,
     pub http_requests: IntCounterVec,
     pub http_request_duration: HistogramVec,
 }
@@ -118,6 +121,22 @@ impl Metrics {
                 "tls_handshakes_refused",
                 "TLS handshakes refused since start, by reason",
                 &["reason"],
+            ),
+            archive_check_problems: register(
+                &registry,
+                prometheus::IntGauge::new(
+                    "archive_check_problems",
+                    "Problems the last archive check found in stored versions (-1: not run yet)",
+                )
+                .expect("valid metric"),
+            ),
+            archive_check_last_run: register(
+                &registry,
+                prometheus::IntGauge::new(
+                    "archive_check_last_run_timestamp_seconds",
+                    "When the last archive check finished (Unix time; 0: not yet)",
+                )
+                .expect("valid metric"),
             ),
             http_requests: counter(
                 "http_requests_total",

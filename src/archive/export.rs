@@ -96,7 +96,7 @@ impl Exporter<'_> {
     pub async fn export(
         &self,
         request: &ExportRequest,
-        progress: &mut dyn FnMut(usize, usize),
+        progress: &mut (dyn FnMut(usize, usize) + Send),
     ) -> Result<ExportSummary, ArchiveError> {
         let previous = request.previous.as_deref().map(read_manifest).transpose()?;
         let from = match (&previous, request.from) {

@@ -1,19 +1,24 @@
 //! The archive (SPEC §7, seed 003 rule 21): every published version, exported nightly as a
 //! signed, self-describing bundle (`export.rs`, layout in `bundle.rs`) that a verifier checks
-//! offline (`verify.rs`); and retention (`retention.rs`): the audit log destroyed after
+//! offline (`verify.rs`), nightly (`nightly.rs`); the check of every stored version
+//! (`check.rs`); and retention (`retention.rs`): the audit log destroyed after
 //! 12–15 months, versions' bytes purged after the archive retention.
 
 mod bundle;
+mod check;
 mod export;
 mod manifest;
+mod nightly;
 mod retention;
 mod verify;
 
 use std::path::Path;
 
 pub use bundle::{ArchivedVersion, MANIFEST, MANIFEST_SIGNATURE, SLA_REPORT, version_path};
+pub use check::{ArchiveCheck, CheckReport};
 pub use export::{BUNDLE_LIFETIME, ExportRequest, ExportSummary, Exporter, read_manifest};
 pub use manifest::{Manifest, ManifestFile};
+pub use nightly::{bundles, export_nightly};
 pub use retention::Retention;
 pub use verify::{BundleState, Problem, Severity, Verified, verify_bundle};
 

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -10,6 +11,7 @@ use clap::Subcommand;
 use super::{load_signing_key, read_ca};
 use crate::archive::{BundleState, ExportRequest, Exporter, Severity, verify_bundle};
 use crate::calendar::{local_date, start_of};
+use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::domain::ListKind;
 use crate::sla::SlaService;
@@ -31,6 +33,20 @@ pub enum ArchiveAction {
         /// The bundle this one follows (its manifest digest is chained; its end is our start).
         #[arg(long)]
         previous: Option<PathBuf>,
+    },
+    /// Export what the newest bundle in DIR does not cover yet, up to the last midnight, as
+    /// DIR/<last day covered>; keep the newest KEEP bundles (for the systemd timer).
+    Nightly {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 400)]
+        keep: usize,
+    },
+    /// Re-read every stored version: its bytes against its SHA-256, its signature (with --ca
+    /// or archive.ca_file), the chain. Exit status 4 when anything is wrong.
+    Check {
+        #[arg(long)]
+        ca: Option<PathBuf>,
     },
     /// The list as it was served at an instant: its bytes on stdout (or into --out), its
     /// Volgnummer and status then on stderr. Exit status 3 when it was in its grace period, 1
@@ -71,7 +87,7 @@ fn instant(text: &str) -> Result<DateTime<Utc>, String> {
 
 pub async fn run(
     config: &Config,
-    storage: &dyn Storage,
+    storage: Arc<dyn Storage>,
     sla: &SlaService,
     action: ArchiveAction,
 ) -> anyhow::Result<ExitCode> {
@@ -82,7 +98,26 @@ pub async fn run(
             to,
             previous,
         } => (out, from, to, previous),
-        ArchiveAction::At { list, at, out } => return served_at(storage, list, at, out).await,
+        ArchiveAction::At { list, at, out } => {
+            return served_at(storage.as_ref(), list, at, out).await;
+        }
+        ArchiveAction::Nightly { dir, keep } => {
+            let key = load_signing_key(config)?;
+            let exporter = Exporter {
+                storage: storage.as_ref(),
+                key: &key,
+                sla,
+            };
+            match crate::archive::export_nightly(&exporter, &dir, keep, Utc::now()).await? {
+                Some(summary) => eprintln!(
+                    "{} versions exported; MANIFEST sha256 {}",
+                    summary.versions, summary.manifest_sha256
+                ),
+                None => eprintln!("the newest bundle in {} is up to date", dir.display()),
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        ArchiveAction::Check { ca } => return check(config, storage, ca.as_deref()).await,
         ArchiveAction::Verify { .. } => unreachable!("verify runs without a database"),
     };
     let key = load_signing_key(config)?;
@@ -93,7 +128,7 @@ pub async fn run(
         previous,
     };
     let exporter = Exporter {
-        storage,
+        storage: storage.as_ref(),
         key: &key,
         sla,
     };
@@ -115,6 +150,35 @@ pub async fn run(
         summary.manifest_sha256
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn check(
+    config: &Config,
+    storage: Arc<dyn Storage>,
+    ca: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let ca = match (ca, config.archive.ca_file.as_str()) {
+        (Some(path), _) => read_ca(path)?,
+        (None, "") => {
+            eprintln!("no --ca or archive.ca_file: signatures are not checked");
+            Vec::new()
+        }
+        (None, file) => read_ca(Path::new(file))?,
+    };
+    let check = crate::archive::ArchiveCheck::new(storage, Arc::new(SystemClock), ca);
+    let report = check.run().await?;
+    for problem in &report.problems {
+        println!("PROBLEM: {problem}");
+    }
+    println!(
+        "{} versions checked, {} problems",
+        report.versions,
+        report.problems.len()
+    );
+    Ok(match report.problems.is_empty() {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(4),
+    })
 }
 
 async fn served_at(

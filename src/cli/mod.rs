@@ -532,7 +532,7 @@ async fn with_database(
         }
         Command::Archive { action } => {
             let sla = sla_service(config, storage.clone())?;
-            return archive::run(config, storage.as_ref(), &sla, action).await;
+            return archive::run(config, storage, &sla, action).await;
         }
         Command::Verify { .. }
         | Command::Sample { .. }

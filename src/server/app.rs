@@ -17,7 +17,7 @@ use super::observe::observe;
 use super::served::{RefreshError, ServedLists};
 use super::trust::{follow_trust, remember_peer};
 use super::{admin, audit, error, ops, read_api};
-use crate::archive::Retention;
+use crate::archive::{ArchiveCheck, Exporter, Retention, export_nightly};
 use crate::clock::Clock;
 use crate::config::{AdminIdentity, Config};
 use crate::domain::{ListKind, VersionRecord};
@@ -29,6 +29,8 @@ use crate::signing::SigningKey;
 use crate::sla::{SlaPolicy, SlaService};
 use crate::storage::Storage;
 use crate::tls::{ClientIdentity, Peer, Tls};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 /// What every request handler can reach.
 pub struct AppState {
@@ -37,6 +39,7 @@ pub struct AppState {
     pub publisher: Arc<Publisher>,
     pub workflow: Arc<MutationWorkflow>,
     pub sla: Arc<SlaService>,
+    pub archive_check: Arc<ArchiveCheck>,
     pub served: Arc<ServedLists>,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
@@ -76,6 +79,8 @@ pub enum StartError {
     Storage(#[from] crate::storage::StorageError),
     #[error(transparent)]
     Notify(#[from] crate::sla::NotifyError),
+    #[error("archive.ca_file {file}: {message}")]
+    ArchiveCa { file: String, message: String },
 }
 
 /// A running node.
@@ -117,6 +122,46 @@ impl PublicationObserver for ServeAtOnce {
         }
         self.sla.changed();
         self.metrics.count_publication(version);
+    }
+}
+
+/// The nightly export from `serve` (`archive.nightly_dir`): looks every 15 minutes whether
+/// a midnight passed since the newest bundle; failures are logged and tried again.
+async fn nightly_loop(state: web::Data<AppState>, mut shutdown: watch::Receiver<bool>) {
+    const INTERVAL: Duration = Duration::from_secs(900);
+    let dir = std::path::PathBuf::from(&state.config.archive.nightly_dir);
+    loop {
+        let run = async {
+            let signing = &state.config.signing;
+            let key = SigningKey::from_pem_files(
+                std::path::Path::new(&signing.key_file),
+                std::path::Path::new(&signing.certificate_chain_file),
+            )
+            .map_err(|e| e.to_string())?;
+            let exporter = Exporter {
+                storage: state.storage.as_ref(),
+                key: &key,
+                sla: &state.sla,
+            };
+            let keep = state.config.archive.keep_bundles;
+            export_nightly(&exporter, &dir, keep, state.clock.now())
+                .await
+                .map_err(|e| e.to_string())
+        };
+        match run.await {
+            Ok(Some(summary)) => tracing::info!(
+                versions = summary.versions,
+                bytes = summary.bytes,
+                manifest = %summary.manifest_sha256,
+                "nightly archive bundle written"
+            ),
+            Ok(None) => {}
+            Err(error) => tracing::error!(%error, "the nightly archive export failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(INTERVAL) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }
 
@@ -224,6 +269,20 @@ impl Application {
         if let Err(e) = sla.settle_backlog().await {
             tracing::error!(error = %e, "cannot store SLA deadlines yet; trying again shortly");
         }
+        let archive_ca = match config.archive.ca_file.as_str() {
+            "" => Vec::new(),
+            file => CertificateDer::pem_file_iter(file)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| StartError::ArchiveCa {
+                    file: file.to_owned(),
+                    message: e.to_string(),
+                })?,
+        };
+        let archive_check = Arc::new(ArchiveCheck::new(
+            storage.clone(),
+            clock.clone(),
+            archive_ca,
+        ));
         let served = Arc::new(ServedLists::default());
         let metrics = Arc::new(Metrics::new());
         let publisher = Arc::new(
@@ -257,6 +316,7 @@ impl Application {
             publisher,
             workflow,
             sla,
+            archive_check,
             served,
             metrics,
             clock,
@@ -317,6 +377,15 @@ impl Application {
             state.config.retention.clone(),
         );
         tokio::spawn(Arc::new(retention).run_schedule(shutdown.subscribe()));
+        tokio::spawn(
+            state
+                .archive_check
+                .clone()
+                .run_schedule(shutdown.subscribe()),
+        );
+        if !state.config.archive.nightly_dir.is_empty() {
+            tokio::spawn(nightly_loop(state.clone(), shutdown.subscribe()));
+        }
         let [node_address, admin_address, ops_address]: [SocketAddr; 3] =
             addresses.try_into().expect("three listeners were started");
         tracing::info!(node = %node_address, admin = %admin_address, ops = %ops_address, "listening");

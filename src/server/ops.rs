@@ -128,6 +128,14 @@ fn set_state_gauges(state: &AppState) {
         m.signing_certificate_seconds_until_expiry
             .set((not_after - now).num_seconds());
     }
+    let check = &state.archive_check;
+    m.archive_check_problems.set(
+        check
+            .last_problems
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    m.archive_check_last_run
+        .set(check.last_run.load(std::sync::atomic::Ordering::Relaxed));
     let refusals = state.tls.refusals();
     let load =
         |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed) as i64;

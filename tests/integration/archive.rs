@@ -27,6 +27,7 @@ on_both_backends!(
     an_exported_bundle_verifies_and_every_tampering_is_named,
     the_list_at_an_instant_is_the_version_served_then,
     retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifies,
+    nightly_bundles_chain_and_the_archive_check_finds_damage,
 );
 
 struct Archive {
@@ -565,4 +566,92 @@ async fn retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifie
     // A second run finds nothing more to do.
     let again = retention.run("test").await.unwrap();
     assert_eq!((again.versions, again.audit_records), (0, 0));
+}
+
+async fn nightly_bundles_chain_and_the_archive_check_finds_damage(db: TestDatabase) {
+    use super::support::execute_sql;
+    use super::support::server::TestServer;
+    use stelselnode::archive::{bundles, export_nightly};
+    use stelselnode::tls::NodeAccess;
+
+    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    let day = Utc::now().duration_trunc(Duration::days(1)).unwrap() - Duration::days(4);
+    server.clock.set(day);
+    server.publish_all().await;
+    let storage = server.db.storage.clone();
+    let sla = SlaService::new(
+        storage.clone(),
+        Arc::new(server.clock.clone()),
+        Arc::new(SlaPolicy::new(&SlaConfig::default())),
+        NotifyConfig::default(),
+    )
+    .unwrap();
+    let key = stelselnode::signing::SigningKey::from_pem_files(
+        Path::new(&server.config.signing.key_file),
+        Path::new(&server.config.signing.certificate_chain_file),
+    )
+    .unwrap();
+    let exporter = Exporter {
+        storage: storage.as_ref(),
+        key: &key,
+        sla: &sla,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca = vec![server.pki.ca.certificate().clone()];
+    let mut state = None;
+    // Three nights with a publication each day; a second run in a night does nothing; only
+    // the newest two bundles are kept.
+    for night in 1..=3 {
+        server
+            .clock
+            .set(day + Duration::days(night) - Duration::hours(12));
+        server.publish(ListKind::Whitelist).await;
+        let at = day + Duration::days(night) + Duration::hours(2);
+        let summary = export_nightly(&exporter, dir.path(), 2, at).await.unwrap();
+        assert!(summary.is_some(), "night {night}");
+        assert!(
+            export_nightly(&exporter, dir.path(), 2, at)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let newest = bundles(dir.path()).unwrap().pop().unwrap();
+        state = Some(
+            verify_bundle(&newest, &ca, state.as_ref(), at)
+                .unwrap()
+                .state,
+        );
+    }
+    assert_eq!(bundles(dir.path()).unwrap().len(), 2);
+
+    // The archive check: clean, then a body swapped for another behind the node's back.
+    let check = &server.app.state().archive_check;
+    let clean = check.run().await.unwrap();
+    assert!(clean.problems.is_empty(), "{:?}", clean.problems);
+    execute_sql(
+        &server.db,
+        "UPDATE version_bodies SET compressed = (SELECT b.compressed FROM version_bodies b \
+         WHERE b.sha256 <> version_bodies.sha256 LIMIT 1)",
+    )
+    .await
+    .unwrap();
+    let damaged = check.run().await.unwrap();
+    assert!(
+        damaged
+            .problems
+            .iter()
+            .any(|p| p.contains("its bytes do not match its SHA-256")),
+        "{:?}",
+        damaged.problems
+    );
+    let scrape = server.metrics().await;
+    let line = format!(
+        "stelselnode_archive_check_problems {}",
+        damaged.problems.len()
+    );
+    assert!(scrape.contains(&line), "{line} not in the scrape");
+    assert!(
+        server.ready().await,
+        "a damaged old version is an alert, not an outage"
+    );
 }
