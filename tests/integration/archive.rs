@@ -418,6 +418,27 @@ async fn the_list_at_an_instant_is_the_version_served_then(db: TestDatabase) {
     assert!(String::from_utf8_lossy(&cli.stderr).contains(&format!("Volgnummer {n} was current")));
 }
 
+/// What an Exporter of a running test node needs besides its storage: the SLA service and
+/// the node's signing key.
+fn export_parts(
+    server: &super::support::server::TestServer,
+) -> (SlaService, stelselnode::signing::SigningKey) {
+    let sla = SlaService::new(
+        server.db.storage.clone(),
+        Arc::new(server.clock.clone()),
+        Arc::new(SlaPolicy::new(&SlaConfig::default())),
+        NotifyConfig::default(),
+    )
+    .unwrap();
+    let signing = &server.config.signing;
+    let key = stelselnode::signing::SigningKey::from_pem_files(
+        Path::new(&signing.key_file),
+        Path::new(&signing.certificate_chain_file),
+    )
+    .unwrap();
+    (sla, key)
+}
+
 /// `now` minus whole months and days.
 fn ago(now: DateTime<Utc>, months: u32, days: i64) -> DateTime<Utc> {
     now.checked_sub_months(chrono::Months::new(months)).unwrap() - Duration::days(days)
@@ -530,18 +551,7 @@ async fn retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifie
 
     // The chain still verifies across the purged version.
     let dir = tempfile::tempdir().unwrap();
-    let sla = SlaService::new(
-        storage.clone(),
-        Arc::new(server.clock.clone()),
-        Arc::new(SlaPolicy::new(&SlaConfig::default())),
-        NotifyConfig::default(),
-    )
-    .unwrap();
-    let key = stelselnode::signing::SigningKey::from_pem_files(
-        Path::new(&server.config.signing.key_file),
-        Path::new(&server.config.signing.certificate_chain_file),
-    )
-    .unwrap();
+    let (sla, key) = export_parts(&server);
     let request = ExportRequest {
         out: dir.path().join("all"),
         from: None,
@@ -579,18 +589,7 @@ async fn nightly_bundles_chain_and_the_archive_check_finds_damage(db: TestDataba
     server.clock.set(day);
     server.publish_all().await;
     let storage = server.db.storage.clone();
-    let sla = SlaService::new(
-        storage.clone(),
-        Arc::new(server.clock.clone()),
-        Arc::new(SlaPolicy::new(&SlaConfig::default())),
-        NotifyConfig::default(),
-    )
-    .unwrap();
-    let key = stelselnode::signing::SigningKey::from_pem_files(
-        Path::new(&server.config.signing.key_file),
-        Path::new(&server.config.signing.certificate_chain_file),
-    )
-    .unwrap();
+    let (sla, key) = export_parts(&server);
     let exporter = Exporter {
         storage: storage.as_ref(),
         key: &key,
