@@ -66,6 +66,7 @@ pub struct Verified {
 struct Checker {
     dir: PathBuf,
     problems: Vec<Problem>,
+    bodies: BodyCache,
 }
 
 impl Checker {
@@ -137,22 +138,29 @@ fn files_in(dir: &Path) -> std::io::Result<BTreeSet<String>> {
     Ok(found)
 }
 
-/// SHA-256 of `header` followed by the gunzipped body file, and the total size, streamed.
-fn version_digest(header: &[u8], body: &Path) -> std::io::Result<([u8; 32], u64)> {
-    let mut hasher = Sha256::new();
-    hasher.update(header);
-    let mut size = header.len() as u64;
-    let mut decoder = GzDecoder::new(std::io::BufReader::new(std::fs::File::open(body)?));
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        let n = decoder.read(&mut buffer)?;
-        if n == 0 {
-            break;
+/// The last body decompressed: consecutive versions of a list mostly share one (heartbeats),
+/// so each body is decompressed once and kept while it is used — one version's bytes in memory.
+#[derive(Default)]
+struct BodyCache {
+    path: String,
+    bytes: Vec<u8>,
+}
+
+impl BodyCache {
+    /// The body at `path` (a bundle path), decompressed; at most `limit` bytes are read, so a
+    /// hostile body cannot fill memory beyond what its record claims.
+    fn get(&mut self, dir: &Path, path: &str, limit: u64) -> std::io::Result<&[u8]> {
+        if self.path != path {
+            self.path.clear();
+            self.bytes.clear();
+            let file = std::io::BufReader::new(std::fs::File::open(dir.join(path))?);
+            GzDecoder::new(file)
+                .take(limit.saturating_add(1))
+                .read_to_end(&mut self.bytes)?;
+            self.path = path.to_owned();
         }
-        hasher.update(&buffer[..n]);
-        size += n as u64;
+        Ok(&self.bytes)
     }
-    Ok((hasher.finalize().into(), size))
 }
 
 fn decode_sha256(text: &str) -> Option<[u8; 32]> {
@@ -177,6 +185,7 @@ pub fn verify_bundle(
     let mut c = Checker {
         dir: dir.to_path_buf(),
         problems: Vec::new(),
+        bodies: BodyCache::default(),
     };
     let fatal = |message: String| {
         vec![Problem {
@@ -345,17 +354,28 @@ fn check_version(
         return;
     };
     let digest: [u8; 32] = match (&v.body, v.purged_at) {
-        (Some(body), _) => match version_digest(&header, &c.dir.join(body)) {
-            Ok((digest, size)) if hex(&digest) == v.sha256 && size == v.size_bytes as u64 => digest,
-            Ok(_) => {
-                c.content(format!("{name}: its bytes do not match its SHA-256"));
-                return;
+        (Some(body), _) => {
+            let limit = (v.size_bytes.max(0) as u64).saturating_sub(header.len() as u64);
+            match c.bodies.get(&c.dir, body, limit) {
+                Ok(bytes) => {
+                    let digest: [u8; 32] = Sha256::new()
+                        .chain_update(&header)
+                        .chain_update(bytes)
+                        .finalize()
+                        .into();
+                    let size = header.len() + bytes.len();
+                    if hex(&digest) != v.sha256 || size as u64 != v.size_bytes as u64 {
+                        c.content(format!("{name}: its bytes do not match its SHA-256"));
+                        return;
+                    }
+                    digest
+                }
+                Err(e) => {
+                    c.content(format!("{name}: its body cannot be read: {e}"));
+                    return;
+                }
             }
-            Err(e) => {
-                c.content(format!("{name}: its body cannot be read: {e}"));
-                return;
-            }
-        },
+        }
         // Purged: the signature still has to vouch for the recorded SHA-256.
         (None, Some(_)) => match decode_sha256(&v.sha256) {
             Some(digest) => digest,
