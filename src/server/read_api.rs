@@ -327,8 +327,9 @@ async fn at(
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| ApiError::BadRequest("t must be an RFC 3339 instant".into()))?;
     if t > state.clock.now() {
-        return Err(ApiError::BadRequest(
-            "t lies in the future; ask /lists/{list} for the current version".into(),
+        return Err(ApiError::NotFound(
+            "t lies in the future: no version is known for it yet; /lists/{list} is the current one"
+                .into(),
         ));
     }
     let honoured = state
