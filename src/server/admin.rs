@@ -37,6 +37,7 @@ route_table! {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     register_routes(cfg);
+    super::ui::routes(cfg);
     // Reading lists and archives on the admin listener is for beheer.
     cfg.service(
         web::scope("")
@@ -48,7 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Lets the request through when the client certificate carries one of `roles` (and puts
 /// its roles on the request); otherwise 403, closing the connection of a certificate that
 /// has no role at all (say, an identity just removed from the configuration).
-async fn require(
+pub(super) async fn require(
     roles: &'static [Role],
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

@@ -40,6 +40,8 @@ pub struct AppState {
     pub workflow: Arc<MutationWorkflow>,
     pub sla: Arc<SlaService>,
     pub archive_check: Arc<ArchiveCheck>,
+    /// Signs the web forms' CSRF tokens.
+    pub ui_csrf: super::ui::CsrfKey,
     pub served: Arc<ServedLists>,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
@@ -317,6 +319,7 @@ impl Application {
             workflow,
             sla,
             archive_check,
+            ui_csrf: super::ui::CsrfKey::random(),
             served,
             metrics,
             clock,

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::AppState;
 use super::error::ApiError;
 use super::query::{limit, text_filter};
-use crate::domain::{AuditOutcome, AuditRecord};
+use crate::domain::{AuditOutcome, AuditRecord, MutationRecord};
 use crate::mutations::Actor;
 use crate::roles::Role;
 use crate::storage::AuditQuery;
@@ -42,6 +42,19 @@ pub fn note(request: &HttpRequest, update: impl FnOnce(&mut AuditNote)) {
         extensions.insert(AuditNote::default());
     }
     update(extensions.get_mut::<AuditNote>().expect("inserted above"));
+}
+
+/// The mutation a request is about, noted for the audit with its deelnemer.
+pub async fn find_noted(
+    state: &AppState,
+    request: &HttpRequest,
+    id: i64,
+) -> Result<MutationRecord, ApiError> {
+    note(request, |n| n.object = Some(format!("mutations/{id}")));
+    let record = state.workflow.mutation(id).await?;
+    let on_behalf_of = record.on_behalf_of.clone();
+    note(request, |n| n.on_behalf_of = Some(on_behalf_of));
+    Ok(record)
 }
 
 /// `METHOD /route/{pattern}`: the action as the audit log names it.

@@ -55,6 +55,7 @@ mod read_api;
 mod served;
 mod sla_api;
 mod trust;
+mod ui;
 
 pub use admin::ROUTES as ADMIN_ROUTES;
 pub use app::{AppState, Application, StartError};
@@ -62,3 +63,4 @@ pub use error::ApiError;
 pub use ops::readiness_problems;
 pub use read_api::{ROUTES as READ_ROUTES, legacy_paths};
 pub use served::{RefreshError, ServedLists, ServedVersion};
+pub use ui::ROUTES as UI_ROUTES;

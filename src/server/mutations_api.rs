@@ -7,10 +7,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::audit::note;
+use super::audit::{find_noted as find, note};
 use super::error::ApiError;
 use super::query::{age, bad_request, limit, list_name, text_filter};
-use crate::domain::{MutationRecord, MutationStatus, Reden, Violations};
+use crate::domain::{MutationStatus, Reden, Violations};
 use crate::mutations::{Actor, Submission, parse_submission};
 use crate::storage::MutationQuery;
 
@@ -96,19 +96,6 @@ pub async fn list(
     let query = query.into_inner().parse(state.clock.now())?;
     let mutations = state.workflow.mutations(&query).await?;
     Ok(HttpResponse::Ok().json(json!({ "mutations": mutations })))
-}
-
-/// The mutation a request is about, noted for the audit with its deelnemer.
-async fn find(
-    state: &AppState,
-    request: &HttpRequest,
-    id: i64,
-) -> Result<MutationRecord, ApiError> {
-    note(request, |n| n.object = Some(format!("mutations/{id}")));
-    let record = state.workflow.mutation(id).await?;
-    let on_behalf_of = record.on_behalf_of.clone();
-    note(request, |n| n.on_behalf_of = Some(on_behalf_of));
-    Ok(record)
 }
 
 pub async fn one(

@@ -39,4 +39,5 @@ mod signatures;
 mod sla;
 mod storage_contract;
 mod support;
+mod ui;
 mod workflow;

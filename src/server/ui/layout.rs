@@ -1,0 +1,102 @@
+//! The frame of every page: who is signed in (subject and roles), the navigation, the
+//! security headers; and how a refusal is shown to a person instead of as JSON.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, ResponseError};
+use maud::{DOCTYPE, Markup, html};
+
+use super::assets::{HTMX_PATH, STYLESHEET_PATH};
+use crate::domain::MutationStatus;
+use crate::mutations::Actor;
+use crate::roles::Role;
+use crate::server::error::ApiError;
+
+/// No script or style but our own files; no framing; forms only to ourselves.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; frame-ancestors 'none'; \
+     form-action 'self'; base-uri 'none'; object-src 'none'";
+
+/// Who looks at the page, and the CSRF token their forms carry.
+pub struct Viewer {
+    pub actor: Actor,
+    pub csrf: String,
+}
+
+impl Viewer {
+    pub fn is_beheer(&self) -> bool {
+        self.actor.roles.contains(&Role::Beheer)
+    }
+}
+
+/// A whole page with status 200.
+pub fn page(title: &str, viewer: &Viewer, body: Markup) -> HttpResponse {
+    respond(HttpResponse::Ok(), title, viewer, body)
+}
+
+fn respond(
+    mut builder: actix_web::HttpResponseBuilder,
+    title: &str,
+    viewer: &Viewer,
+    body: Markup,
+) -> HttpResponse {
+    let roles = Role::label(&viewer.actor.roles);
+    let markup = html! {
+        (DOCTYPE)
+        html lang="nl" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                // htmx must not add an inline style element: the CSP forbids it.
+                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false}"#;
+                title { (title) " — stelselnode" }
+                link rel="stylesheet" href=(STYLESHEET_PATH);
+                script src=(HTMX_PATH) defer {}
+            }
+            body {
+                header {
+                    nav aria-label="Hoofdmenu" {
+                        a href="/ui" { "Werkvoorraad" }
+                    }
+                    p { "Aangemeld als " strong { (viewer.actor.subject) } " (" (roles) ")" }
+                }
+                main id="inhoud" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    };
+    builder
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        // Not no-referrer: with it browsers send `Origin: null` on form posts, and the CSRF
+        // check needs the real one. Nothing leaves for other sites.
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(markup.into_string())
+}
+
+/// A refusal or failure as a page, with the status the JSON API would give.
+pub fn error_page(viewer: &Viewer, error: ApiError) -> HttpResponse {
+    let body = html! {
+        p.fout role="alert" { (error.to_string()) }
+        p { a href="/ui" { "Terug naar de werkvoorraad" } }
+    };
+    respond(
+        HttpResponse::build(error.status_code()),
+        "Niet gelukt",
+        viewer,
+        body,
+    )
+}
+
+/// A mutation's status in the words of the loket.
+pub fn status_label(status: MutationStatus) -> &'static str {
+    match status {
+        MutationStatus::Submitted => "ingediend",
+        MutationStatus::Approved => "goedgekeurd, nog niet gepubliceerd",
+        MutationStatus::Published => "gepubliceerd",
+        MutationStatus::Rejected => "afgewezen",
+        MutationStatus::Withdrawn => "ingetrokken",
+    }
+}

@@ -1,0 +1,294 @@
+//! *Mutatie*: one mutation — what it changes, field by field against the entry as it is now;
+//! its SLA deadline; its audit timeline — and, for who may, approve, reject (with a reason) or
+//! withdraw. The buttons follow the same rules the workflow enforces (four eyes, submitter
+//! only), and the workflow refuses a forged post all the same.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::Viewer;
+use super::csrf::cross_origin;
+use super::layout::{error_page, page, status_label};
+use crate::domain::{MutationRecord, MutationStatus, Reden};
+use crate::server::AppState;
+use crate::server::audit::{find_noted, note};
+use crate::server::error::ApiError;
+use crate::storage::AuditQuery;
+
+/// A JSON value flattened to `path → text`, for a field-by-field comparison.
+fn flatten(value: &Value, path: String, out: &mut BTreeMap<String, String>) {
+    match value {
+        Value::Object(fields) => {
+            for (k, v) in fields {
+                let next = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                flatten(v, next, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(v, format!("{path}[{i}]"), out);
+            }
+        }
+        Value::String(s) => {
+            out.insert(path, s.clone());
+        }
+        other => {
+            out.insert(path, other.to_string());
+        }
+    }
+}
+
+fn fields(value: Option<&Value>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Some(v) = value {
+        flatten(v, String::new(), &mut out);
+    }
+    out
+}
+
+fn diff_table(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Markup {
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    html! {
+        table {
+            caption.visually-hidden { "Wijziging per veld" }
+            thead { tr { th scope="col" { "Veld" } th scope="col" { "Nu" } th scope="col" { "Na de mutatie" } } }
+            tbody {
+                @for key in keys {
+                    @let (b, a) = (before.get(key), after.get(key));
+                    tr class=[(b != a).then_some("gewijzigd")] {
+                        th scope="row" { (key) }
+                        td.voor { (b.map(String::as_str).unwrap_or("—")) }
+                        td.na { (a.map(String::as_str).unwrap_or("—")) @if b != a { span.visually-hidden { " (gewijzigd)" } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Notice {
+    melding: Option<String>,
+}
+
+pub async fn page_handler(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    id: web::Path<i64>,
+    notice: web::Query<Notice>,
+) -> HttpResponse {
+    match detail(&request, &state, &viewer, *id, notice.melding.as_deref()).await {
+        Ok(response) => response,
+        Err(e) => error_page(&viewer, e),
+    }
+}
+
+async fn detail(
+    request: &HttpRequest,
+    state: &AppState,
+    viewer: &Viewer,
+    id: i64,
+    notice: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let m = find_noted(state, request, id).await?;
+    let current = match state.workflow.entry(m.list, &m.entry_key).await {
+        Ok(entry) => entry.entry,
+        Err(crate::mutations::WorkflowError::UnknownEntry { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let history = state
+        .storage
+        .audit_records(&AuditQuery {
+            object: Some(format!("mutations/{id}")),
+            limit: 200,
+            ..AuditQuery::default()
+        })
+        .await?;
+    let own = viewer.actor.fingerprint == m.submitted_by;
+    let may_decide = viewer.is_beheer() && !own && m.status == MutationStatus::Submitted;
+    let may_withdraw = own && m.status == MutationStatus::Submitted;
+    let body = html! {
+        @if let Some(text) = notice.and_then(notice_text) { p.melding role="status" { (text) } }
+        dl {
+            dt { "Lijst" } dd { (m.list) }
+            dt { "Entry" } dd { (m.entry_key) }
+            dt { "Bewerking" } dd { (match m.entry { Some(_) => "toevoegen of wijzigen", None => "verwijderen" }) }
+            dt { "Status" } dd { (status_label(m.status)) }
+            dt { "Deelnemer" } dd { (m.on_behalf_of) }
+            dt { "Referentie" } dd { (m.reference) }
+            dt { "Ingediend door" } dd { (m.submitted_by_subject) " op " (local(m.submitted_at)) }
+            @if let Some(d) = &m.sla.deadline { dt { "Termijn" } dd { (local(d.deadline)) @if m.urgent { " (urgent, afgesproken)" } } }
+            @if let Some(c) = &m.sla.completion { dt { "SLA" } dd { (c.outcome.as_str()) @if let Some(w) = c.werkdagen { " na " (format!("{w:.2}")) " werkdagen" } } }
+        }
+        h2 { "Wijziging" }
+        (diff_table(&fields(current.as_ref()), &fields(m.entry.as_ref())))
+        @if may_decide || may_withdraw { h2 { "Besluit" } }
+        @if may_decide {
+            form.actie method="post" action=(format!("/ui/mutaties/{id}/goedkeuren")) {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                button type="submit" { "Goedkeuren en publiceren" }
+            }
+            form.actie method="post" action=(format!("/ui/mutaties/{id}/afwijzen")) {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                label for="reden" { "Reden van afwijzing" }
+                textarea id="reden" name="reden" required maxlength="500" {}
+                button.secundair type="submit" { "Afwijzen" }
+            }
+        }
+        @if may_withdraw {
+            form.actie method="post" action=(format!("/ui/mutaties/{id}/intrekken")) {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                button.secundair type="submit" { "Intrekken" }
+            }
+        }
+        h2 { "Verloop" }
+        ol {
+            @for record in history.iter().rev() {
+                li { (local(record.at)) ": " (record.action) " door " (record.actor_subject)
+                     " — " (record.outcome.as_str()) @if let Some(r) = &record.reason { " (" (r) ")" } }
+            }
+        }
+    };
+    Ok(page(&format!("Mutatie {id}"), viewer, body))
+}
+
+fn local(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&chrono_tz::Europe::Amsterdam)
+        .format("%d-%m-%Y %H:%M")
+        .to_string()
+}
+
+fn notice_text(code: &str) -> Option<&'static str> {
+    match code {
+        "goedgekeurd" => Some("Goedgekeurd en gepubliceerd."),
+        "goedgekeurd-later" => Some("Goedgekeurd; de publicatie volgt op het geplande moment."),
+        "afgewezen" => Some("Afgewezen."),
+        "ingetrokken" => Some("Ingetrokken."),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DecisionForm {
+    #[serde(default)]
+    csrf: String,
+    reden: Option<String>,
+}
+
+/// A form post may go on: same origin, and a token made for this certificate.
+fn guard(
+    request: &HttpRequest,
+    state: &AppState,
+    viewer: &Viewer,
+    form: &DecisionForm,
+) -> Result<(), ApiError> {
+    let refusal = cross_origin(request).or_else(|| {
+        (!state
+            .ui_csrf
+            .check(&form.csrf, &viewer.actor.fingerprint, state.clock.now()))
+        .then_some("the form's CSRF token is missing, expired or not yours; open the page again")
+    });
+    match refusal {
+        Some(reason) => {
+            note(request, |n| n.reason = Some(reason.to_owned()));
+            tracing::info!(reason, "web form refused");
+            Err(ApiError::NotAllowed(reason.to_owned()))
+        }
+        None => Ok(()),
+    }
+}
+
+fn see_detail(id: i64, notice: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((
+            header::LOCATION,
+            format!("/ui/mutaties/{id}?melding={notice}"),
+        ))
+        .finish()
+}
+
+async fn decide(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    id: i64,
+    form: DecisionForm,
+    decision: &str,
+) -> Result<HttpResponse, ApiError> {
+    guard(&request, &state, &viewer, &form)?;
+    let record: MutationRecord = find_noted(&state, &request, id).await?;
+    let notice = match decision {
+        "goedkeuren" => {
+            let approval = state.workflow.approve(&viewer.actor, &record).await?;
+            match approval.publication.is_some_and(|p| p.published) {
+                true => "goedgekeurd",
+                false => "goedgekeurd-later",
+            }
+        }
+        "afwijzen" => {
+            let reason = Reden::parse(form.reden.as_deref().unwrap_or_default().trim())
+                .map_err(|e| ApiError::BadRequest(format!("reden: {e}")))?;
+            state
+                .workflow
+                .reject(&viewer.actor, &record, reason)
+                .await?;
+            "afgewezen"
+        }
+        _ => {
+            state.workflow.withdraw(&viewer.actor, &record).await?;
+            "ingetrokken"
+        }
+    };
+    note(&request, |n| n.recorded = true);
+    Ok(see_detail(id, notice))
+}
+
+macro_rules! decision_handler {
+    ($name:ident, $decision:literal) => {
+        pub async fn $name(
+            request: HttpRequest,
+            state: web::Data<AppState>,
+            viewer: Viewer,
+            id: web::Path<i64>,
+            form: web::Form<DecisionForm>,
+        ) -> HttpResponse {
+            let shown = Viewer {
+                actor: viewer.actor.clone(),
+                csrf: viewer.csrf.clone(),
+            };
+            match decide(
+                request.clone(),
+                state,
+                viewer,
+                *id,
+                form.into_inner(),
+                $decision,
+            )
+            .await
+            {
+                Ok(response) => response,
+                Err(e) => {
+                    // The audit record names why, as it does for the JSON API.
+                    note(&request, |n| {
+                        n.reason.get_or_insert_with(|| e.to_string());
+                    });
+                    error_page(&shown, e)
+                }
+            }
+        }
+    };
+}
+
+decision_handler!(approve, "goedkeuren");
+decision_handler!(reject, "afwijzen");
+decision_handler!(withdraw, "intrekken");
