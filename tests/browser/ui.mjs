@@ -3,7 +3,7 @@
 // first failed expectation; writes a screenshot of every page into $SCREENSHOTS.
 //
 // Environment: UI_BASE (https://localhost:PORT), BEHEER_CERT/BEHEER_KEY and LOKET_CERT/LOKET_KEY
-// (PEM files), MUTATION (the id loket submitted), SCREENSHOTS (a directory), CHROMIUM (path).
+// (PEM files), SCREENSHOTS (a directory), CHROMIUM (path).
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
@@ -16,7 +16,6 @@ const env = (name) => {
   return value;
 };
 const base = env("UI_BASE");
-const mutation = env("MUTATION");
 const shots = env("SCREENSHOTS");
 
 function expect(condition, message) {
@@ -45,9 +44,40 @@ const browser = await chromium.launch({
   args: ["--no-sandbox"],
 });
 try {
-  // Loket, the submitter: sees the mutation, but no approve button.
+  // Loket enters a new Zorgaanbieder with two Gegevensdiensten; a bad endpoint is refused at
+  // its field; fixed, the mutation is submitted.
   const loket = await (await context(browser, "LOKET")).newPage();
-  await loket.goto(`${base}/ui/mutaties/${mutation}`);
+  await loket.goto(`${base}/ui/nieuw/zal`);
+  await accessible(loket, "nieuwe mutatie");
+  const field = (path) => loket.locator(`#${path.replace(/[^A-Za-z0-9]/g, "-")}`);
+  const service = async (g, id, authorize) => {
+    const base = `entry.gegevensdiensten[${g}]`;
+    await field(`${base}.id`).fill(id);
+    await field(`${base}.authorization_endpoint`).fill(authorize);
+    await field(`${base}.token_endpoint`).fill("https://medmij.xisbridge.net/oauth/token");
+    await field(`${base}.systeemrollen[0].code`).fill("LAB-1.0-LRB-FHIR");
+    await field(`${base}.systeemrollen[0].resource_endpoint`).fill("https://medmij.xisbridge.net/fhir");
+  };
+  await loket.getByLabel("Zorgaanbiedernaam").fill("nieuwziekenhuis@medmij");
+  await service(0, "4", "https://medmij.xisbridge.net/oauth/authorize");
+  await loket.getByRole("button", { name: "Gegevensdienst toevoegen" }).click();
+  await loket.waitForLoadState("load");
+  expect((await field("entry.gegevensdiensten[0].id").inputValue()) === "4", "the first group is kept");
+  await service(1, "5", "http://medmij.xisbridge.net/oauth/authorize");
+  await field("on_behalf_of").fill("Ziekenhuis Nieuw");
+  await field("reference").fill("MEDMIJ-300");
+  await loket.getByRole("button", { name: "Controleer" }).click();
+  await loket.waitForLoadState("load");
+  const bad = field("entry.gegevensdiensten[1].authorization_endpoint");
+  expect((await bad.getAttribute("aria-invalid")) === "true", "the bad endpoint is marked at its field");
+  const message = await loket.locator(`#${await bad.getAttribute("aria-describedby")}`).textContent();
+  expect(message.length > 0, "the refusal is announced next to the field");
+  await loket.screenshot({ path: `${shots}/nieuwe-mutatie.png`, fullPage: true });
+  await bad.fill("https://medmij.xisbridge.net/oauth/authorize");
+  await Promise.all([loket.waitForURL(/melding=ingediend/), loket.getByRole("button", { name: "Indienen" }).click()]);
+  const mutation = new URL(loket.url()).pathname.split("/").pop();
+
+  // The submitter sees the mutation, but no approve button.
   expect(await loket.getByRole("heading", { name: `Mutatie ${mutation}` }).isVisible(), "loket sees the mutation");
   expect((await loket.getByRole("button", { name: /Goedkeuren/ }).count()) === 0, "the submitter has no approve button");
   expect(await loket.getByRole("button", { name: "Intrekken" }).isVisible(), "the submitter may withdraw");

@@ -66,13 +66,7 @@ fn token(page: &str) -> String {
 async fn beheer_reviews_and_approves_in_a_real_browser(db: TestDatabase) {
     let server = TestServer::start(db, NodeAccess::Whitelist).await;
     server.publish_all().await;
-    let before = server.current(ListKind::Whitelist).await;
-    let id = submit(
-        &server,
-        &server.pki.loket,
-        &whitelist_upsert("medmij.nieuwexis.nl", 0),
-    )
-    .await;
+    let before = server.current(ListKind::Zal).await;
 
     let dir = server.dir.path();
     let (beheer_cert, beheer_key) = write_identity(dir, "beheer", &server.pki.beheer);
@@ -95,7 +89,6 @@ async fn beheer_reviews_and_approves_in_a_real_browser(db: TestDatabase) {
         .env("BEHEER_KEY", &beheer_key)
         .env("LOKET_CERT", &loket_cert)
         .env("LOKET_KEY", &loket_key)
-        .env("MUTATION", id.to_string())
         .env("SCREENSHOTS", &shots)
         .output()
         .expect("node runs (scripts/test installs the browser test's npm packages)");
@@ -105,21 +98,22 @@ async fn beheer_reviews_and_approves_in_a_real_browser(db: TestDatabase) {
         String::from_utf8_lossy(&run.stdout),
         String::from_utf8_lossy(&run.stderr)
     );
-    for page in ["werkvoorraad", "mutatie", "goedgekeurd"] {
+    for page in ["nieuwe-mutatie", "werkvoorraad", "mutatie", "goedgekeurd"] {
         assert!(
             shots.join(format!("{page}.png")).is_file(),
             "{page} screenshot"
         );
     }
 
-    // What the browser approved, nodes fetch: the new host, one Volgnummer on.
+    // What the browser entered and approved, nodes fetch: the new Zorgaanbieder with both
+    // Gegevensdiensten, one Volgnummer on.
     let served = server
-        .node_get(Some(&server.pki.node), "/lists/whitelist", &[])
+        .node_get(Some(&server.pki.node), "/lists/zal", &[])
         .await
         .unwrap();
     assert_eq!(served.status, 200);
     let text = served.text();
-    assert!(text.contains("<Hostname>medmij.nieuwexis.nl</Hostname>"));
+    assert!(text.contains("<Zorgaanbiedernaam>nieuwziekenhuis@medmij</Zorgaanbiedernaam>"));
     let next = before.volgnummer.get() + 1;
     assert!(text.contains(&format!("<Volgnummer>{next}</Volgnummer>")));
 }

@@ -55,6 +55,9 @@ fn respond(
                 header {
                     nav aria-label="Hoofdmenu" {
                         a href="/ui" { "Werkvoorraad" }
+                        a href="/ui/nieuw/zal" { "Nieuwe Zorgaanbieder" }
+                        a href="/ui/nieuw/whitelist" { "Nieuwe Whitelist-host" }
+                        a href="/ui/nieuw/gnl" { "Nieuwe Gegevensdienstnaam" }
                     }
                     p { "Aangemeld als " strong { (viewer.actor.subject) } " (" (roles) ")" }
                 }

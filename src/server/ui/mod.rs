@@ -10,6 +10,7 @@ mod assets;
 mod csrf;
 mod layout;
 mod mutation;
+mod new_mutation;
 mod queue;
 
 use actix_web::dev::Payload;
@@ -30,6 +31,7 @@ const BEHEER: &[Role] = &[Role::Beheer];
 route_table! {
     "/ui" [STAFF] { read => queue::page_handler }
     "/ui/mutaties/{id}" [STAFF] { read => mutation::page_handler }
+    "/ui/nieuw/{list}" [STAFF] { read => new_mutation::form_handler, post => new_mutation::post_handler }
     // Never the submitter: the workflow refuses, whatever the page showed.
     "/ui/mutaties/{id}/goedkeuren" [BEHEER] { post => mutation::approve }
     "/ui/mutaties/{id}/afwijzen" [BEHEER] { post => mutation::reject }

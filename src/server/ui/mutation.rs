@@ -174,6 +174,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "goedgekeurd-later" => Some("Goedgekeurd; de publicatie volgt op het geplande moment."),
         "afgewezen" => Some("Afgewezen."),
         "ingetrokken" => Some("Ingetrokken."),
+        "ingediend" => Some("Ingediend; een tweede beheerder beoordeelt de mutatie."),
         _ => None,
     }
 }
