@@ -254,25 +254,32 @@ pub struct AuditFilter {
     limit: Option<u32>,
 }
 
+impl AuditFilter {
+    /// The query these filters ask for; an empty text filter is no filter (web forms send
+    /// empty fields).
+    pub fn into_query(self) -> Result<AuditQuery, ApiError> {
+        let given = |v: Option<String>| v.filter(|t| !t.is_empty());
+        Ok(AuditQuery {
+            since: self.since,
+            until: self.until,
+            actor: text_filter(given(self.actor), "actor")?,
+            action: text_filter(given(self.action), "action")?,
+            object: text_filter(given(self.object), "object")?,
+            outcome: given(self.outcome)
+                .as_deref()
+                .map(str::parse::<AuditOutcome>)
+                .transpose()
+                .map_err(ApiError::BadRequest)?,
+            limit: limit(self.limit)?,
+        })
+    }
+}
+
 pub async fn audit_log(
     state: web::Data<AppState>,
     filter: web::Query<AuditFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = filter.into_inner();
-    let query = AuditQuery {
-        since: filter.since,
-        until: filter.until,
-        actor: text_filter(filter.actor, "actor")?,
-        action: text_filter(filter.action, "action")?,
-        object: text_filter(filter.object, "object")?,
-        outcome: filter
-            .outcome
-            .as_deref()
-            .map(str::parse::<AuditOutcome>)
-            .transpose()
-            .map_err(ApiError::BadRequest)?,
-        limit: limit(filter.limit)?,
-    };
+    let query = filter.into_inner().into_query()?;
     let records = state.storage.audit_records(&query).await?;
     Ok(HttpResponse::Ok().json(json!({ "records": records })))
 }

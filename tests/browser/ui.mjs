@@ -110,6 +110,14 @@ try {
   }
   expect(await beheer.getByRole("status").textContent() === "Goedgekeurd en gepubliceerd.", "approval confirmed");
   await beheer.screenshot({ path: `${shots}/goedgekeurd.png`, fullPage: true });
+
+  // The audit log (beheer only) shows the approval; loket is refused.
+  await beheer.goto(`${base}/ui/audit?action=POST%20%2Fui`);
+  expect(await beheer.getByRole("cell", { name: "POST /ui/mutaties/{id}/goedkeuren" }).first().isVisible(), "the approval is audited");
+  await beheer.screenshot({ path: `${shots}/audit.png`, fullPage: true });
+  await accessible(beheer, "audit");
+  const refused = await loket.goto(`${base}/ui/audit`);
+  expect(refused.status() === 403, "loket may not read the audit log");
   console.log("browser flow passed");
 } finally {
   await browser.close();

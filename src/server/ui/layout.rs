@@ -58,6 +58,7 @@ fn respond(
                         a href="/ui/nieuw/zal" { "Nieuwe Zorgaanbieder" }
                         a href="/ui/nieuw/whitelist" { "Nieuwe Whitelist-host" }
                         a href="/ui/nieuw/gnl" { "Nieuwe Gegevensdienstnaam" }
+                        @if viewer.is_beheer() { a href="/ui/audit" { "Audit" } }
                     }
                     p { "Aangemeld als " strong { (viewer.actor.subject) } " (" (roles) ")" }
                 }
@@ -102,4 +103,11 @@ pub fn status_label(status: MutationStatus) -> &'static str {
         MutationStatus::Rejected => "afgewezen",
         MutationStatus::Withdrawn => "ingetrokken",
     }
+}
+
+/// An instant as the loket reads it: Europe/Amsterdam, to the minute.
+pub fn local(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&chrono_tz::Europe::Amsterdam)
+        .format("%d-%m-%Y %H:%M")
+        .to_string()
 }

@@ -7,6 +7,7 @@
 //! (`csrf.rs`).
 
 mod assets;
+mod audit_log;
 mod csrf;
 mod layout;
 mod mutation;
@@ -37,6 +38,7 @@ route_table! {
     "/ui/mutaties/{id}/afwijzen" [BEHEER] { post => mutation::reject }
     // Only the submitter: checked with the mutation.
     "/ui/mutaties/{id}/intrekken" [STAFF] { post => mutation::withdraw }
+    "/ui/audit" [BEHEER] { read => audit_log::page_handler }
     "/ui/static/stelselnode-1.css" [STAFF] { read => assets::stylesheet }
     "/ui/static/htmx-2.0.11.min.js" [STAFF] { read => assets::htmx }
 }

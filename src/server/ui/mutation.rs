@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::Viewer;
 use super::csrf::cross_origin;
-use super::layout::{error_page, page, status_label};
+use super::layout::{error_page, local, page, status_label};
 use crate::domain::{MutationRecord, MutationStatus, Reden};
 use crate::server::AppState;
 use crate::server::audit::{find_noted, note};
@@ -160,12 +160,6 @@ async fn detail(
         }
     };
     Ok(page(&format!("Mutatie {id}"), viewer, body))
-}
-
-fn local(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.with_timezone(&chrono_tz::Europe::Amsterdam)
-        .format("%d-%m-%Y %H:%M")
-        .to_string()
 }
 
 fn notice_text(code: &str) -> Option<&'static str> {
