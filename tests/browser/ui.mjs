@@ -111,6 +111,21 @@ try {
   expect(await beheer.getByRole("status").textContent() === "Goedgekeurd en gepubliceerd.", "approval confirmed");
   await beheer.screenshot({ path: `${shots}/goedgekeurd.png`, fullPage: true });
 
+  // Lijsten: the new version's diff with the one before names the new Zorgaanbieder; the
+  // entry search finds it; the next version preview has nothing pending.
+  await beheer.goto(`${base}/ui/lijsten`);
+  await accessible(beheer, "lijsten");
+  await beheer.getByRole("link", { name: "zal" }).click();
+  await beheer.getByRole("link", { name: "met de vorige" }).first().click();
+  expect(await beheer.getByRole("heading", { name: "Toegevoegd: nieuwziekenhuis@medmij" }).isVisible(), "the version diff");
+  await beheer.screenshot({ path: `${shots}/lijst.png`, fullPage: true });
+  await accessible(beheer, "lijst");
+  await beheer.getByLabel("Sleutel bevat").fill("nieuwziek");
+  await beheer.getByRole("button", { name: "Zoek" }).click();
+  await beheer.waitForLoadState("load");
+  expect(await beheer.getByText("nieuwziekenhuis@medmij — wijzigen").isVisible(), "the entry search");
+  expect(await beheer.getByText("0 toegevoegd, 0 gewijzigd, 0 verwijderd.").first().isVisible(), "nothing pending");
+
   // The audit log (beheer only) shows the approval; loket is refused.
   await beheer.goto(`${base}/ui/audit?action=POST%20%2Fui`);
   expect(await beheer.getByRole("cell", { name: "POST /ui/mutaties/{id}/goedkeuren" }).first().isVisible(), "the approval is audited");

@@ -98,7 +98,13 @@ async fn beheer_reviews_and_approves_in_a_real_browser(db: TestDatabase) {
         String::from_utf8_lossy(&run.stdout),
         String::from_utf8_lossy(&run.stderr)
     );
-    for page in ["nieuwe-mutatie", "werkvoorraad", "mutatie", "goedgekeurd", "audit"] {
+    for page in [
+        "nieuwe-mutatie",
+        "werkvoorraad",
+        "mutatie",
+        "goedgekeurd",
+        "audit",
+    ] {
         assert!(
             shots.join(format!("{page}.png")).is_file(),
             "{page} screenshot"

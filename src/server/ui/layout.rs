@@ -3,7 +3,10 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError};
+use std::collections::BTreeMap;
+
 use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
 
 use super::assets::{HTMX_PATH, STYLESHEET_PATH};
 use crate::domain::MutationStatus;
@@ -58,6 +61,7 @@ fn respond(
                         a href="/ui/nieuw/zal" { "Nieuwe Zorgaanbieder" }
                         a href="/ui/nieuw/whitelist" { "Nieuwe Whitelist-host" }
                         a href="/ui/nieuw/gnl" { "Nieuwe Gegevensdienstnaam" }
+                        a href="/ui/lijsten" { "Lijsten" }
                         @if viewer.is_beheer() { a href="/ui/audit" { "Audit" } }
                     }
                     p { "Aangemeld als " strong { (viewer.actor.subject) } " (" (roles) ")" }
@@ -110,4 +114,59 @@ pub fn local(at: chrono::DateTime<chrono::Utc>) -> String {
     at.with_timezone(&chrono_tz::Europe::Amsterdam)
         .format("%d-%m-%Y %H:%M")
         .to_string()
+}
+
+/// A JSON value flattened to `path → text`, for a field-by-field comparison.
+fn flatten(value: &Value, path: String, out: &mut BTreeMap<String, String>) {
+    match value {
+        Value::Object(fields) => {
+            for (k, v) in fields {
+                let next = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                flatten(v, next, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(v, format!("{path}[{i}]"), out);
+            }
+        }
+        Value::String(s) => {
+            out.insert(path, s.clone());
+        }
+        other => {
+            out.insert(path, other.to_string());
+        }
+    }
+}
+
+pub fn fields(value: Option<&Value>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Some(v) = value {
+        flatten(v, String::new(), &mut out);
+    }
+    out
+}
+
+pub fn diff_table(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Markup {
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    html! {
+        table {
+            caption.visually-hidden { "Wijziging per veld" }
+            thead { tr { th scope="col" { "Veld" } th scope="col" { "Nu" } th scope="col" { "Na de mutatie" } } }
+            tbody {
+                @for key in keys {
+                    @let (b, a) = (before.get(key), after.get(key));
+                    tr class=[(b != a).then_some("gewijzigd")] {
+                        th scope="row" { (key) }
+                        td.voor { (b.map(String::as_str).unwrap_or("—")) }
+                        td.na { (a.map(String::as_str).unwrap_or("—")) @if b != a { span.visually-hidden { " (gewijzigd)" } } }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -10,6 +10,7 @@ mod assets;
 mod audit_log;
 mod csrf;
 mod layout;
+mod lists;
 mod mutation;
 mod new_mutation;
 mod queue;
@@ -38,6 +39,9 @@ route_table! {
     "/ui/mutaties/{id}/afwijzen" [BEHEER] { post => mutation::reject }
     // Only the submitter: checked with the mutation.
     "/ui/mutaties/{id}/intrekken" [STAFF] { post => mutation::withdraw }
+    "/ui/lijsten" [STAFF] { read => lists::overview }
+    "/ui/lijsten/{list}" [STAFF] { read => lists::list_page }
+    "/ui/lijsten/{list}/publiceren" [BEHEER] { post => lists::publish }
     "/ui/audit" [BEHEER] { read => audit_log::page_handler }
     "/ui/static/stelselnode-1.css" [STAFF] { read => assets::stylesheet }
     "/ui/static/htmx-2.0.11.min.js" [STAFF] { read => assets::htmx }

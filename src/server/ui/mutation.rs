@@ -3,77 +3,19 @@
 //! withdraw. The buttons follow the same rules the workflow enforces (four eyes, submitter
 //! only), and the workflow refuses a forged post all the same.
 
-use std::collections::BTreeMap;
-
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use maud::{Markup, html};
+use maud::html;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::Viewer;
 use super::csrf::cross_origin;
-use super::layout::{error_page, local, page, status_label};
+use super::layout::{diff_table, error_page, fields, local, page, status_label};
 use crate::domain::{MutationRecord, MutationStatus, Reden};
 use crate::server::AppState;
 use crate::server::audit::{find_noted, note};
 use crate::server::error::ApiError;
 use crate::storage::AuditQuery;
-
-/// A JSON value flattened to `path → text`, for a field-by-field comparison.
-fn flatten(value: &Value, path: String, out: &mut BTreeMap<String, String>) {
-    match value {
-        Value::Object(fields) => {
-            for (k, v) in fields {
-                let next = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                flatten(v, next, out);
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                flatten(v, format!("{path}[{i}]"), out);
-            }
-        }
-        Value::String(s) => {
-            out.insert(path, s.clone());
-        }
-        other => {
-            out.insert(path, other.to_string());
-        }
-    }
-}
-
-fn fields(value: Option<&Value>) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    if let Some(v) = value {
-        flatten(v, String::new(), &mut out);
-    }
-    out
-}
-
-fn diff_table(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Markup {
-    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-    html! {
-        table {
-            caption.visually-hidden { "Wijziging per veld" }
-            thead { tr { th scope="col" { "Veld" } th scope="col" { "Nu" } th scope="col" { "Na de mutatie" } } }
-            tbody {
-                @for key in keys {
-                    @let (b, a) = (before.get(key), after.get(key));
-                    tr class=[(b != a).then_some("gewijzigd")] {
-                        th scope="row" { (key) }
-                        td.voor { (b.map(String::as_str).unwrap_or("—")) }
-                        td.na { (a.map(String::as_str).unwrap_or("—")) @if b != a { span.visually-hidden { " (gewijzigd)" } } }
-                    }
-                }
-            }
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 pub struct Notice {

@@ -1,0 +1,271 @@
+//! *Lijsten*: each list's current version, entry search, the version history with the diff
+//! between any two versions, and the next version preview — the working state rendered and
+//! checked as the next publication would be, its changes against the current version, the
+//! mass-change warning — with the publication itself for beheer.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::Viewer;
+use super::csrf::cross_origin;
+use super::layout::{diff_table, error_page, fields, local, page};
+use crate::domain::{EntryDiff, ListEntries, ListKind, VersionRecord, Volgnummer};
+use crate::import::render_working_state;
+use crate::server::AppState;
+use crate::server::audit::note;
+use crate::server::error::ApiError;
+use crate::server::query::list_name;
+
+/// Versions shown in the history; search results shown.
+const HISTORY: usize = 100;
+const MATCHES: usize = 50;
+
+fn status_word(record: &VersionRecord, now: chrono::DateTime<chrono::Utc>) -> String {
+    format!("{:?}", record.status_at(now)).to_lowercase()
+}
+
+pub async fn overview(state: web::Data<AppState>, viewer: Viewer) -> HttpResponse {
+    let now = state.clock.now();
+    let body = html! {
+        table {
+            caption.visually-hidden { "De vier lijsten" }
+            thead { tr { th scope="col" { "Lijst" } th scope="col" { "Volgnummer" } th scope="col" { "Tijdstempel" } th scope="col" { "Geldig tot" } th scope="col" { "Status" } } }
+            tbody {
+                @for list in ListKind::ALL {
+                    tr {
+                        td { a href=(format!("/ui/lijsten/{list}")) { (list) } }
+                        @match state.served.current(list) {
+                            Some(v) => {
+                                td { (v.record.volgnummer) } td { (local(v.record.tijdstempel.instant())) }
+                                td { (local(v.record.expires_at)) } td { (status_word(&v.record, now)) }
+                            }
+                            None => { td colspan="4" { "nog niet gepubliceerd" } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page("Lijsten", &viewer, body)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    zoek: Option<String>,
+    van: Option<String>,
+    tot: Option<String>,
+    melding: Option<String>,
+}
+
+async fn content(
+    state: &AppState,
+    list: ListKind,
+    n: Volgnummer,
+) -> Result<std::sync::Arc<ListEntries>, ApiError> {
+    let record = state
+        .storage
+        .version(list, n)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("{list} has no version {n}")))?
+        .record;
+    if record.purged_at.is_some() {
+        return Err(ApiError::Gone(format!("{list} version {n} was purged")));
+    }
+    state
+        .publisher
+        .content(&record)
+        .await
+        .map_err(ApiError::internal)
+}
+
+fn diff_view(diff: &EntryDiff) -> Markup {
+    html! {
+        p { (diff.added.len()) " toegevoegd, " (diff.changed.len()) " gewijzigd, " (diff.removed.len()) " verwijderd." }
+        @for e in diff.added.iter().take(MATCHES) { h3 { "Toegevoegd: " (e.key) } (diff_table(&fields(None), &fields(Some(&e.entry)))) }
+        @for e in diff.changed.iter().take(MATCHES) { h3 { "Gewijzigd: " (e.key) } (diff_table(&fields(Some(&e.before)), &fields(Some(&e.after)))) }
+        @for e in diff.removed.iter().take(MATCHES) { h3 { "Verwijderd: " (e.key) } (diff_table(&fields(Some(&e.entry)), &fields(None))) }
+    }
+}
+
+pub async fn list_page(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    list: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> HttpResponse {
+    match list_view(&state, &viewer, &list, &query).await {
+        Ok(response) => response,
+        Err(e) => error_page(&viewer, e),
+    }
+}
+
+async fn list_view(
+    state: &AppState,
+    viewer: &Viewer,
+    list: &str,
+    q: &ListQuery,
+) -> Result<HttpResponse, ApiError> {
+    let list = list_name(list)?;
+    let now = state.clock.now();
+    let current = state.served.current(list);
+    let current_entries = match &current {
+        Some(v) => Some(content(state, list, v.record.volgnummer).await?),
+        None => None,
+    };
+    let zoek = q
+        .zoek
+        .as_deref()
+        .map(str::trim)
+        .filter(|z| !z.is_empty())
+        .map(str::to_lowercase);
+    let matches: Vec<String> = match (&zoek, &current_entries) {
+        (Some(z), Some(entries)) => entries
+            .keys()
+            .into_iter()
+            .filter(|k| k.to_lowercase().contains(z.as_str()))
+            .take(MATCHES)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let versions = state.storage.versions(list).await?;
+    let between = match (q.van.as_deref(), q.tot.as_deref()) {
+        (Some(a), Some(b)) => {
+            let parse =
+                |t: &str| Volgnummer::parse(t).map_err(|e| ApiError::BadRequest(e.to_string()));
+            let (a, b) = (parse(a)?, parse(b)?);
+            let (older, newer) = (
+                content(state, list, a).await?,
+                content(state, list, b).await?,
+            );
+            Some((a, b, older.diff(&newer)))
+        }
+        _ => None,
+    };
+    // The next version: the working state rendered and checked as a publication would.
+    let working = state.storage.working_state(list).await?;
+    let rendered = render_working_state(state.storage.as_ref(), list, now).await?;
+    let check = crate::xml::check_rendered(&rendered, list);
+    let next_diff = current_entries.as_ref().map(|c| c.diff(&working.entries));
+    let threshold = state.config.publication.mass_change_threshold_percent;
+    let mass = match (&next_diff, &current_entries) {
+        (Some(d), Some(c)) if !c.is_empty() => {
+            d.removed.len() * 100 > c.len() * usize::from(threshold)
+        }
+        _ => false,
+    };
+    let body = html! {
+        @if q.melding.as_deref() == Some("gepubliceerd") { p.melding role="status" { "Gepubliceerd." } }
+        @match &current {
+            Some(v) => p { "Huidige versie " (v.record.volgnummer) ", " (local(v.record.tijdstempel.instant())) ", geldig tot " (local(v.record.expires_at)) " (" (status_word(&v.record, now)) ")." },
+            None => p { "Nog niet gepubliceerd." },
+        }
+        h2 { "Zoek een entry" }
+        form.filters method="get" action=(format!("/ui/lijsten/{list}")) {
+            div { label for="zoek" { "Sleutel bevat" } input id="zoek" name="zoek" value=(q.zoek.as_deref().unwrap_or("")); }
+            button type="submit" { "Zoek" }
+        }
+        @if zoek.is_some() {
+            @if matches.is_empty() { p { "Niets gevonden." } }
+            ul { @for key in &matches { li { (key) " — " a href=(format!("/ui/nieuw/{list}?entry={}", urlencode(key))) { "wijzigen" } } } }
+        }
+        h2 { "Volgende versie" }
+        @match &check {
+            Ok(entries) => p { "De volgende versie zou " (entries) " entries hebben en voldoet aan het schema." },
+            Err(violations) => p.fout role="alert" { "De volgende versie voldoet niet: " (violations.to_string()) },
+        }
+        @if let Some(d) = &next_diff { (diff_view(d)) }
+        @if mass { p.fout role="alert" { "Let op: deze publicatie verwijdert meer dan " (threshold) " % van de entries; publiceren vraagt een bevestiging." } }
+        @if viewer.is_beheer() {
+            form.actie method="post" action=(format!("/ui/lijsten/{list}/publiceren")) {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                @if mass { div.veld { label for="bevestig" { input id="bevestig" type="checkbox" name="bevestig" value="ja"; " Ik bevestig de massale wijziging" } } }
+                button type="submit" { "Publiceer de volgende versie" }
+            }
+        }
+        h2 { "Versies" }
+        @if let Some((a, b, d)) = &between { h3 { "Van " (a) " naar " (b) } (diff_view(d)) }
+        table {
+            caption.visually-hidden { "Versies, nieuwste eerst" }
+            thead { tr { th scope="col" { "Volgnummer" } th scope="col" { "Tijdstempel" } th scope="col" { "Soort" } th scope="col" { "Status" } th scope="col" { "Verschil" } } }
+            tbody {
+                @for v in versions.iter().rev().take(HISTORY) {
+                    tr {
+                        td { (v.volgnummer) } td { (local(v.tijdstempel.instant())) }
+                        td { @if v.heartbeat { "verlenging" } @else { "wijziging" } @if v.purged_at.is_some() { " (opgeschoond)" } }
+                        td { (status_word(v, now)) }
+                        td { @if v.volgnummer.get() > 1 && v.purged_at.is_none() {
+                            a href=(format!("/ui/lijsten/{list}?van={}&tot={}", v.volgnummer.get() - 1, v.volgnummer)) { "met de vorige" }
+                        } }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(&format!("Lijst {list}"), viewer, body))
+}
+
+/// A query-string value.
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PublishForm {
+    #[serde(default)]
+    csrf: String,
+    bevestig: Option<String>,
+}
+
+pub async fn publish(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    list: web::Path<String>,
+    form: web::Form<PublishForm>,
+) -> HttpResponse {
+    let outcome = async {
+        let list = list_name(&list)?;
+        note(&request, |n| n.object = Some(list.to_string()));
+        if let Some(reason) = cross_origin(&request).or_else(|| {
+            (!state
+                .ui_csrf
+                .check(&form.csrf, &viewer.actor.fingerprint, state.clock.now()))
+            .then_some(
+                "the form's CSRF token is missing, expired or not yours; open the page again",
+            )
+        }) {
+            return Err(ApiError::NotAllowed(reason.to_owned()));
+        }
+        let confirmed = form.bevestig.as_deref() == Some("ja");
+        state
+            .workflow
+            .publish(&viewer.actor, &[list], confirmed)
+            .await?;
+        Ok(list)
+    }
+    .await;
+    match outcome {
+        Ok(list) => HttpResponse::SeeOther()
+            .insert_header((
+                header::LOCATION,
+                format!("/ui/lijsten/{list}?melding=gepubliceerd"),
+            ))
+            .finish(),
+        Err(e) => {
+            note(&request, |n| {
+                n.reason.get_or_insert_with(|| e.to_string());
+            });
+            error_page(&viewer, e)
+        }
+    }
+}
