@@ -9,11 +9,12 @@ use anyhow::Context;
 use chrono::Utc;
 
 use crate::config::{AdminIdentity, Config};
-use crate::devpki::{DevCa, KeyAlgorithm, Purpose};
+use crate::devpki::{DevCa, Issued, KeyAlgorithm, Purpose};
 use crate::domain::EntryChange;
 use crate::domain::{AnyEntry, ListEntries, ListKind};
 use crate::roles::Role;
 use crate::sample::{SampleSize, network};
+use rustls_pki_types::CertificateDer;
 
 /// The node certificate's hostname: on the example Whitelist.
 pub const DEV_NODE_HOST: &str = "pgo0.example.com";
@@ -32,6 +33,13 @@ pub fn prepare(dir: &Path) -> anyhow::Result<(PathBuf, bool)> {
     }
     std::fs::create_dir_all(dir)?;
     let ca = DevCa::new("stelselnode development CA")?;
+    // The staff certificates also as PKCS#12, for a browser (the web application); one
+    // random password for this development directory.
+    let password: String = {
+        let mut bytes = [0u8; 12];
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness"))?;
+        crate::signing::hex(&bytes)
+    };
     write(dir, "ca.pem", &ca.certificate_pem())?;
     let server = ca.issue(
         &Purpose::Server(vec!["localhost".into()]),
@@ -53,7 +61,14 @@ pub fn prepare(dir: &Path) -> anyhow::Result<(PathBuf, bool)> {
         )?;
         write(dir, &format!("{file}.pem"), &issued.certificate_pem)?;
         write(dir, &format!("{file}.key"), &issued.key_pem)?;
+        if file != "node" {
+            std::fs::write(
+                dir.join(format!("{file}.p12")),
+                pkcs12(&issued, ca.certificate(), &password)?,
+            )?;
+        }
     }
+    write(dir, BROWSER_PASSWORD_FILE, &password)?;
     let signer = ca.issue(
         &Purpose::Signing {
             common_name: "stelselnode dev signer".into(),
@@ -155,6 +170,27 @@ pub async fn seed(
     Ok(())
 }
 
+/// Where `prepare` writes the password of the staff PKCS#12 files.
+const BROWSER_PASSWORD_FILE: &str = "browser-password.txt";
+
+/// A staff certificate, its key and the CA as PKCS#12 (AES-256, HMAC-SHA256), for importing
+/// into a browser.
+fn pkcs12(issued: &Issued, ca: &CertificateDer<'_>, password: &str) -> anyhow::Result<Vec<u8>> {
+    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    let p12 = |e: p12_keystore::error::Error| anyhow::anyhow!("PKCS#12: {e}");
+    let chain = PrivateKeyChain::new(
+        crate::signing::sha256_hex(&issued.certificate).into_bytes(),
+        PrivateKey::from_der(issued.key_der.secret_pkcs8_der()).map_err(p12)?,
+        [
+            Certificate::from_der(&issued.certificate).map_err(p12)?,
+            Certificate::from_der(ca).map_err(p12)?,
+        ],
+    );
+    let mut store = KeyStore::new();
+    store.add_entry("stelselnode dev", KeyStoreEntry::PrivateKeyChain(chain));
+    store.writer(password).write().map_err(p12)
+}
+
 /// Working commands against the development node.
 pub fn instructions(dir: &Path, node: SocketAddr, admin: SocketAddr, ops: SocketAddr) -> String {
     let d = dir.display();
@@ -172,6 +208,9 @@ pub fn instructions(dir: &Path, node: SocketAddr, admin: SocketAddr, ops: Socket
          \n  curl --cacert {d}/ca.pem --cert {d}/loket.pem --key {d}/loket.key https://localhost:{ap}/lists/gnl    # 403: loket may not\
          \n  curl http://{ops}/readyz\
          \n  curl http://{ops}/metrics\n\
+         \nThe staff web application: import {d}/beheer.p12 (or loket.p12, beheer2.p12) into your\
+         \nbrowser with the password in {d}/{BROWSER_PASSWORD_FILE}, trust {d}/ca.pem, and open\
+         \n  https://localhost:{ap}/ui\n\
          \nStop with Ctrl-C; `stelselnode dev` again reuses {d}/.\n"
     )
 }

@@ -33,10 +33,10 @@ async fn dev_brings_a_node_up_and_its_commands_work() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    // The printed commands name the ports; read until the ops URL appears.
+    // The printed commands name the ports; read until their last line.
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut printed = String::new();
-    while !printed.contains("/metrics") {
+    while !printed.contains("Stop with Ctrl-C") {
         let line = lines.next().expect("dev printed its instructions").unwrap();
         printed.push_str(&line);
         printed.push('\n');
@@ -107,6 +107,33 @@ async fn dev_brings_a_node_up_and_its_commands_work() {
         403
     );
     assert_eq!(plain_get(ops, "/readyz").await.status, 200);
+    // The web application the instructions point to, and the PKCS#12 files for a browser:
+    // openssl reads each with the printed password file, certificate and key inside.
+    assert!(printed.contains("/ui"), "{printed}");
+    let ui = request(&as_("beheer"), admin, "GET", "/ui", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(ui.status, 200);
+    let password = dir.join("browser-password.txt");
+    for name in ["loket", "beheer", "beheer2"] {
+        let opened = Command::new("openssl")
+            .args(["pkcs12", "-noenc", "-in"])
+            .arg(dir.join(format!("{name}.p12")))
+            .arg("-passin")
+            .arg(format!("file:{}", password.display()))
+            .output()
+            .expect("openssl is installed");
+        let text = String::from_utf8_lossy(&opened.stdout);
+        assert!(
+            opened.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&opened.stderr)
+        );
+        assert!(
+            text.contains("BEGIN CERTIFICATE") && text.contains("BEGIN PRIVATE KEY"),
+            "{name}"
+        );
+    }
     // SIGHUP reloads certificates and keys, and the staff identities: beheer2 is removed from
     // the configuration and loses its role; the node keeps serving.
     assert_eq!(
