@@ -194,6 +194,15 @@ impl MutationWorkflow {
         }
     }
 
+    /// What an approval would find now: the stored change checked against the current
+    /// working state with the approval's rules; nothing is stored.
+    pub async fn check_now(&self, record: &MutationRecord) -> Result<(), WorkflowError> {
+        let change = change_of(record).map_err(CheckError::Invalid)?;
+        let current = self.state.current().await?;
+        check_change(&change, &current, Stage::Approval)?;
+        Ok(())
+    }
+
     /// Checks a submission against the current working state (rules 2, 4–6, 8); nothing is
     /// stored.
     pub async fn validate(&self, submission: &Submission) -> Result<(), WorkflowError> {

@@ -84,7 +84,7 @@ try {
 
   // Beheer: the queue has it at the top; the detail shows the diff; approve.
   const beheer = await (await context(browser, "BEHEER")).newPage();
-  await beheer.goto(`${base}/ui`);
+  await beheer.goto(`${base}/ui?deelnemer=ziekenhuis+nieuw`);
   expect(await beheer.getByText("Aangemeld als").isVisible(), "the identity is shown");
   const first = beheer.locator("tbody tr").first();
   expect((await first.locator("a").first().textContent()).includes(`#${mutation}`), "the mutation tops the queue");

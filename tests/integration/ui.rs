@@ -149,6 +149,10 @@ async fn forged_and_cross_site_form_posts_are_refused_and_audited(db: TestDataba
     );
     let own_page = own.text();
     assert!(own_page.contains("CN=beheer-1"), "the identity is shown");
+    assert!(
+        own_page.contains("Integriteit nu: de mutatie voldoet"),
+        "the check an approval would make"
+    );
     assert!(!own_page.contains("Goedkeuren en publiceren"));
     // A forged post by the submitter, with a valid token of their own, is refused by the
     // workflow all the same.

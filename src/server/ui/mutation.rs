@@ -56,6 +56,15 @@ async fn detail(
             ..AuditQuery::default()
         })
         .await?;
+    // The integrity rules as an approval would apply them now (open mutations only).
+    let integrity = match m.status {
+        MutationStatus::Submitted => Some(match state.workflow.check_now(&m).await {
+            Ok(()) => Ok(()),
+            Err(crate::mutations::WorkflowError::Check(e)) => Err(e.to_string()),
+            Err(e) => return Err(e.into()),
+        }),
+        _ => None,
+    };
     let own = viewer.actor.fingerprint == m.submitted_by;
     let may_decide = viewer.is_beheer() && !own && m.status == MutationStatus::Submitted;
     let may_withdraw = own && m.status == MutationStatus::Submitted;
@@ -74,6 +83,11 @@ async fn detail(
         }
         h2 { "Wijziging" }
         (diff_table(&fields(current.as_ref()), &fields(m.entry.as_ref())))
+        @match &integrity {
+            Some(Ok(())) => p.melding { "Integriteit nu: de mutatie voldoet aan de regels tegen de huidige lijsten." },
+            Some(Err(problem)) => p.fout role="alert" { "Integriteit nu: " (problem) },
+            None => {}
+        }
         @if may_decide || may_withdraw { h2 { "Besluit" } }
         @if may_decide {
             form.actie method="post" action=(format!("/ui/mutaties/{id}/goedkeuren")) {

@@ -19,6 +19,12 @@ const PAGE: u32 = 1000;
 pub struct QueueFilter {
     lijst: Option<String>,
     status: Option<String>,
+    /// Part of the deelnemer's name.
+    deelnemer: Option<String>,
+    /// Part of the submitter's certificate subject.
+    indiener: Option<String>,
+    /// Submitted at least this many days ago.
+    dagen: Option<String>,
 }
 
 pub async fn page_handler(
@@ -37,6 +43,36 @@ pub async fn page_handler(
         None => None,
     };
     let wanted = filter.status.as_deref().filter(|s| !s.is_empty());
+    let part = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_lowercase)
+    };
+    let (deelnemer, indiener) = (part(&filter.deelnemer), part(&filter.indiener));
+    let contains = |text: &str, wanted: &Option<String>| {
+        wanted
+            .as_ref()
+            .is_none_or(|w| text.to_lowercase().contains(w.as_str()))
+    };
+    let days = match filter
+        .dagen
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        Some(d) => match d.parse::<u16>() {
+            Ok(days) => Some(i64::from(days)),
+            Err(_) => {
+                return error_page(
+                    &viewer,
+                    crate::server::error::ApiError::BadRequest("dagen moet een getal zijn".into()),
+                );
+            }
+        },
+        None => None,
+    };
     let query = MutationQuery {
         list,
         limit: PAGE,
@@ -46,6 +82,13 @@ pub async fn page_handler(
         Ok(all) => all
             .into_iter()
             .filter(|m| m.is_open() && wanted.is_none_or(|s| m.status.as_str() == s))
+            .filter(|m| {
+                contains(&m.on_behalf_of, &deelnemer)
+                    && contains(&m.submitted_by_subject, &indiener)
+            })
+            .filter(|m| {
+                days.is_none_or(|d| m.submitted_at <= state.clock.now() - chrono::Duration::days(d))
+            })
             .collect(),
         Err(e) => return error_page(&viewer, e.into()),
     };
@@ -71,6 +114,9 @@ pub async fn page_handler(
                         option value=(status.as_str()) selected[wanted == Some(status.as_str())] { (status_label(status)) }
                     }
                 }
+            }
+            @for (name, label, value) in [("deelnemer", "Deelnemer bevat", &filter.deelnemer), ("indiener", "Indiener bevat", &filter.indiener), ("dagen", "Minstens dagen oud", &filter.dagen)] {
+                div { label for=(name) { (label) } input id=(name) name=(name) value=(value.as_deref().unwrap_or("")); }
             }
             button type="submit" { "Filter" }
         }
