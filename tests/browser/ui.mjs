@@ -97,6 +97,21 @@ try {
   expect((await changed.count()) > 0, "the diff marks changed fields");
   await beheer.screenshot({ path: `${shots}/mutatie.png`, fullPage: true });
   await accessible(beheer, "mutatie");
+  // At 200 % zoom (half the width in CSS pixels) the page still fits: only tables and XML
+  // scroll sideways, inside their own boxes.
+  const wide = beheer.viewportSize();
+  await beheer.setViewportSize({ width: Math.round(wide.width / 2), height: wide.height });
+  const overflow = await beheer.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  const culprits = await beheer.evaluate(() =>
+    [...document.querySelectorAll("body *")]
+      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+      .slice(0, 5)
+      .map((e) => `${e.tagName.toLowerCase()}.${e.className} ${Math.round(e.getBoundingClientRect().width)}`)
+  );
+  expect(overflow <= 0, `at 200 % zoom the page is ${overflow} px too wide: ${culprits}`);
+  expect(await beheer.getByRole("button", { name: "Goedkeuren en publiceren" }).isVisible(), "the decision is reachable at 200 %");
+  await beheer.screenshot({ path: `${shots}/mutatie-200.png`, fullPage: true });
+  await beheer.setViewportSize(wide);
 
   // Keyboard only: tab to the approve button and press Enter.
   const approve = beheer.getByRole("button", { name: "Goedkeuren en publiceren" });

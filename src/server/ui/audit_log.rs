@@ -44,7 +44,7 @@ pub async fn page_handler(
             }
             button type="submit" { "Filter" }
         }
-        table {
+        div.tabel { table {
             caption.visually-hidden { "Auditlog, nieuwste eerst" }
             thead { tr {
                 th scope="col" { "Tijd" } th scope="col" { "Wie" } th scope="col" { "Rol" } th scope="col" { "Actie" }
@@ -60,7 +60,7 @@ pub async fn page_handler(
                     }
                 }
             }
-        }
+        } }
     };
     page("Audit", &viewer, body)
 }

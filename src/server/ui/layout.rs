@@ -154,7 +154,7 @@ pub fn fields(value: Option<&Value>) -> BTreeMap<String, String> {
 pub fn diff_table(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Markup {
     let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     html! {
-        table {
+        div.tabel { table {
             caption.visually-hidden { "Wijziging per veld" }
             thead { tr { th scope="col" { "Veld" } th scope="col" { "Nu" } th scope="col" { "Na de mutatie" } } }
             tbody {
@@ -167,6 +167,6 @@ pub fn diff_table(before: &BTreeMap<String, String>, after: &BTreeMap<String, St
                     }
                 }
             }
-        }
+        } }
     }
 }

@@ -29,7 +29,7 @@ fn status_word(record: &VersionRecord, now: chrono::DateTime<chrono::Utc>) -> St
 pub async fn overview(state: web::Data<AppState>, viewer: Viewer) -> HttpResponse {
     let now = state.clock.now();
     let body = html! {
-        table {
+        div.tabel { table {
             caption.visually-hidden { "De vier lijsten" }
             thead { tr { th scope="col" { "Lijst" } th scope="col" { "Volgnummer" } th scope="col" { "Tijdstempel" } th scope="col" { "Geldig tot" } th scope="col" { "Status" } } }
             tbody {
@@ -46,7 +46,7 @@ pub async fn overview(state: web::Data<AppState>, viewer: Viewer) -> HttpRespons
                     }
                 }
             }
-        }
+        } }
     };
     page("Lijsten", &viewer, body)
 }
@@ -187,7 +187,7 @@ async fn list_view(
         }
         h2 { "Versies" }
         @if let Some((a, b, d)) = &between { h3 { "Van " (a) " naar " (b) } (diff_view(d)) }
-        table {
+        div.tabel { table {
             caption.visually-hidden { "Versies, nieuwste eerst" }
             thead { tr { th scope="col" { "Volgnummer" } th scope="col" { "Tijdstempel" } th scope="col" { "Soort" } th scope="col" { "Status" } th scope="col" { "Verschil" } } }
             tbody {
@@ -202,7 +202,7 @@ async fn list_view(
                     }
                 }
             }
-        }
+        } }
     };
     Ok(page(&format!("Lijst {list}"), viewer, body))
 }

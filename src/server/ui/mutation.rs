@@ -17,6 +17,25 @@ use crate::server::audit::{find_noted, note};
 use crate::server::error::ApiError;
 use crate::storage::AuditQuery;
 
+/// An entry as it appears in the published XML: rendered through the same renderer, as a
+/// one-entry list whose header and root are left off.
+fn xml_fragment(
+    list: crate::domain::ListKind,
+    entry: Option<&serde_json::Value>,
+) -> Option<String> {
+    let json = entry?.to_string();
+    let entries = crate::domain::ListEntries::from_json_rows(list, [json.as_str()]).ok()?;
+    let document = crate::xml::render_list(&crate::domain::Lijst {
+        tijdstempel: crate::domain::Tijdstempel::new(chrono::DateTime::UNIX_EPOCH),
+        volgnummer: crate::domain::Volgnummer::FIRST,
+        entries,
+    });
+    let text = String::from_utf8(document).ok()?;
+    let body = text.split_once("</Volgnummer>")?.1;
+    let body = body.trim_end().rsplit_once('\n')?.0;
+    Some(body.trim_matches('\n').to_owned())
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Notice {
     melding: Option<String>,
@@ -83,6 +102,11 @@ async fn detail(
         }
         h2 { "Wijziging" }
         (diff_table(&fields(current.as_ref()), &fields(m.entry.as_ref())))
+        h3 { "In de lijst (XML)" }
+        div.xml {
+            div { h4 { "Nu" } pre tabindex="0" { code { (xml_fragment(m.list, current.as_ref()).unwrap_or_else(|| "—".into())) } } }
+            div { h4 { "Na de mutatie" } pre tabindex="0" { code { (xml_fragment(m.list, m.entry.as_ref()).unwrap_or_else(|| "—".into())) } } }
+        }
         @match &integrity {
             Some(Ok(())) => p.melding { "Integriteit nu: de mutatie voldoet aan de regels tegen de huidige lijsten." },
             Some(Err(problem)) => p.fout role="alert" { "Integriteit nu: " (problem) },

@@ -123,7 +123,7 @@ pub async fn page_handler(
         @if open.is_empty() {
             p { "Geen open mutaties." }
         } @else {
-            table {
+            div.tabel { table {
                 caption.visually-hidden { "Open mutaties, de eerste termijn bovenaan" }
                 thead { tr {
                     th scope="col" { "Mutatie" } th scope="col" { "Lijst" } th scope="col" { "Entry" }
@@ -157,7 +157,7 @@ pub async fn page_handler(
                         }
                     }
                 }
-            }
+            } }
         }
     };
     page("Werkvoorraad", &viewer, body)
