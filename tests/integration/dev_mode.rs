@@ -20,19 +20,44 @@ fn issued(dir: &std::path::Path, name: &str) -> stelselnode::devpki::Issued {
     }
 }
 
+/// The dev node, stopped when the test ends, also when an assertion fails first.
+struct Running(std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dev_brings_a_node_up_and_its_commands_work() {
     let workdir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stelselnode"))
-        .arg("dev")
-        .current_dir(workdir.path())
-        .env("STELSELNODE_SERVER_NODE_LISTEN", "127.0.0.1:0")
-        .env("STELSELNODE_SERVER_ADMIN_LISTEN", "127.0.0.1:0")
-        .env("STELSELNODE_SERVER_OPS_LISTEN", "127.0.0.1:0")
-        .env("STELSELNODE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+            .arg("dev")
+            .current_dir(workdir.path())
+            .env("STELSELNODE_SERVER_NODE_LISTEN", "127.0.0.1:0")
+            .env("STELSELNODE_SERVER_ADMIN_LISTEN", "127.0.0.1:0")
+            .env("STELSELNODE_SERVER_OPS_LISTEN", "127.0.0.1:0")
+            .env("STELSELNODE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     // The printed commands name the ports; read until their last line.
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut printed = String::new();
@@ -183,7 +208,6 @@ async fn dev_brings_a_node_up_and_its_commands_work() {
         removed, 403,
         "an identity removed from the configuration has no role"
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     assert!(dir.join("stelselnode.db").exists() && dir.join("config.toml").exists());
 }
