@@ -9,6 +9,11 @@ use actix_web::http::header;
 use aws_lc_rs::hmac;
 use chrono::{DateTime, Duration, Utc};
 
+use super::Viewer;
+use crate::server::AppState;
+use crate::server::audit::note;
+use crate::server::error::ApiError;
+
 /// Signs and checks tokens. The key is random per process: a form from before a restart (or
 /// from another replica behind a load balancer without affinity) is refused and shown again.
 pub struct CsrfKey(hmac::Key);
@@ -55,7 +60,7 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 
 /// Why a form post is refused, if it is: the browser says it comes from another site, or its
 /// `Origin` is not the admin listener's own.
-pub fn cross_origin(request: &HttpRequest) -> Option<&'static str> {
+fn cross_origin(request: &HttpRequest) -> Option<&'static str> {
     let value = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = value("sec-fetch-site")
         && site != "same-origin"
@@ -74,6 +79,30 @@ pub fn cross_origin(request: &HttpRequest) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// A form post may go on: sent from the application itself, with a token made for this
+/// certificate. A refusal is noted for the audit record and answered 403.
+pub fn check_form(
+    request: &HttpRequest,
+    state: &AppState,
+    viewer: &Viewer,
+    token: &str,
+) -> Result<(), ApiError> {
+    let fingerprint = &viewer.actor.fingerprint;
+    let refusal = cross_origin(request).or_else(|| {
+        (!state.ui_csrf.check(token, fingerprint, state.clock.now())).then_some(
+            "the form's CSRF token is missing, expired or not yours; open the page again",
+        )
+    });
+    match refusal {
+        Some(reason) => {
+            note(request, |n| n.reason = Some(reason.to_owned()));
+            tracing::info!(reason, "web form refused");
+            Err(ApiError::NotAllowed(reason.to_owned()))
+        }
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

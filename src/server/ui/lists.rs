@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::Viewer;
-use super::csrf::cross_origin;
+use super::csrf::check_form;
 use super::layout::{diff_table, error_page, fields, local, page};
 use crate::domain::{EntryDiff, ListEntries, ListKind, VersionRecord, Volgnummer};
 use crate::import::render_working_state;
@@ -236,22 +236,13 @@ pub async fn publish(
     let outcome = async {
         let list = list_name(&list)?;
         note(&request, |n| n.object = Some(list.to_string()));
-        if let Some(reason) = cross_origin(&request).or_else(|| {
-            (!state
-                .ui_csrf
-                .check(&form.csrf, &viewer.actor.fingerprint, state.clock.now()))
-            .then_some(
-                "the form's CSRF token is missing, expired or not yours; open the page again",
-            )
-        }) {
-            return Err(ApiError::NotAllowed(reason.to_owned()));
-        }
+        check_form(&request, &state, &viewer, &form.csrf)?;
         let confirmed = form.bevestig.as_deref() == Some("ja");
         state
             .workflow
             .publish(&viewer.actor, &[list], confirmed)
             .await?;
-        Ok(list)
+        Ok::<_, ApiError>(list)
     }
     .await;
     match outcome {

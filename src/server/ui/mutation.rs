@@ -9,7 +9,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::Viewer;
-use super::csrf::cross_origin;
+use super::csrf::check_form;
 use super::layout::{diff_table, error_page, fields, local, page, status_label};
 use crate::domain::{MutationRecord, MutationStatus, Reden};
 use crate::server::AppState;
@@ -160,29 +160,6 @@ pub struct DecisionForm {
     reden: Option<String>,
 }
 
-/// A form post may go on: same origin, and a token made for this certificate.
-fn guard(
-    request: &HttpRequest,
-    state: &AppState,
-    viewer: &Viewer,
-    form: &DecisionForm,
-) -> Result<(), ApiError> {
-    let refusal = cross_origin(request).or_else(|| {
-        (!state
-            .ui_csrf
-            .check(&form.csrf, &viewer.actor.fingerprint, state.clock.now()))
-        .then_some("the form's CSRF token is missing, expired or not yours; open the page again")
-    });
-    match refusal {
-        Some(reason) => {
-            note(request, |n| n.reason = Some(reason.to_owned()));
-            tracing::info!(reason, "web form refused");
-            Err(ApiError::NotAllowed(reason.to_owned()))
-        }
-        None => Ok(()),
-    }
-}
-
 fn see_detail(id: i64, notice: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((
@@ -200,7 +177,7 @@ async fn decide(
     form: DecisionForm,
     decision: &str,
 ) -> Result<HttpResponse, ApiError> {
-    guard(&request, &state, &viewer, &form)?;
+    check_form(&request, &state, &viewer, &form.csrf)?;
     let record: MutationRecord = find_noted(&state, &request, id).await?;
     let notice = match decision {
         "goedkeuren" => {

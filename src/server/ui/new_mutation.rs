@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::Viewer;
-use super::csrf::cross_origin;
+use super::csrf::check_form;
 use super::layout::{error_page, page};
 use crate::domain::{ListKind, Violation};
 use crate::mutations::{WorkflowError, parse_submission};
@@ -325,15 +325,7 @@ async fn post(
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
-    if let Some(reason) = cross_origin(request).or_else(|| {
-        (!state
-            .ui_csrf
-            .check(token, &viewer.actor.fingerprint, state.clock.now()))
-        .then_some("the form's CSRF token is missing, expired or not yours; open the page again")
-    }) {
-        note(request, |n| n.reason = Some(reason.to_owned()));
-        return Err(ApiError::NotAllowed(reason.to_owned()));
-    }
+    check_form(request, state, viewer, token)?;
     if fields.len() > MAX_FIELDS {
         return Err(ApiError::BadRequest("the form has too many fields".into()));
     }
