@@ -135,6 +135,13 @@ try {
   expect(await beheer.getByRole("heading", { name: "Toegevoegd: nieuwziekenhuis@medmij" }).isVisible(), "the version diff");
   await beheer.screenshot({ path: `${shots}/lijst.png`, fullPage: true });
   await accessible(beheer, "lijst");
+  // Any two versions: the oldest ZAL version against the newest names the new entry too.
+  const newest = (await beheer.locator("table").last().locator("tbody tr td").first().textContent()).trim();
+  await beheer.getByLabel("Vergelijk versie").fill(String(Number(newest) - 1));
+  await beheer.getByLabel("met versie").fill(newest);
+  await beheer.getByRole("button", { name: "Vergelijk" }).click();
+  await beheer.waitForLoadState("load");
+  expect(await beheer.getByRole("heading", { name: `Van ${Number(newest) - 1} naar ${newest}` }).isVisible(), "two chosen versions compared");
   await beheer.getByLabel("Sleutel bevat").fill("nieuwziek");
   await beheer.getByRole("button", { name: "Zoek" }).click();
   await beheer.waitForLoadState("load");

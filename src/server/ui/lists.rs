@@ -186,6 +186,11 @@ async fn list_view(
             }
         }
         h2 { "Versies" }
+        form.filters method="get" action=(format!("/ui/lijsten/{list}")) {
+            div { label for="van" { "Vergelijk versie" } input id="van" name="van" inputmode="numeric" value=(q.van.as_deref().unwrap_or("")); }
+            div { label for="tot" { "met versie" } input id="tot" name="tot" inputmode="numeric" value=(q.tot.as_deref().unwrap_or("")); }
+            button type="submit" { "Vergelijk" }
+        }
         @if let Some((a, b, d)) = &between { h3 { "Van " (a) " naar " (b) } (diff_view(d)) }
         div.tabel { table {
             caption.visually-hidden { "Versies, nieuwste eerst" }
