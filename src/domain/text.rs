@@ -77,6 +77,31 @@ pub(crate) fn check_text(
     max: usize,
     inner_spaces: InnerSpaces,
 ) -> Result<(), InvalidValue> {
+    // Nearly every value is plain ASCII: accept it in one pass over its bytes (the profile of
+    // a publication showed these checks at a sixth of the time). Without control characters
+    // the only ASCII whitespace is the space, and every character is one byte. Anything else,
+    // and every refusal with its reason, goes the general way.
+    if value.is_ascii() {
+        let bytes = value.as_bytes();
+        let plain = !bytes.iter().any(|&b| b < 0x20 || b == 0x7f)
+            && bytes.first() != Some(&b' ')
+            && bytes.last() != Some(&b' ')
+            && (inner_spaces == InnerSpaces::Allowed || !bytes.contains(&b' '))
+            && (min..=max).contains(&bytes.len());
+        if plain {
+            return Ok(());
+        }
+    }
+    check_text_general(value, min, max, inner_spaces)
+}
+
+/// `check_text` for any text, with the reason of a refusal.
+fn check_text_general(
+    value: &str,
+    min: usize,
+    max: usize,
+    inner_spaces: InnerSpaces,
+) -> Result<(), InvalidValue> {
     if let Some(c) = value
         .chars()
         .find(|c| c.is_control() || matches!(c, '\u{FFFE}' | '\u{FFFF}'))
@@ -324,6 +349,22 @@ mod tests {
         assert_eq!(Reden::parse("a\0b").unwrap_err().rule, Rule::Whitespace);
         assert_eq!(Reden::parse("").unwrap_err().rule, Rule::Length);
         assert!(Reden::parse("ticket onvolledig").is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn the_ascii_fast_path_decides_as_the_general_check(
+            value in "[ -~\t\n\x0B\r\x00\x7f\u{200B}é]{0,12}",
+            min in 0usize..4,
+            max in 0usize..12,
+            forbid in any::<bool>(),
+        ) {
+            let spaces = if forbid { InnerSpaces::Forbidden } else { InnerSpaces::Allowed };
+            prop_assert_eq!(
+                check_text(&value, min, max, spaces).is_ok(),
+                check_text_general(&value, min, max, spaces).is_ok()
+            );
+        }
     }
 
     proptest! {
