@@ -34,6 +34,7 @@ mod mutation_storage;
 mod mutation_workflow;
 mod openapi;
 mod publication;
+mod served_bytes;
 mod server;
 mod signatures;
 mod sla;
