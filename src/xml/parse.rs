@@ -2,7 +2,7 @@
 //! constructor; every refusal names the element path (XPath style, 1-based positions for
 //! repeated elements) and the rule it broke. All refusals of a document are reported at once.
 
-use super::tree::{Element, read_tree};
+use super::tree::{self, Node, read_tree};
 use crate::domain::{
     Backchanneluri, EntrySet, Frontchanneluri, Gegevensdienst, GegevensdienstFields,
     GegevensdienstId, GegevensdienstNaam, Hostname, InvalidValue, Lijst, ListEntries, ListKind,
@@ -28,7 +28,7 @@ pub fn parse_list(bytes: &[u8], kind: ListKind) -> Result<Lijst, Violations> {
         .map_err(|e| document(format!("the document is not UTF-8: {e}")))?;
     let root = read_tree(text, kind.root_element(), kind.namespace()).map_err(Violations::one)?;
     let mut walker = Walker::default();
-    let lijst = walker.list(&root, kind);
+    let lijst = walker.list(root.root(), kind);
     match (Violations::from_vec(walker.violations), lijst) {
         (None, Some(lijst)) => Ok(lijst),
         (Some(violations), _) => Err(violations),
@@ -36,48 +36,31 @@ pub fn parse_list(bytes: &[u8], kind: ListKind) -> Result<Lijst, Violations> {
     }
 }
 
-/// An element with the path it was found at.
-#[derive(Clone, Copy)]
-struct Node<'a> {
-    element: &'a Element,
-}
-
-#[derive(Default)]
-struct Walker {
-    violations: Vec<Violation>,
-}
-
 /// The children of one element, taken in the order the XSD sequence demands.
-struct Children<'a> {
+struct Children<'t, 'd> {
     path: String,
-    items: &'a [Element],
-    next: usize,
+    rest: std::iter::Peekable<tree::Children<'t, 'd>>,
 }
 
-impl<'a> Children<'a> {
-    fn of(node: Node<'a>, path: &str) -> Self {
+impl<'t, 'd> Children<'t, 'd> {
+    fn of(node: Node<'t, 'd>, path: &str) -> Self {
         Self {
             path: path.to_owned(),
-            items: &node.element.children,
-            next: 0,
+            rest: node.children().peekable(),
         }
     }
 
     /// Exactly one child called `name`, next in sequence.
-    fn one(&mut self, name: &str, w: &mut Walker) -> Option<(Node<'a>, String)> {
-        match self.items.get(self.next) {
-            Some(element) if element.name == name => {
-                self.next += 1;
-                Some((Node { element }, format!("{}/{name}", self.path)))
-            }
+    fn one(&mut self, name: &str, w: &mut Walker) -> Option<(Node<'t, 'd>, String)> {
+        match self.rest.next() {
+            Some(node) if node.name() == name => Some((node, format!("{}/{name}", self.path))),
             Some(other) => {
                 w.refuse(
-                    format!("{}/{}", self.path, other.name),
+                    format!("{}/{}", self.path, other.name()),
                     Rule::Structure,
-                    format!("expected <{name}> here, found <{}>", other.name),
+                    format!("expected <{name}> here, found <{}>", other.name()),
                 );
-                // Skip the unexpected one so its siblings are still checked.
-                self.next += 1;
+                // The unexpected one is skipped, so its siblings are still checked.
                 None
             }
             None => {
@@ -92,28 +75,29 @@ impl<'a> Children<'a> {
     }
 
     /// All consecutive children called `name`, with their positional paths.
-    fn many(&mut self, name: &str) -> Vec<(Node<'a>, String)> {
+    fn many(&mut self, name: &str) -> Vec<(Node<'t, 'd>, String)> {
         let mut found = Vec::new();
-        while let Some(element) = self.items.get(self.next).filter(|e| e.name == name) {
-            self.next += 1;
-            found.push((
-                Node { element },
-                format!("{}/{name}[{}]", self.path, found.len() + 1),
-            ));
+        while let Some(node) = self.rest.next_if(|n| n.name() == name) {
+            found.push((node, format!("{}/{name}[{}]", self.path, found.len() + 1)));
         }
         found
     }
 
     /// Nothing may follow the expected sequence.
     fn end(self, w: &mut Walker) {
-        for extra in self.items.get(self.next..).unwrap_or_default() {
+        for extra in self.rest {
             w.refuse(
-                format!("{}/{}", self.path, extra.name),
+                format!("{}/{}", self.path, extra.name()),
                 Rule::Structure,
-                format!("unexpected element <{}>", extra.name),
+                format!("unexpected element <{}>", extra.name()),
             );
         }
     }
+}
+
+#[derive(Default)]
+struct Walker {
+    violations: Vec<Violation>,
 }
 
 impl Walker {
@@ -129,19 +113,19 @@ impl Walker {
     /// The text of a leaf element, parsed by `parse`.
     fn value<T>(
         &mut self,
-        found: Option<(Node<'_>, String)>,
+        found: Option<(Node<'_, '_>, String)>,
         parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
     ) -> Option<T> {
         let (node, path) = found?;
-        if let Some(child) = node.element.children.first() {
+        if let Some(child) = node.children().next() {
             self.refuse(
-                format!("{path}/{}", child.name),
+                format!("{path}/{}", child.name()),
                 Rule::Structure,
-                format!("<{}> may only hold text", node.element.name),
+                format!("<{}> may only hold text", node.name()),
             );
             return None;
         }
-        match parse(&node.element.text) {
+        match parse(node.text()) {
             Ok(value) => Some(value),
             Err(invalid) => {
                 self.violations.push(invalid.at(path));
@@ -151,13 +135,16 @@ impl Walker {
     }
 
     /// A container element may hold whitespace between its children, nothing else.
-    fn container<'a>(&mut self, found: Option<(Node<'a>, String)>) -> Option<Children<'a>> {
+    fn container<'t, 'd>(
+        &mut self,
+        found: Option<(Node<'t, 'd>, String)>,
+    ) -> Option<Children<'t, 'd>> {
         let (node, path) = found?;
-        if !node.element.text.trim().is_empty() {
+        if !node.text().trim().is_empty() {
             self.refuse(
                 path.clone(),
                 Rule::Structure,
-                format!("<{}> may only hold elements, not text", node.element.name),
+                format!("<{}> may only hold elements, not text", node.name()),
             );
         }
         Some(Children::of(node, &path))
@@ -166,7 +153,7 @@ impl Walker {
     /// `<Outer><Inner>value</Inner></Outer>`, as the endpoint wrappers are.
     fn wrapped<T>(
         &mut self,
-        parent: &mut Children<'_>,
+        parent: &mut Children<'_, '_>,
         outer: &str,
         inner: &str,
         parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
@@ -179,9 +166,9 @@ impl Walker {
         value
     }
 
-    fn list(&mut self, root: &Element, kind: ListKind) -> Option<Lijst> {
-        let root_path = format!("/{}", root.name);
-        let mut children = self.container(Some((Node { element: root }, root_path)))?;
+    fn list(&mut self, root: Node<'_, '_>, kind: ListKind) -> Option<Lijst> {
+        let root_path = format!("/{}", root.name());
+        let mut children = self.container(Some((root, root_path)))?;
         let found = children.one("Tijdstempel", self);
         let tijdstempel = self.value(found, Tijdstempel::parse);
         let found = children.one("Volgnummer", self);
@@ -226,10 +213,10 @@ impl Walker {
     /// The container of a list's entries, each parsed by `entry`, keys checked for uniqueness.
     fn entries<E: crate::domain::Entry>(
         &mut self,
-        parent: &mut Children<'_>,
+        parent: &mut Children<'_, '_>,
         container: &str,
         element: &str,
-        entry: fn(&mut Self, Children<'_>) -> Option<E>,
+        entry: fn(&mut Self, Children<'_, '_>) -> Option<E>,
     ) -> Option<EntrySet<E>> {
         let found = parent.one(container, self);
         let container_path = found.as_ref().map(|(_, path)| path.clone())?;
@@ -254,7 +241,7 @@ impl Walker {
             .ok()
     }
 
-    fn zorgaanbieder(&mut self, mut children: Children<'_>) -> Option<Zorgaanbieder> {
+    fn zorgaanbieder(&mut self, mut children: Children<'_, '_>) -> Option<Zorgaanbieder> {
         let path = children.path.clone();
         let found = children.one("Zorgaanbiedernaam", self);
         let naam = self.value(found, |t| Zorgaanbiedernaam::parse(t));
@@ -284,7 +271,7 @@ impl Walker {
         .ok()
     }
 
-    fn gegevensdienst(&mut self, mut children: Children<'_>) -> Option<Gegevensdienst> {
+    fn gegevensdienst(&mut self, mut children: Children<'_, '_>) -> Option<Gegevensdienst> {
         let path = children.path.clone();
         let found = children.one("GegevensdienstId", self);
         let id = self.value(found, |t| GegevensdienstId::parse(t));
@@ -323,7 +310,7 @@ impl Walker {
         .ok()
     }
 
-    fn systeemrol(&mut self, mut children: Children<'_>) -> Option<Systeemrol> {
+    fn systeemrol(&mut self, mut children: Children<'_, '_>) -> Option<Systeemrol> {
         let found = children.one("Systeemrolcode", self);
         let code = self.value(found, |t| Systeemrolcode::parse(t));
         let resource_endpoint = self.wrapped(
@@ -339,7 +326,7 @@ impl Walker {
         })
     }
 
-    fn oauthclient(&mut self, mut children: Children<'_>) -> Option<OAuthclient> {
+    fn oauthclient(&mut self, mut children: Children<'_, '_>) -> Option<OAuthclient> {
         let found = children.one("Hostname", self);
         let hostname = self.value(found, |t| Hostname::parse(t));
         let found = children.one("OAuthclientOrganisatienaam", self);
@@ -352,7 +339,7 @@ impl Walker {
         })
     }
 
-    fn gegevensdienstnaam(&mut self, mut children: Children<'_>) -> Option<GegevensdienstNaam> {
+    fn gegevensdienstnaam(&mut self, mut children: Children<'_, '_>) -> Option<GegevensdienstNaam> {
         let found = children.one("GegevensdienstId", self);
         let id = self.value(found, |t| GegevensdienstId::parse(t));
         let found = children.one("Weergavenaam", self);
@@ -364,7 +351,7 @@ impl Walker {
         })
     }
 
-    fn medmijnode(&mut self, mut children: Children<'_>) -> Option<MedMijNode> {
+    fn medmijnode(&mut self, mut children: Children<'_, '_>) -> Option<MedMijNode> {
         let found = children.one("Hostname", self);
         let hostname = self.value(found, |t| Hostname::parse(t));
         children.end(self);
