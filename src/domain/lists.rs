@@ -454,6 +454,25 @@ impl<E: Entry> EntrySet<E> {
             .ok()
             .and_then(|i| self.0.get(i))
     }
+
+    /// Adds `entry`, or replaces the entry with its key; key order is kept.
+    pub fn put(&mut self, entry: E) {
+        match self.0.binary_search_by(|e| e.key().cmp(entry.key())) {
+            Ok(i) => {
+                if let Some(slot) = self.0.get_mut(i) {
+                    *slot = entry;
+                }
+            }
+            Err(i) => self.0.insert(i, entry),
+        }
+    }
+
+    /// Removes the entry with `key`, if there is one.
+    pub fn remove(&mut self, key: &str) {
+        if let Ok(i) = self.0.binary_search_by(|e| e.key().cmp(key)) {
+            self.0.remove(i);
+        }
+    }
 }
 
 /// The entries of any one list.
@@ -520,6 +539,28 @@ impl ListEntries {
             ListEntries::Whitelist(e) => e.get(key).map(serde_json::to_value),
         };
         value.map(|v| v.expect("list entries always serialise"))
+    }
+
+    /// Adds or replaces `entry` when it belongs to this list (an entry of another list is
+    /// not taken: the caller chose the wrong list, and nothing changes).
+    pub fn put(&mut self, entry: AnyEntry) -> bool {
+        match (self, entry) {
+            (ListEntries::Zal(s), AnyEntry::Zorgaanbieder(e)) => s.put(e),
+            (ListEntries::Ocl(s), AnyEntry::OAuthclient(e)) => s.put(e),
+            (ListEntries::Gnl(s), AnyEntry::GegevensdienstNaam(e)) => s.put(e),
+            (ListEntries::Whitelist(s), AnyEntry::MedMijNode(e)) => s.put(e),
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn remove(&mut self, key: &str) {
+        match self {
+            ListEntries::Zal(s) => s.remove(key),
+            ListEntries::Ocl(s) => s.remove(key),
+            ListEntries::Gnl(s) => s.remove(key),
+            ListEntries::Whitelist(s) => s.remove(key),
+        }
     }
 
     /// Each entry as (key, JSON body): the storage form of the working state.

@@ -3,10 +3,11 @@
 //! checks and publications read at one instant.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{ListEntries, ListKind, VersionRecord, Volgnummer};
+use super::{EntryChange, ListEntries, ListKind, VersionRecord, Volgnummer};
 
 /// The working state of one list: its live entries and the version of every key ever stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +21,29 @@ impl WorkingState {
     /// The version a change to `key` must be based on: 0 for a key never stored.
     pub fn version_of(&self, key: &str) -> i64 {
         self.versions.get(key).copied().unwrap_or(0)
+    }
+
+    /// The state after `change` is stored, as storage writes it: the entry added, replaced
+    /// or removed, its version one above the change's base. `false` (nothing changed) for a
+    /// change of another list or on another base version.
+    pub fn apply(&mut self, change: &EntryChange) -> bool {
+        if change.list() != self.entries.kind()
+            || change.base_version() != self.version_of(change.key())
+        {
+            return false;
+        }
+        let applied = match change.entry() {
+            Some(entry) => self.entries.put(entry.clone()),
+            None => {
+                self.entries.remove(change.key());
+                true
+            }
+        };
+        if applied {
+            self.versions
+                .insert(change.key().to_owned(), change.base_version() + 1);
+        }
+        applied
     }
 
     /// Keys that were stored once and have since been removed.
@@ -53,7 +77,8 @@ impl ListHead {
 /// One list as a publication starts from it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListSnapshot {
-    pub state: WorkingState,
+    /// Shared: snapshots taken while a list did not change hold the same state.
+    pub state: Arc<WorkingState>,
     pub head: ListHead,
     /// The working state's revision: a publication is stored only if it is unchanged.
     pub revision: i64,
@@ -73,5 +98,42 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn list(&self, list: ListKind) -> &ListSnapshot {
         self.lists.get(&list).expect("a snapshot holds every list")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AnyEntry, EntrySet, Hostname, MedMijNode};
+
+    fn node(host: &str) -> AnyEntry {
+        AnyEntry::MedMijNode(MedMijNode {
+            hostname: Hostname::parse(host).unwrap(),
+        })
+    }
+
+    #[test]
+    fn a_change_is_applied_as_storage_writes_it() {
+        let mut state = WorkingState {
+            entries: ListEntries::Whitelist(EntrySet::empty()),
+            versions: BTreeMap::new(),
+        };
+        assert!(state.apply(&EntryChange::upsert(node("b.example.nl"), 0)));
+        assert!(state.apply(&EntryChange::upsert(node("a.example.nl"), 0)));
+        assert_eq!(state.entries.keys(), ["a.example.nl", "b.example.nl"]);
+        assert_eq!(state.version_of("a.example.nl"), 1);
+
+        // On a base version that is not the entry's: nothing changes.
+        assert!(!state.apply(&EntryChange::upsert(node("a.example.nl"), 0)));
+        assert!(!state.apply(&EntryChange::delete(ListKind::Zal, "a.example.nl", 1)));
+
+        assert!(state.apply(&EntryChange::delete(ListKind::Whitelist, "a.example.nl", 1)));
+        assert_eq!(state.entries.keys(), ["b.example.nl"]);
+        assert_eq!(
+            state.version_of("a.example.nl"),
+            2,
+            "a tombstone keeps its version"
+        );
+        assert_eq!(state.removed_keys().collect::<Vec<_>>(), ["a.example.nl"]);
     }
 }

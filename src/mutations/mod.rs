@@ -10,7 +10,6 @@
 mod checks;
 mod json;
 mod retire;
-mod state;
 mod workflow;
 
 use chrono::{DateTime, Utc};
@@ -24,7 +23,6 @@ use crate::domain::{
 pub use crate::domain::CheckError;
 pub use checks::{Stage, check_change};
 pub use retire::{RetirePlan, retire_interface_version};
-pub use state::StateCache;
 pub use workflow::{
     Actor, Approval, EntryVersion, MutationWorkflow, PublicationOutcome, RetireOutcome,
     RetireRequest, WorkflowError, WorkflowSettings,

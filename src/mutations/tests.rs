@@ -29,10 +29,10 @@ fn state() -> Snapshot {
         (
             kind,
             ListSnapshot {
-                state: WorkingState {
+                state: std::sync::Arc::new(WorkingState {
                     entries: lijst.entries,
                     versions,
-                },
+                }),
                 head: ListHead {
                     list: kind,
                     last_volgnummer: None,
@@ -297,8 +297,9 @@ fn a_retired_id_is_not_reused_and_the_whitelist_never_empties() {
     }])
     .unwrap();
     let whitelist = state.lists.get_mut(&ListKind::Whitelist).unwrap();
-    whitelist.state.entries = ListEntries::Whitelist(only);
-    whitelist.state.versions = BTreeMap::from([("enige.example.nl".to_owned(), 1)]);
+    let whitelist = std::sync::Arc::make_mut(&mut whitelist.state);
+    whitelist.entries = ListEntries::Whitelist(only);
+    whitelist.versions = BTreeMap::from([("enige.example.nl".to_owned(), 1)]);
     let last = EntryChange::delete(ListKind::Whitelist, "enige.example.nl", 1);
     let found = invalid(check_change(&last, &state, Stage::Submission));
     assert!(found.iter().any(|(_, rule, _)| *rule == Rule::NotEmpty));
@@ -365,7 +366,7 @@ fn retiring_an_interface_version_reduces_or_removes_its_entries() {
         .into_iter()
         .map(|z| serde_json::from_value(z).unwrap())
         .collect();
-    state.lists.get_mut(&ListKind::Zal).unwrap().state.entries =
+    std::sync::Arc::make_mut(&mut state.lists.get_mut(&ListKind::Zal).unwrap().state).entries =
         ListEntries::Zal(crate::domain::EntrySet::new(zal).unwrap());
     let plan = retire_interface_version(&v, &state);
     let summary: Vec<(String, bool)> = plan

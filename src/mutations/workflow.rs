@@ -20,7 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::{CheckError, RetirePlan, Stage, StateCache, Submission, change_of, check_change};
+use super::{CheckError, RetirePlan, Stage, Submission, change_of, check_change};
 use crate::clock::Clock;
 use crate::config::PublicationConfig;
 use crate::domain::{
@@ -30,7 +30,7 @@ use crate::domain::{
 };
 use crate::publication::{PublishError, PublishOptions, Publisher};
 use crate::sla::SlaPolicy;
-use crate::storage::{MutationQuery, Recheck, Storage, StorageError};
+use crate::storage::{MutationQuery, Recheck, StateCache, Storage, StorageError};
 
 /// How often scheduled and delayed changes are looked for.
 const SCHEDULE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -174,8 +174,8 @@ pub struct MutationWorkflow {
     publisher: Arc<Publisher>,
     clock: Arc<dyn Clock>,
     settings: WorkflowSettings,
-    /// The working state the checks read.
-    state: StateCache,
+    /// The working state the checks read (the publisher's).
+    state: Arc<StateCache>,
 }
 
 impl MutationWorkflow {
@@ -186,7 +186,7 @@ impl MutationWorkflow {
         settings: WorkflowSettings,
     ) -> Self {
         Self {
-            state: StateCache::new(storage.clone()),
+            state: publisher.state().clone(),
             storage,
             publisher,
             clock,
@@ -355,12 +355,20 @@ impl MutationWorkflow {
             // Scheduled: checked when it was approved; applied (or rejected) when due.
             _ => Ok(()),
         };
+        let before = self.state.current().await?;
         let recheck = Recheck {
             // Most likely still current when the transaction looks.
-            cached: Some(self.state.current().await?),
+            cached: Some(before.clone()),
             rules: &rules,
         };
         let approved = self.decide(actor, record, decision, Some(&recheck)).await?;
+        drop(recheck);
+        if approved.applied_at.is_some()
+            && let Ok(change) = change_of(&approved)
+        {
+            // The publication below then reads no list again.
+            self.state.applied(before, &change).await;
+        }
         let publish_now =
             approved.applied_at.is_some() && self.settings.auto_publish_delay <= Duration::zero();
         if !publish_now {

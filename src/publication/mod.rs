@@ -25,7 +25,7 @@ use crate::domain::{Lijst, ListEntries, ListKind, Tijdstempel, VersionRecord, Vi
 use crate::domain::{ListSnapshot, Snapshot};
 use crate::integrity::{PublicationCheck, plan_publication};
 use crate::signing::{SigningError, SigningKey, VersionProperties, hex, sign_version};
-use crate::storage::{NewVersion, Storage, StorageError};
+use crate::storage::{NewVersion, StateCache, Storage, StorageError};
 use crate::xml::{check_rendered, parse_list, render_list};
 
 pub use document::{CorruptArchive, assemble, gzip, header_len};
@@ -110,6 +110,8 @@ pub trait PublicationObserver: Send + Sync {
 
 pub struct Publisher {
     storage: Arc<dyn Storage>,
+    /// The working state, shared with the mutation workflow's checks.
+    state: Arc<StateCache>,
     observer: Option<Arc<dyn PublicationObserver>>,
     clock: Arc<dyn Clock>,
     settings: Settings,
@@ -132,6 +134,7 @@ impl Publisher {
         key: SigningKey,
     ) -> Self {
         Self {
+            state: Arc::new(StateCache::new(storage.clone())),
             storage,
             observer: None,
             clock,
@@ -152,6 +155,10 @@ impl Publisher {
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage
+    }
+
+    pub fn state(&self) -> &Arc<StateCache> {
+        &self.state
     }
 
     pub fn settings(&self) -> Settings {
@@ -228,7 +235,7 @@ impl Publisher {
     ) -> Result<Vec<VersionRecord>, PublishError> {
         let _turn = self.in_progress.lock().await;
         for _ in 0..MAX_ATTEMPTS {
-            let snapshot = self.storage.snapshot().await?;
+            let snapshot = self.state.snapshot().await?;
             let mut published = BTreeMap::new();
             for (&l, listed) in &snapshot.lists {
                 if let Some(current) = &listed.current {
@@ -332,7 +339,7 @@ struct Prepared {
 /// the next version of each (CPU work, no I/O).
 fn prepare_plan(
     list: ListKind,
-    mut snapshot: Snapshot,
+    snapshot: Arc<Snapshot>,
     published: &BTreeMap<ListKind, Arc<ListEntries>>,
     key: &SigningKey,
     settings: Settings,
@@ -352,20 +359,14 @@ fn prepare_plan(
     )
     .map_err(|violations| PublishError::Refused { list, violations })?;
     plan.into_iter()
-        .map(|l| {
-            let listed = snapshot
-                .lists
-                .remove(&l)
-                .expect("a snapshot holds every list");
-            prepare(l, listed, key, settings, options, now)
-        })
+        .map(|l| prepare(l, snapshot.list(l), key, settings, options, now))
         .collect()
 }
 
 /// Renders, re-checks and signs the next version of `list`.
 fn prepare(
     list: ListKind,
-    listed: ListSnapshot,
+    listed: &ListSnapshot,
     key: &SigningKey,
     settings: Settings,
     options: &PublishOptions,
@@ -376,7 +377,7 @@ fn prepare(
     let lijst = Lijst {
         tijdstempel,
         volgnummer: listed.head.next_volgnummer(),
-        entries: listed.state.entries,
+        entries: listed.state.entries.clone(),
     };
     let document = render_list(&lijst);
     let split = header_len(&document);

@@ -7,6 +7,7 @@ mod connection;
 mod postgres;
 mod sql;
 mod sqlite;
+mod state_cache;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ use crate::domain::{
 use postgres::PostgresBackend;
 use sql::SqlStorage;
 use sqlite::SqliteBackend;
+
+pub use state_cache::StateCache;
 
 /// Errors at the storage boundary. "Stale" has one meaning throughout: work based on a
 /// state that has since moved on (an entry's version, rule 8; a list's revision or
@@ -320,7 +323,13 @@ pub trait Storage: SlaStore + RetentionStore + Send + Sync {
     async fn revisions(&self) -> Result<BTreeMap<ListKind, i64>, StorageError>;
 
     /// All four lists, their heads and current versions, consistently.
-    async fn snapshot(&self) -> Result<Snapshot, StorageError>;
+    async fn snapshot(&self) -> Result<Snapshot, StorageError> {
+        self.snapshot_reusing(None).await
+    }
+
+    /// The same, sharing the working state of each list whose revision is still the one in
+    /// `known` instead of reading it again (`StateCache`).
+    async fn snapshot_reusing(&self, known: Option<&Snapshot>) -> Result<Snapshot, StorageError>;
 
     /// Stores new versions, each as its list's newest, and marks the versions they follow
     /// superseded, in one transaction serialised with every other publication of those

@@ -561,15 +561,26 @@ fn is_second_open_mutation(e: &StorageError) -> bool {
 }
 
 /// All four lists, their heads and current versions, as `tx` sees them.
-async fn read_snapshot<T: Transaction>(tx: &mut T) -> Result<Snapshot, StorageError> {
+/// Every list as of `tx`; the working state of a list whose revision is still the one in
+/// `known` is shared with it rather than read again.
+async fn read_snapshot<T: Transaction>(
+    tx: &mut T,
+    known: Option<&Snapshot>,
+) -> Result<Snapshot, StorageError> {
     let mut lists = BTreeMap::new();
     for list in ListKind::ALL {
-        let state = read_working_state(tx, list).await?;
-        let head = read_head(tx, list).await?;
         let revision = tx
             .fetch_one(query("SELECT revision FROM list_heads WHERE list = $1").text(list.as_str()))
             .await?
             .required_int(0)?;
+        let state = match known
+            .and_then(|k| k.lists.get(&list))
+            .filter(|k| k.revision == revision)
+        {
+            Some(unchanged) => unchanged.state.clone(),
+            None => Arc::new(read_working_state(tx, list).await?),
+        };
+        let head = read_head(tx, list).await?;
         let current = tx
             .fetch_optional(current_version_query(list))
             .await?
@@ -633,7 +644,7 @@ async fn decide<T: Transaction>(
         };
         let snapshot = match recheck.cached.clone().filter(|s| current(s)) {
             Some(cached) => cached,
-            None => Arc::new(read_snapshot(tx).await?),
+            None => Arc::new(read_snapshot(tx, recheck.cached.as_deref()).await?),
         };
         (recheck.rules)(&record, &snapshot)?;
     }
@@ -910,9 +921,9 @@ impl<B: Backend> Storage for SqlStorage<B> {
             .collect()
     }
 
-    async fn snapshot(&self) -> Result<Snapshot, StorageError> {
+    async fn snapshot_reusing(&self, known: Option<&Snapshot>) -> Result<Snapshot, StorageError> {
         let mut tx = self.0.begin_read().await?;
-        let snapshot = read_snapshot(&mut tx).await?;
+        let snapshot = read_snapshot(&mut tx, known).await?;
         tx.commit().await?;
         Ok(snapshot)
     }

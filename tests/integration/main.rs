@@ -38,6 +38,7 @@ mod served_bytes;
 mod server;
 mod signatures;
 mod sla;
+mod state_cache;
 mod storage_contract;
 mod support;
 mod ui;

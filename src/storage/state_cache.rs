@@ -1,0 +1,140 @@
+//! The working state of all four lists as checks and publications read it, shared by the
+//! mutation workflow and the publisher of one process.
+//!
+//! Submissions far outnumber the changes that reach the working state, and reading a
+//! 10 000-entry ZAL takes a large part of a second, so:
+//!
+//! - a check takes the cached snapshot while every list's revision is still the cached one
+//!   (one small query);
+//! - otherwise one caller reloads and concurrent callers wait for that one reload (single
+//!   flight) instead of each reading every list (a burst after a start or an approval);
+//! - a reload reads again only the lists whose revision moved; the others are shared;
+//! - after this process applied a change (an approval), the cached state takes the change
+//!   itself when the change is provably the only one since it was read, so the publication
+//!   that follows reads no list at all.
+//!
+//! Whatever the cache holds, the storing transactions check revisions and entry versions
+//! themselves: a stale snapshot can make an attempt fail (and retry), never store a wrong
+//! change or version.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use super::{Storage, StorageError};
+use crate::domain::{EntryChange, ListKind, Snapshot};
+
+pub struct StateCache {
+    storage: Arc<dyn Storage>,
+    cached: Mutex<Option<Arc<Snapshot>>>,
+    /// Held by the one caller that reloads.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// Whether `snapshot` is the working state at exactly these revisions.
+fn at_revisions(snapshot: &Snapshot, revisions: &BTreeMap<ListKind, i64>) -> bool {
+    snapshot
+        .lists
+        .iter()
+        .all(|(list, s)| revisions.get(list) == Some(&s.revision))
+}
+
+impl StateCache {
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Self {
+            storage,
+            cached: Mutex::new(None),
+            reloading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn cached(&self) -> Option<Arc<Snapshot>> {
+        self.cached.lock().expect("state cache lock").clone()
+    }
+
+    fn cached_at(&self, revisions: &BTreeMap<ListKind, i64>) -> Option<Arc<Snapshot>> {
+        self.cached().filter(|c| at_revisions(c, revisions))
+    }
+
+    /// The working state, at least as new as the revisions at the moment of the call. Its
+    /// heads and current versions may be older: checks read only entries.
+    pub async fn current(&self) -> Result<Arc<Snapshot>, StorageError> {
+        // Revisions first: a snapshot read after them is at least that new.
+        let revisions = self.storage.revisions().await?;
+        if let Some(cached) = self.cached_at(&revisions) {
+            return Ok(cached);
+        }
+        let _turn = self.reloading.lock().await;
+        // The reload this call waited for may have brought it.
+        if let Some(cached) = self.cached_at(&revisions) {
+            return Ok(cached);
+        }
+        self.reload().await
+    }
+
+    /// A snapshot read now, in one transaction (heads and current versions included), for a
+    /// publication; lists that did not change are shared with the cache.
+    pub async fn snapshot(&self) -> Result<Arc<Snapshot>, StorageError> {
+        let _turn = self.reloading.lock().await;
+        self.reload().await
+    }
+
+    async fn reload(&self) -> Result<Arc<Snapshot>, StorageError> {
+        let known = self.cached();
+        let fresh = Arc::new(self.storage.snapshot_reusing(known.as_deref()).await?);
+        let mut cached = self.cached.lock().expect("state cache lock");
+        // Never replace a newer snapshot (revisions only grow).
+        let newer_cached = cached.as_ref().is_some_and(|c| {
+            c.lists
+                .iter()
+                .any(|(l, s)| fresh.lists.get(l).is_some_and(|f| s.revision > f.revision))
+        });
+        if !newer_cached {
+            *cached = Some(fresh.clone());
+        }
+        Ok(fresh)
+    }
+
+    /// Tells the cache that this process stored `change` (an approval), with `before` the
+    /// snapshot that was current when the approval started. When the revisions now show
+    /// exactly one change since `before` — in the changed list, so it is this one — the
+    /// cached state becomes `before` with the change applied; otherwise the next caller
+    /// reloads what moved.
+    pub async fn applied(&self, before: Arc<Snapshot>, change: &EntryChange) {
+        let Ok(revisions) = self.storage.revisions().await else {
+            return;
+        };
+        let list = change.list();
+        let only_this_change = before.lists.iter().all(|(l, s)| {
+            let expected = if *l == list {
+                s.revision + 1
+            } else {
+                s.revision
+            };
+            revisions.get(l) == Some(&expected)
+        });
+        if !only_this_change {
+            return;
+        }
+        let mut slot = self.cached.lock().expect("state cache lock");
+        let previous = slot.take();
+        // A reload since `before` already brought the change (or more): keep it.
+        if let Some(newer) = previous.as_ref().filter(|c| {
+            !Arc::ptr_eq(c, &before)
+                && c.lists.get(&list).map(|s| s.revision)
+                    > before.lists.get(&list).map(|s| s.revision)
+        }) {
+            *slot = Some(newer.clone());
+            return;
+        }
+        // The cache's own reference is gone now, so the changed list is updated in place
+        // unless a request still reads `before`; the other lists stay shared either way.
+        drop(previous);
+        let mut next = Arc::unwrap_or_clone(before);
+        if let Some(changed) = next.lists.get_mut(&list)
+            && Arc::make_mut(&mut changed.state).apply(change)
+        {
+            changed.revision += 1;
+        }
+        *slot = Some(Arc::new(next));
+    }
+}
