@@ -102,10 +102,21 @@ pub struct PublicationHealth {
     pub refusals: u64,
 }
 
+/// A version's exact published bytes and their gzip, as the publication made them: the
+/// observer serves them without reading the archive back (issue 12).
+pub struct ReadyToServe {
+    pub document: Vec<u8>,
+    /// SHA-256 of `document` (the version's `sha256`).
+    pub sha256: [u8; 32],
+    /// `document` compressed as `gzip` compresses it for serving.
+    pub gzip: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
 /// Told of every version this publisher stores, so that it can be served at once.
 #[async_trait::async_trait]
 pub trait PublicationObserver: Send + Sync {
-    async fn published(&self, version: &VersionRecord);
+    async fn published(&self, version: &VersionRecord, ready: ReadyToServe);
 }
 
 pub struct Publisher {
@@ -214,26 +225,27 @@ impl Publisher {
     ) -> Result<VersionRecord, PublishError> {
         let outcome = self.publish_attempts(list, options).await;
         self.record_outcome(list, &outcome);
-        let versions = outcome?;
-        for version in &versions {
+        let mut published = None;
+        for (version, ready) in outcome? {
             // The lists the plan took along were published too.
             self.record_outcome(version.list, &Ok::<_, PublishError>(()));
-            if let Some(observer) = &self.observer {
-                observer.published(version).await;
+            if let (Some(observer), Some(ready)) = (&self.observer, ready) {
+                observer.published(&version, ready).await;
+            }
+            if version.list == list {
+                published = Some(version);
             }
         }
-        Ok(versions
-            .into_iter()
-            .find(|v| v.list == list)
-            .expect("a plan publishes the list it was made for"))
+        Ok(published.expect("a plan publishes the list it was made for"))
     }
 
     async fn publish_attempts(
         &self,
         list: ListKind,
         options: &PublishOptions,
-    ) -> Result<Vec<VersionRecord>, PublishError> {
+    ) -> Result<Vec<(VersionRecord, Option<ReadyToServe>)>, PublishError> {
         let _turn = self.in_progress.lock().await;
+        let for_serving = self.observer.is_some();
         for _ in 0..MAX_ATTEMPTS {
             let snapshot = self.state.snapshot().await?;
             let mut published = BTreeMap::new();
@@ -247,7 +259,14 @@ impl Publisher {
             let settings = self.settings;
             let options = options.clone();
             let prepared = tokio::task::spawn_blocking(move || {
-                prepare_plan(list, snapshot, &published, &key, settings, &options, now)
+                let publication = Publication {
+                    key: &key,
+                    settings,
+                    options: &options,
+                    now,
+                    for_serving,
+                };
+                prepare_plan(list, snapshot, &published, &publication)
             })
             .await
             .expect("preparing a version does not panic")?;
@@ -255,12 +274,23 @@ impl Publisher {
             match self.storage.store_versions(&versions).await {
                 Ok(()) => {
                     let mut records = Vec::new();
-                    for Prepared { version, entries } in prepared {
+                    for Prepared {
+                        version,
+                        entries,
+                        ready,
+                    } in prepared
+                    {
                         let record = version.record;
                         tracing::info!(list = %record.list, volgnummer = %record.volgnummer,
                             heartbeat = record.heartbeat, bytes = record.size_bytes, "published");
                         self.remember(&record.sha256, entries);
-                        records.push(record);
+                        let ready = ready.map(|(document, sha256, gzip)| ReadyToServe {
+                            document,
+                            sha256,
+                            gzip,
+                            signature: version.signature,
+                        });
+                        records.push((record, ready));
                     }
                     return Ok(records);
                 }
@@ -333,6 +363,18 @@ impl Publisher {
 struct Prepared {
     version: NewVersion,
     entries: Arc<ListEntries>,
+    /// The document, its SHA-256 and its served gzip, when an observer serves it.
+    ready: Option<(Vec<u8>, [u8; 32], Vec<u8>)>,
+}
+
+/// What every version of one publication is made with.
+struct Publication<'a> {
+    key: &'a SigningKey,
+    settings: Settings,
+    options: &'a PublishOptions,
+    now: chrono::DateTime<chrono::Utc>,
+    /// Also compress the whole document for serving (an observer serves it at once).
+    for_serving: bool,
 }
 
 /// Plans which lists a publication of `list` takes along, then renders, re-checks and signs
@@ -341,11 +383,9 @@ fn prepare_plan(
     list: ListKind,
     snapshot: Arc<Snapshot>,
     published: &BTreeMap<ListKind, Arc<ListEntries>>,
-    key: &SigningKey,
-    settings: Settings,
-    options: &PublishOptions,
-    now: chrono::DateTime<chrono::Utc>,
+    publication: &Publication<'_>,
 ) -> Result<Vec<Prepared>, PublishError> {
+    let settings = publication.settings;
     let published: BTreeMap<ListKind, &ListEntries> =
         published.iter().map(|(l, e)| (*l, e.as_ref())).collect();
     let plan = plan_publication(
@@ -354,12 +394,12 @@ fn prepare_plan(
             snapshot: &snapshot,
             published: &published,
             mass_change_threshold_percent: settings.mass_change_threshold_percent,
-            confirm_mass_change: options.confirm_mass_change,
+            confirm_mass_change: publication.options.confirm_mass_change,
         },
     )
     .map_err(|violations| PublishError::Refused { list, violations })?;
     plan.into_iter()
-        .map(|l| prepare(l, snapshot.list(l), key, settings, options, now))
+        .map(|l| prepare(l, snapshot.list(l), publication))
         .collect()
 }
 
@@ -367,11 +407,15 @@ fn prepare_plan(
 fn prepare(
     list: ListKind,
     listed: &ListSnapshot,
-    key: &SigningKey,
-    settings: Settings,
-    options: &PublishOptions,
-    now: chrono::DateTime<chrono::Utc>,
+    publication: &Publication<'_>,
 ) -> Result<Prepared, PublishError> {
+    let Publication {
+        key,
+        settings,
+        options,
+        now,
+        for_serving,
+    } = *publication;
     // Whole seconds, like the lists MedMij has always published.
     let tijdstempel = Tijdstempel::new(now.trunc_subsecs(0));
     let lijst = Lijst {
@@ -383,11 +427,17 @@ fn prepare(
     let split = header_len(&document);
     let (header, body) = document.split_at(split);
 
-    // The facet check and the compression are independent: run them side by side.
-    let (checked, (sha256, body_sha256, body_gzip)) = std::thread::scope(|scope| {
+    // The facet check, the digests and the compressions are independent: run them side by
+    // side.
+    let (checked, served_gzip, (sha256, body_sha256, body_gzip)) = std::thread::scope(|scope| {
         let check = scope.spawn(|| check_rendered(&document, list));
+        let served_gzip = for_serving.then(|| scope.spawn(|| gzip(&document)));
         let digests = (Sha256::digest(&document), Sha256::digest(body), gzip(body));
-        (check.join().expect("the check does not panic"), digests)
+        (
+            check.join().expect("the check does not panic"),
+            served_gzip.map(|g| g.join().expect("compression does not panic")),
+            digests,
+        )
     });
     checked.map_err(|violations| PublishError::RenderCheck { list, violations })?;
 
@@ -425,11 +475,15 @@ fn prepare(
         body_sha256,
         purged_at: None,
     };
+    let header = header.to_vec();
+    let body_size = body.len() as i64;
+    let sha256: [u8; 32] = sha256.into();
     Ok(Prepared {
+        ready: served_gzip.map(|gzip| (document, sha256, gzip)),
         version: NewVersion {
             record,
-            header: header.to_vec(),
-            body_size: body.len() as i64,
+            header,
+            body_size,
             body_gzip,
             signature,
             published_by: options.published_by.clone(),

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::audit::AuditBacklog;
 use super::observe::observe;
-use super::served::{RefreshError, ServedLists};
+use super::served::{RefreshError, ServedLists, ServedVersion};
 use super::trust::{follow_trust, remember_peer};
 use super::{admin, audit, error, ops, read_api};
 use crate::archive::{ArchiveCheck, Exporter, Retention, export_nightly};
@@ -23,7 +23,7 @@ use crate::config::{AdminIdentity, Config};
 use crate::domain::{ListKind, VersionRecord};
 use crate::metrics::Metrics;
 use crate::mutations::{MutationWorkflow, WorkflowSettings};
-use crate::publication::{PublicationObserver, Publisher, Settings};
+use crate::publication::{PublicationObserver, Publisher, ReadyToServe, Settings};
 use crate::roles::{Role, roles_of};
 use crate::signing::SigningKey;
 use crate::sla::{SlaPolicy, SlaService};
@@ -108,7 +108,6 @@ fn required(value: &str, name: &str) -> Result<String, StartError> {
 /// the refresh loop): the approval answer can promise the new list is served.
 struct ServeAtOnce {
     served: Arc<ServedLists>,
-    storage: Arc<dyn Storage>,
     tls: Arc<Tls>,
     /// Stores the outcome of the mutations the version published.
     sla: Arc<SlaService>,
@@ -117,8 +116,13 @@ struct ServeAtOnce {
 
 #[async_trait::async_trait]
 impl PublicationObserver for ServeAtOnce {
-    async fn published(&self, version: &VersionRecord) {
-        if let Err(e) = self.served.refresh(self.storage.as_ref(), &self.tls).await {
+    async fn published(&self, version: &VersionRecord, ready: ReadyToServe) {
+        let record = version.clone();
+        let served =
+            tokio::task::spawn_blocking(move || ServedVersion::from_published(&record, ready))
+                .await
+                .expect("preparing a version to serve does not panic");
+        if let Err(e) = self.served.install(served, &self.tls) {
             // The refresh loop serves it shortly; nothing is lost.
             tracing::error!(error = %e, list = %version.list, "cannot serve the new version yet");
         }
@@ -296,7 +300,6 @@ impl Application {
             )
             .with_observer(Arc::new(ServeAtOnce {
                 served: served.clone(),
-                storage: storage.clone(),
                 tls: tls.clone(),
                 sla: sla.clone(),
                 metrics: metrics.clone(),

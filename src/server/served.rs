@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{ListEntries, ListKind, VersionRecord};
-use crate::publication::{PublishError, assemble, gzip};
+use crate::publication::{PublishError, ReadyToServe, assemble, gzip};
 use crate::storage::{Storage, StorageError, StoredVersion};
 use crate::tls::Tls;
 use crate::xml::parse_list;
@@ -32,7 +32,12 @@ pub struct Representation {
 
 impl Representation {
     fn new(bytes: Vec<u8>, etag: String) -> Self {
-        let sha256 = Sha256::digest(&bytes);
+        let sha256 = Sha256::digest(&bytes).into();
+        Self::with_digest(bytes, etag, sha256)
+    }
+
+    /// The same, given the SHA-256 of `bytes`.
+    fn with_digest(bytes: Vec<u8>, etag: String, sha256: [u8; 32]) -> Self {
         let digest = format!("sha-256=:{}:", BASE64.encode(sha256));
         Self {
             bytes: bytes.into(),
@@ -64,21 +69,43 @@ impl ServedVersion {
         let sha = &stored.record.sha256;
         let compressed =
             with_gzip.then(|| Representation::new(gzip(&bytes), format!("\"{sha}-gzip\"")));
-        Ok(Self {
-            record: stored.record.clone(),
-            identity: Representation::new(bytes, format!("\"{sha}\"")),
-            gzip: compressed,
-            signature: stored.signature.clone().into(),
-            last_modified_header: HeaderValue::from_str(
-                &stored
-                    .record
-                    .tijdstempel
-                    .instant()
-                    .format("%a, %d %b %Y %H:%M:%S GMT")
-                    .to_string(),
-            )
-            .expect("an HTTP date is a valid header"),
-        })
+        let identity = Representation::new(bytes, format!("\"{sha}\""));
+        Ok(Self::new(
+            stored.record.clone(),
+            identity,
+            compressed,
+            stored.signature.clone(),
+        ))
+    }
+
+    /// A version as this node's publication made it: the bytes it signed and their gzip.
+    pub fn from_published(record: &VersionRecord, ready: ReadyToServe) -> Self {
+        let sha = &record.sha256;
+        let identity =
+            Representation::with_digest(ready.document, format!("\"{sha}\""), ready.sha256);
+        let compressed = Representation::new(ready.gzip, format!("\"{sha}-gzip\""));
+        Self::new(record.clone(), identity, Some(compressed), ready.signature)
+    }
+
+    fn new(
+        record: VersionRecord,
+        identity: Representation,
+        gzip: Option<Representation>,
+        signature: Vec<u8>,
+    ) -> Self {
+        let last_modified = record
+            .tijdstempel
+            .instant()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        Self {
+            record,
+            identity,
+            gzip,
+            signature: signature.into(),
+            last_modified_header: HeaderValue::from_str(&last_modified)
+                .expect("an HTTP date is a valid header"),
+        }
     }
 
     /// `Last-Modified`: the Tijdstempel.
@@ -134,16 +161,32 @@ impl ServedLists {
             if served.identity.sha256 != newest.sha256 {
                 return Err(RefreshError::Integrity(list));
             }
-            if list == ListKind::Whitelist {
-                tls.set_whitelist(whitelist_hosts(&served.identity.bytes)?);
-            }
-            self.current
-                .write()
-                .expect("served lock")
-                .insert(list, Arc::new(served));
+            self.install(served, tls)?;
             changed.push(list);
         }
         Ok(changed)
+    }
+
+    /// Serves `served` as its list's current version, unless a newer one is served already
+    /// (a refresh may have been quicker). The Whitelist also goes to the TLS layer.
+    pub fn install(&self, served: ServedVersion, tls: &Tls) -> Result<(), RefreshError> {
+        let list = served.record.list;
+        let newer_served = |current: &HashMap<ListKind, Arc<ServedVersion>>| {
+            current
+                .get(&list)
+                .is_some_and(|s| s.record.volgnummer >= served.record.volgnummer)
+        };
+        if newer_served(&self.current.read().expect("served lock")) {
+            return Ok(());
+        }
+        if list == ListKind::Whitelist {
+            tls.set_whitelist(whitelist_hosts(&served.identity.bytes)?);
+        }
+        let mut current = self.current.write().expect("served lock");
+        if !newer_served(&current) {
+            current.insert(list, Arc::new(served));
+        }
+        Ok(())
     }
 }
 
