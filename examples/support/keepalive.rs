@@ -73,20 +73,43 @@ impl Connection {
     /// Sends `request` (a whole HTTP/1.1 request) and reads the answer; `None` when the
     /// server closed the connection first (reconnect and try again).
     pub async fn send(&mut self, request: &[u8], head_only: bool) -> Option<Answer> {
-        self.stream.get_mut().write_all(request).await.ok()?;
+        self.exchange(request, head_only).await.ok()
+    }
+
+    /// The same, telling why no whole answer came: the connection closed or failed, or the
+    /// answer was malformed or cut short. After an error the connection is unusable.
+    pub async fn exchange(&mut self, request: &[u8], head_only: bool) -> Result<Answer, String> {
+        self.stream
+            .get_mut()
+            .write_all(request)
+            .await
+            .map_err(|e| format!("write: {e}"))?;
         let mut line = String::new();
-        if self.stream.read_line(&mut line).await.unwrap_or(0) == 0 {
-            return None;
+        let read = self
+            .stream
+            .read_line(&mut line)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        if read == 0 {
+            return Err("closed".into());
         }
         let status = line
             .split(' ')
             .nth(1)
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status line: {line:?}"));
+            .ok_or_else(|| format!("no status line: {line:?}"))?;
         let mut headers = Vec::new();
         loop {
             line.clear();
-            self.stream.read_line(&mut line).await.expect("header");
+            if self
+                .stream
+                .read_line(&mut line)
+                .await
+                .map_err(|e| format!("read: {e}"))?
+                == 0
+            {
+                return Err("closed inside the header".into());
+            }
             if line == "\r\n" {
                 break;
             }
@@ -94,16 +117,23 @@ impl Connection {
                 headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
             }
         }
+        let declared = headers.iter().find(|(n, _)| n == "content-length");
+        if declared.is_none() && !head_only && status != 304 && status != 204 {
+            return Err("an answer without Content-Length".into());
+        }
         let length = match head_only {
             true => 0,
-            false => headers
-                .iter()
-                .find(|(n, _)| n == "content-length")
-                .map_or(0, |(_, v)| v.parse().expect("length")),
+            false => match declared {
+                Some((_, v)) => v.parse().map_err(|_| format!("Content-Length {v:?}"))?,
+                None => 0,
+            },
         };
         let mut body = vec![0; length];
-        self.stream.read_exact(&mut body).await.expect("body");
-        Some(Answer {
+        self.stream
+            .read_exact(&mut body)
+            .await
+            .map_err(|e| format!("body cut short: {e}"))?;
+        Ok(Answer {
             status,
             headers,
             body,
