@@ -72,13 +72,19 @@ async fn main() {
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             while Instant::now() < deadline {
-                let mut connection = Connection::open(&connector, address).await;
+                let opened =
+                    tokio::time::timeout_at(deadline.into(), Connection::open(&connector, address));
+                let Ok(mut connection) = opened.await else {
+                    break;
+                };
                 while Instant::now() < deadline {
                     let started = Instant::now();
-                    let answer = connection.exchange(request.as_bytes(), false).await;
-                    if Instant::now() >= deadline {
-                        break; // finished after the end of the run: not counted
-                    }
+                    let exchange = connection.exchange_discarding(request.as_bytes());
+                    // An answer still coming at the end of the run is not counted.
+                    let Ok(answer) = tokio::time::timeout_at(deadline.into(), exchange).await
+                    else {
+                        break;
+                    };
                     match answer {
                         Err(e) => {
                             tally.error(|t| &mut t.failed, e);
@@ -88,9 +94,9 @@ async fn main() {
                             |t| &mut t.wrong_status,
                             format!("status {} instead of {expected_status}", a.status),
                         ),
-                        Ok(a) if a.body.len() != expected_length => tally.error(
+                        Ok(a) if a.body_length != expected_length => tally.error(
                             |t| &mut t.wrong_length,
-                            format!("{} bytes instead of {expected_length}", a.body.len()),
+                            format!("{} bytes instead of {expected_length}", a.body_length),
                         ),
                         Ok(_) => tally.latencies.push(started.elapsed()),
                     }

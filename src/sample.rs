@@ -58,7 +58,7 @@ impl SampleSize {
 }
 
 /// Spells `n` in letters a–z, so it can be part of a Zorgaanbiedernaam.
-fn letters(mut n: usize) -> String {
+pub fn letters(mut n: usize) -> String {
     let mut out = Vec::new();
     loop {
         out.push(b'a' + (n % 26) as u8);

@@ -45,7 +45,16 @@ pub struct Connection {
 pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// Empty when the body was discarded.
     pub body: Vec<u8>,
+    /// Bytes of body received.
+    pub body_length: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Body {
+    Keep,
+    Discard,
 }
 
 impl Answer {
@@ -79,6 +88,22 @@ impl Connection {
     /// The same, telling why no whole answer came: the connection closed or failed, or the
     /// answer was malformed or cut short. After an error the connection is unusable.
     pub async fn exchange(&mut self, request: &[u8], head_only: bool) -> Result<Answer, String> {
+        self.exchange_into(request, head_only, Body::Keep).await
+    }
+
+    /// The same, reading the body through a small buffer and keeping only its length (in
+    /// `Answer::body_length`): a load generator with hundreds of connections must not hold
+    /// hundreds of copies of a large list.
+    pub async fn exchange_discarding(&mut self, request: &[u8]) -> Result<Answer, String> {
+        self.exchange_into(request, false, Body::Discard).await
+    }
+
+    async fn exchange_into(
+        &mut self,
+        request: &[u8],
+        head_only: bool,
+        keep: Body,
+    ) -> Result<Answer, String> {
         self.stream
             .get_mut()
             .write_all(request)
@@ -128,15 +153,37 @@ impl Connection {
                 None => 0,
             },
         };
-        let mut body = vec![0; length];
-        self.stream
-            .read_exact(&mut body)
-            .await
-            .map_err(|e| format!("body cut short: {e}"))?;
+        let mut body = Vec::new();
+        match keep {
+            Body::Keep => {
+                body = vec![0; length];
+                self.stream
+                    .read_exact(&mut body)
+                    .await
+                    .map_err(|e| format!("body cut short: {e}"))?;
+            }
+            Body::Discard => {
+                let mut sink = [0u8; 64 * 1024];
+                let mut left = length;
+                while left > 0 {
+                    let chunk = left.min(sink.len());
+                    let read = self
+                        .stream
+                        .read(&mut sink[..chunk])
+                        .await
+                        .map_err(|e| format!("body cut short: {e}"))?;
+                    if read == 0 {
+                        return Err(format!("body cut short: {left} of {length} bytes missing"));
+                    }
+                    left -= read;
+                }
+            }
+        }
         Ok(Answer {
             status,
             headers,
             body,
+            body_length: length,
         })
     }
 }

@@ -363,6 +363,11 @@ impl Application {
                 audited: false,
             },
         ];
+        // The working state is read before staff can submit, so that the first submissions
+        // do not wait for it (issue 12); a failure here is only slower first requests.
+        if let Err(e) = state.publisher.state().current().await {
+            tracing::warn!(error = %e, "cannot read the working state ahead of the first request");
+        }
         let mut servers = Vec::new();
         let mut addresses = Vec::new();
         for listener in listeners {

@@ -100,6 +100,8 @@ impl StateCache {
     /// cached state becomes `before` with the change applied; otherwise the next caller
     /// reloads what moved.
     pub async fn applied(&self, before: Arc<Snapshot>, change: &EntryChange) {
+        // Callers that need the new state wait for it rather than read the list again.
+        let _turn = self.reloading.lock().await;
         let Ok(revisions) = self.storage.revisions().await else {
             return;
         };
@@ -112,29 +114,25 @@ impl StateCache {
             };
             revisions.get(l) == Some(&expected)
         });
-        if !only_this_change {
+        if !only_this_change || self.cached_at(&revisions).is_some() {
             return;
         }
-        let mut slot = self.cached.lock().expect("state cache lock");
-        let previous = slot.take();
-        // A reload since `before` already brought the change (or more): keep it.
-        if let Some(newer) = previous.as_ref().filter(|c| {
-            !Arc::ptr_eq(c, &before)
-                && c.lists.get(&list).map(|s| s.revision)
-                    > before.lists.get(&list).map(|s| s.revision)
-        }) {
-            *slot = Some(newer.clone());
-            return;
-        }
-        // The cache's own reference is gone now, so the changed list is updated in place
-        // unless a request still reads `before`; the other lists stay shared either way.
-        drop(previous);
-        let mut next = Arc::unwrap_or_clone(before);
-        if let Some(changed) = next.lists.get_mut(&list)
-            && Arc::make_mut(&mut changed.state).apply(change)
-        {
-            changed.revision += 1;
-        }
-        *slot = Some(Arc::new(next));
+        // The cache lets go of its own reference (callers wait on the turn meanwhile), so the
+        // changed list is updated in place unless a request still reads `before`; the other
+        // lists stay shared either way. A copy of a large list is made off the async threads.
+        drop(self.cached.lock().expect("state cache lock").take());
+        let change = change.clone();
+        let next = tokio::task::spawn_blocking(move || {
+            let mut next = Arc::unwrap_or_clone(before);
+            if let Some(changed) = next.lists.get_mut(&change.list())
+                && Arc::make_mut(&mut changed.state).apply(&change)
+            {
+                changed.revision += 1;
+            }
+            next
+        })
+        .await
+        .expect("applying a change does not panic");
+        *self.cached.lock().expect("state cache lock") = Some(Arc::new(next));
     }
 }
