@@ -26,7 +26,7 @@ pid=; pg_bin=; pg_dir=
 cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null
     wait 2>/dev/null
-    [ -n "$pg_dir" ] && runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1
+    [ -n "$pg_dir" ] && (cd / && runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1; rm -rf "$pg_dir")
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -45,20 +45,21 @@ STELSELNODE_LOG=warn "$bin" dev --dir dev >/dev/null & pid=$!
 wait_ready; kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 "$bin" --config dev/config.toml sample --zorgaanbieders "$n" --dir sample 2>/dev/null
 
-postgres_url() {
+start_postgres() { # sets url
     pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
     [ -x "$pg_bin/initdb" ] || { echo "PostgreSQL is not installed (scripts/test installs it)" >&2; exit 1; }
-    pg_dir=$work/pg; mkdir -p "$pg_dir"; chown postgres: "$pg_dir"
-    runuser -u postgres -- "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust -E UTF8 >/dev/null
-    runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
-        -o "-p 55499 -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null
-    echo "postgres://postgres@127.0.0.1:55499/postgres"
+    # Its own directory: the cluster runs as the postgres user, who cannot enter $work.
+    pg_dir=$(mktemp -d /tmp/stelselnode-pg.XXXXXX); chown postgres: "$pg_dir"
+    (cd / && runuser -u postgres -- "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust -E UTF8 >/dev/null)
+    (cd / && runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
+        -o "-p 55499 -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null)
+    url="postgres://postgres@127.0.0.1:55499/postgres"
 }
 
 for backend in ${BACKENDS:-sqlite postgres}; do
     case $backend in
         sqlite) url="sqlite://$work/$backend.db" ;;
-        postgres) url=$(postgres_url) ;;
+        postgres) start_postgres ;;
     esac
     export STELSELNODE_DATABASE_URL=$url STELSELNODE_LOG=warn
     config=(--config dev/config.toml)

@@ -360,7 +360,7 @@ impl Publisher {
     }
 }
 
-/// Runs CPU-heavy publication work on a thread of lower CPU priority (nice 10; the threads it
+/// Runs CPU-heavy publication work on a thread of the lowest CPU priority (nice 19; the threads it
 /// starts inherit it). A 10 000-Zorgaanbieder publication keeps every core of a small machine
 /// busy for a quarter of a second; at equal priority every staff request of that moment
 /// waited for it. An otherwise idle machine still gives it all its cores.
@@ -369,7 +369,7 @@ fn in_background<T: Send>(work: impl FnOnce() -> T + Send) -> T {
         scope
             .spawn(|| {
                 let thread = rustix::thread::gettid();
-                if let Err(e) = rustix::process::setpriority_process(Some(thread), 10) {
+                if let Err(e) = rustix::process::setpriority_process(Some(thread), 19) {
                     tracing::debug!(error = %e, "publication runs at normal priority");
                 }
                 work()
