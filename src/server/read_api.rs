@@ -20,6 +20,7 @@ use crate::domain::{
 const CONTENT_TYPE_XML: &str = "application/xml";
 /// Current lists are re-fetched at least this often, whatever their remaining validity.
 const MAX_CURRENT_CACHE_SECONDS: i64 = 300;
+const MAX_CURRENT_CACHE_CONTROL: &str = "public, max-age=300";
 
 /// GET, and HEAD for the same resource (actix sends no body for HEAD).
 fn read() -> actix_web::Route {
@@ -109,7 +110,7 @@ fn not_modified(req: &HttpRequest, served: &ServedVersion) -> bool {
 pub fn list_response(
     req: &HttpRequest,
     served: &ServedVersion,
-    cache_control: &str,
+    cache_control: HeaderValue,
 ) -> HttpResponse {
     let gzip = served.gzip.as_ref().filter(|_| accepts_gzip(req));
     let representation = gzip.unwrap_or(&served.identity);
@@ -211,7 +212,14 @@ fn serve_current(
     let max_age = (served.record.expires_at - now)
         .num_seconds()
         .clamp(0, MAX_CURRENT_CACHE_SECONDS);
-    let response = list_response(req, &served, &format!("public, max-age={max_age}"));
+    // Nearly always the maximum: a header made once rather than formatted per request (the
+    // 304 path is a few microseconds; issue 12).
+    let cache_control = match max_age {
+        MAX_CURRENT_CACHE_SECONDS => HeaderValue::from_static(MAX_CURRENT_CACHE_CONTROL),
+        seconds => HeaderValue::from_str(&format!("public, max-age={seconds}"))
+            .expect("digits are a valid header value"),
+    };
+    let response = list_response(req, &served, cache_control);
     let not_modified = response.status() == actix_web::http::StatusCode::NOT_MODIFIED;
     state.metrics.count_fetch(list, not_modified);
     Ok(response)
@@ -290,7 +298,11 @@ async fn version(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let served = stored(&state, &path.0, &path.1).await?;
-    Ok(list_response(&req, &served, IMMUTABLE))
+    Ok(list_response(
+        &req,
+        &served,
+        HeaderValue::from_static(IMMUTABLE),
+    ))
 }
 
 async fn signature(
@@ -346,7 +358,7 @@ async fn at(
         .map(|v| v.volgnummer.to_string())
         .collect();
     let served = stored(&state, list.as_str(), &record.volgnummer.to_string()).await?;
-    let mut response = list_response(&req, &served, "no-cache");
+    let mut response = list_response(&req, &served, HeaderValue::from_static("no-cache"));
     let headers = response.headers_mut();
     let value = |text: String| HeaderValue::from_str(&text).map_err(ApiError::internal);
     headers.insert(
