@@ -342,6 +342,22 @@ async fn main() {
         ms(first_minute_max),
         later_max.map_or(String::new(), |m| format!(", after it {:.1} ms", ms(m))),
     );
+    // p99 per 10 seconds: whether latency grows as mutations accumulate.
+    let mut windows: BTreeMap<u64, Vec<Duration>> = BTreeMap::new();
+    for o in &outcomes {
+        windows
+            .entry(o.due.as_secs() / 10)
+            .or_default()
+            .push(o.latency);
+    }
+    let p99s: Vec<String> = windows
+        .into_values()
+        .map(|mut l| {
+            l.sort();
+            format!("{:.0}", percentile(&l, 0.99))
+        })
+        .collect();
+    println!("  p99 per 10 s (ms): {}", p99s.join(" "));
     let mut by_kind: BTreeMap<Kind, Vec<Duration>> = BTreeMap::new();
     for o in &outcomes {
         by_kind.entry(o.kind).or_default().push(o.latency);

@@ -150,6 +150,14 @@ impl SlaPolicy {
 
     /// Werkdagen left before `deadline` at `now`; negative once it passed (by the business
     /// time since).
+    /// Every deadline at risk at `now` lies before this instant (`werkdagen_left` grows with
+    /// the deadline, and reaches `at_risk_werkdagen` here at the earliest).
+    pub fn at_risk_cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.werkdagen
+            .add_business_time(now, self.at_risk_werkdagen)
+            + chrono::Duration::seconds(1)
+    }
+
     pub fn werkdagen_left(&self, deadline: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
         match now <= deadline {
             true => self.werkdagen.business_time(now, deadline),

@@ -197,7 +197,10 @@ impl SlaService {
     pub(super) async fn queue_at_risk(&self) -> Result<(), SlaError> {
         let now = self.clock.now();
         let channels = self.delivery.channels();
-        for m in self.storage.open_deadlines().await? {
+        // Only deadlines before the cutoff can be at risk: thousands of open mutations are
+        // not each measured in werkdagen at every publication (issue 12).
+        let cutoff = self.policy.at_risk_cutoff(now);
+        for m in self.storage.open_deadlines(Some(cutoff)).await? {
             let Some(deadline) = m.deadline else {
                 continue;
             };

@@ -122,7 +122,7 @@ impl SlaService {
         let policy = &self.policy;
         let open: Vec<OpenMutation> = self
             .storage
-            .open_deadlines()
+            .open_deadlines(None)
             .await?
             .iter()
             .filter_map(|m| {

@@ -160,3 +160,20 @@ fn the_report_csv_quotes_text_and_neutralises_formulas() {
     assert_eq!(super::report::csv_text("=1+1"), "\"'=1+1\"");
     assert!(csv.contains("summary,zal,0,0,1,,"), "{csv}");
 }
+
+proptest::proptest! {
+    /// The at-risk query asks storage only for deadlines before the cutoff: it may return
+    /// more than is at risk, never less.
+    #[test]
+    fn every_deadline_at_risk_lies_before_the_cutoff(
+        now_offset in 0i64..400 * 86_400,
+        ahead in -10 * 86_400i64..20 * 86_400,
+    ) {
+        let policy = policy();
+        let now = at("2026-01-01T00:00:00Z") + chrono::Duration::seconds(now_offset);
+        let deadline = now + chrono::Duration::seconds(ahead);
+        if policy.werkdagen_left(deadline, now) < policy.at_risk_werkdagen {
+            proptest::prop_assert!(deadline < policy.at_risk_cutoff(now));
+        }
+    }
+}

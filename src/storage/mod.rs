@@ -222,8 +222,12 @@ pub trait SlaStore: Send + Sync {
     async fn record_sla(&self, id: i64, sla: &MutationSla) -> Result<(), StorageError>;
 
     /// Mutations waiting for a decision or for publication, oldest first: only what the SLA
-    /// needs of them (this runs at every scrape, with thousands open under load).
-    async fn open_deadlines(&self) -> Result<Vec<OpenDeadline>, StorageError>;
+    /// needs of them (this runs at every scrape, with thousands open under load). With
+    /// `before`, only those with a deadline before it.
+    async fn open_deadlines(
+        &self,
+        before: Option<DateTime<Utc>>,
+    ) -> Result<Vec<OpenDeadline>, StorageError>;
 
     /// Mutations whose SLA outcome is stored and that completed in `[since, until)`, in the
     /// order they completed.

@@ -90,13 +90,21 @@ impl<B: Backend> SlaStore for SqlStorage<B> {
         tx.commit().await
     }
 
-    async fn open_deadlines(&self) -> Result<Vec<OpenDeadline>, StorageError> {
-        self.0
-            .fetch(query(
-                "SELECT id, list, status, submitted_at, effective_from, sla_deadline \
-                 FROM mutations WHERE status IN ('submitted', 'approved') \
-                 ORDER BY submitted_at, id",
+    async fn open_deadlines(
+        &self,
+        before: Option<DateTime<Utc>>,
+    ) -> Result<Vec<OpenDeadline>, StorageError> {
+        const OPEN: &str = "SELECT id, list, status, submitted_at, effective_from, sla_deadline \
+                            FROM mutations WHERE status IN ('submitted', 'approved')";
+        let open = match before {
+            None => query(format!("{OPEN} ORDER BY submitted_at, id")),
+            Some(before) => query(format!(
+                "{OPEN} AND sla_deadline < $1 ORDER BY submitted_at, id"
             ))
+            .instant(before),
+        };
+        self.0
+            .fetch(open)
             .await?
             .iter()
             .map(|row| {
