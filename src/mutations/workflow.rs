@@ -174,8 +174,6 @@ pub struct MutationWorkflow {
     publisher: Arc<Publisher>,
     clock: Arc<dyn Clock>,
     settings: WorkflowSettings,
-    /// The working state the checks read (the publisher's).
-    state: Arc<StateCache>,
 }
 
 impl MutationWorkflow {
@@ -186,7 +184,6 @@ impl MutationWorkflow {
         settings: WorkflowSettings,
     ) -> Self {
         Self {
-            state: publisher.state().clone(),
             storage,
             publisher,
             clock,
@@ -194,11 +191,17 @@ impl MutationWorkflow {
         }
     }
 
+    /// The working state the checks read: the publisher's, so an approval's change reaches
+    /// the publication that follows it.
+    fn state(&self) -> &StateCache {
+        self.publisher.state()
+    }
+
     /// What an approval would find now: the stored change checked against the current
     /// working state with the approval's rules; nothing is stored.
     pub async fn check_now(&self, record: &MutationRecord) -> Result<(), WorkflowError> {
         let change = change_of(record).map_err(CheckError::Invalid)?;
-        let current = self.state.current().await?;
+        let current = self.state().current().await?;
         check_change(&change, &current, Stage::Approval)?;
         Ok(())
     }
@@ -206,7 +209,7 @@ impl MutationWorkflow {
     /// Checks a submission against the current working state (rules 2, 4–6, 8); nothing is
     /// stored.
     pub async fn validate(&self, submission: &Submission) -> Result<(), WorkflowError> {
-        let current = self.state.current().await?;
+        let current = self.state().current().await?;
         check_change(&submission.change, &current, Stage::Submission)?;
         Ok(())
     }
@@ -265,7 +268,7 @@ impl MutationWorkflow {
 
     /// An entry of the working state with its version, removed entries included.
     pub async fn entry(&self, list: ListKind, key: &str) -> Result<EntryVersion, WorkflowError> {
-        let current = self.state.current().await?;
+        let current = self.state().current().await?;
         let working = &current.list(list).state;
         let version = working.version_of(key);
         if version == 0 {
@@ -355,7 +358,7 @@ impl MutationWorkflow {
             // Scheduled: checked when it was approved; applied (or rejected) when due.
             _ => Ok(()),
         };
-        let before = self.state.current().await?;
+        let before = self.state().current().await?;
         let recheck = Recheck {
             // Most likely still current when the transaction looks.
             cached: Some(before.clone()),
@@ -367,7 +370,7 @@ impl MutationWorkflow {
             && let Ok(change) = change_of(&approved)
         {
             // The publication below then reads no list again.
-            self.state.applied(before, &change).await;
+            self.state().applied(before, &change).await;
         }
         let publish_now =
             approved.applied_at.is_some() && self.settings.auto_publish_delay <= Duration::zero();
@@ -473,7 +476,7 @@ impl MutationWorkflow {
         actor: &Actor,
         request: RetireRequest,
     ) -> Result<RetireOutcome, WorkflowError> {
-        let current = self.state.current().await?;
+        let current = self.state().current().await?;
         let RetirePlan { changes } =
             super::retire_interface_version(&request.interfaceversie, &current);
         let refusals: Vec<Violation> = changes

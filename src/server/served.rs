@@ -66,13 +66,12 @@ impl ServedVersion {
     /// Builds both representations of a stored version (CPU work: call off the async threads).
     pub fn from_stored(stored: &StoredVersion, with_gzip: bool) -> Result<Self, PublishError> {
         let bytes = assemble(stored)?;
-        let sha = &stored.record.sha256;
-        let compressed =
-            with_gzip.then(|| Representation::new(gzip(&bytes), format!("\"{sha}-gzip\"")));
-        let identity = Representation::new(bytes, format!("\"{sha}\""));
+        let sha256 = Sha256::digest(&bytes).into();
+        let compressed = with_gzip.then(|| gzip(&bytes));
         Ok(Self::new(
             stored.record.clone(),
-            identity,
+            bytes,
+            sha256,
             compressed,
             stored.signature.clone(),
         ))
@@ -80,19 +79,26 @@ impl ServedVersion {
 
     /// A version as this node's publication made it: the bytes it signed and their gzip.
     pub fn from_published(record: &VersionRecord, ready: ReadyToServe) -> Self {
-        let sha = &record.sha256;
-        let identity =
-            Representation::with_digest(ready.document, format!("\"{sha}\""), ready.sha256);
-        let compressed = Representation::new(ready.gzip, format!("\"{sha}-gzip\""));
-        Self::new(record.clone(), identity, Some(compressed), ready.signature)
+        Self::new(
+            record.clone(),
+            ready.document,
+            ready.sha256,
+            Some(ready.gzip),
+            ready.signature,
+        )
     }
 
+    /// `document` is the version's exact bytes with their SHA-256; `gzip` their compression.
     fn new(
         record: VersionRecord,
-        identity: Representation,
-        gzip: Option<Representation>,
+        document: Vec<u8>,
+        sha256: [u8; 32],
+        gzip: Option<Vec<u8>>,
         signature: Vec<u8>,
     ) -> Self {
+        let sha = &record.sha256;
+        let identity = Representation::with_digest(document, format!("\"{sha}\""), sha256);
+        let gzip = gzip.map(|g| Representation::new(g, format!("\"{sha}-gzip\"")));
         let last_modified = record
             .tijdstempel
             .instant()
