@@ -15,6 +15,8 @@
 //! mutation_load DEV_DIR ADMIN_ADDR NODE_ADDR ZORGAANBIEDERS SECONDS RATE CONNECTIONS ROUNDS
 //!
 //! With RESULTS set, also appends tab-separated figures for benches/report.sh (with LABEL).
+//! With STALLS set, also prints (to stderr) when each approval started and how long it took,
+//! and every request slower than 40 ms with when it was due: what a spike coincides with.
 
 #[path = "support/keepalive.rs"]
 mod keepalive;
@@ -243,6 +245,10 @@ async fn approver(
             &post(&format!("/mutations/{id}/approve"), "{}"),
         )
         .await;
+        if std::env::var_os("STALLS").is_some() {
+            let at = (started - start).as_secs_f64();
+            eprintln!("approval at {at:.3} s took {:.0} ms", ms(started.elapsed()));
+        }
         done.push((started.elapsed(), answer.status));
     }
     done
@@ -358,6 +364,21 @@ async fn main() {
         })
         .collect();
     println!("  p99 per 10 s (ms): {}", p99s.join(" "));
+    if std::env::var_os("STALLS").is_some() {
+        let mut slow: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| o.latency > Duration::from_millis(40))
+            .collect();
+        slow.sort_by_key(|o| o.due);
+        for o in slow {
+            let due = o.due.as_secs_f64();
+            eprintln!(
+                "slow {:?} due at {due:.3} s took {:.0} ms",
+                o.kind,
+                ms(o.latency)
+            );
+        }
+    }
     let mut by_kind: BTreeMap<Kind, Vec<Duration>> = BTreeMap::new();
     for o in &outcomes {
         by_kind.entry(o.kind).or_default().push(o.latency);

@@ -364,13 +364,15 @@ impl MutationWorkflow {
             cached: Some(before.clone()),
             rules: &rules,
         };
+        // Checks that see the stored change before the cache has it wait for it.
+        let turn = self.state().change_turn().await;
         let approved = self.decide(actor, record, decision, Some(&recheck)).await?;
         drop(recheck);
-        if approved.applied_at.is_some()
-            && let Ok(change) = change_of(&approved)
-        {
+        match change_of(&approved) {
             // The publication below then reads no list again.
-            self.state().applied(before, &change).await;
+            Ok(change) if approved.applied_at.is_some() => turn.applied(before, &change).await,
+            // Released before publishing: the publication takes the same turn.
+            _ => drop(turn),
         }
         let publish_now =
             approved.applied_at.is_some() && self.settings.auto_publish_delay <= Duration::zero();

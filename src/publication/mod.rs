@@ -9,6 +9,7 @@
 //! database, across replicas, without holding a lock while rendering; within one process
 //! they take turns.
 
+mod contents;
 mod document;
 mod heartbeat;
 mod honoured;
@@ -19,6 +20,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use chrono::{Duration, SubsecRound};
 use sha2::{Digest, Sha256};
 
+use self::contents::Contents;
+use crate::background;
 use crate::clock::Clock;
 use crate::config::PublicationConfig;
 use crate::domain::{Lijst, ListEntries, ListKind, Tijdstempel, VersionRecord, Violations};
@@ -127,9 +130,7 @@ pub struct Publisher {
     clock: Arc<dyn Clock>,
     settings: Settings,
     key: RwLock<Arc<SigningKey>>,
-    /// Parsed entries of recently published versions, by document SHA-256: the mass-change
-    /// rule and the honoured query read them without parsing the archive again.
-    contents: Mutex<HashMap<String, Arc<ListEntries>>>,
+    contents: Contents,
     health: Mutex<HashMap<ListKind, PublicationHealth>>,
     /// One publication at a time in this process (a plan may span several lists).
     in_progress: tokio::sync::Mutex<()>,
@@ -151,7 +152,7 @@ impl Publisher {
             clock,
             settings,
             key: RwLock::new(Arc::new(key)),
-            contents: Mutex::new(HashMap::new()),
+            contents: Contents::default(),
             health: Mutex::new(HashMap::new()),
             in_progress: tokio::sync::Mutex::new(()),
             failed: tokio::sync::Notify::new(),
@@ -266,7 +267,7 @@ impl Publisher {
                     now,
                     for_serving,
                 };
-                in_background(|| prepare_plan(list, snapshot, &published, &publication))
+                background::run(|| prepare_plan(list, snapshot, &published, &publication))
             })
             .await
             .expect("preparing a version does not panic")?;
@@ -283,7 +284,7 @@ impl Publisher {
                         let record = version.record;
                         tracing::info!(list = %record.list, volgnummer = %record.volgnummer,
                             heartbeat = record.heartbeat, bytes = record.size_bytes, "published");
-                        self.remember(&record.sha256, entries);
+                        self.contents.remember(&record.sha256, entries);
                         let ready = ready.map(|(document, sha256, gzip)| ReadyToServe {
                             document,
                             sha256,
@@ -299,15 +300,6 @@ impl Publisher {
             }
         }
         Err(PublishError::Contention { list })
-    }
-
-    fn remember(&self, sha256: &str, entries: Arc<ListEntries>) {
-        let mut contents = self.contents.lock().expect("contents lock");
-        // A handful of versions are current or in grace at any time; the rest can go.
-        if contents.len() >= 16 {
-            contents.clear();
-        }
-        contents.insert(sha256.to_owned(), entries);
     }
 
     /// The entries of a published version, from memory or from the archive.
@@ -327,13 +319,8 @@ impl Publisher {
     }
 
     pub async fn content(&self, record: &VersionRecord) -> Result<Arc<ListEntries>, PublishError> {
-        if let Some(entries) = self
-            .contents
-            .lock()
-            .expect("contents lock")
-            .get(&record.sha256)
-        {
-            return Ok(entries.clone());
+        if let Some(entries) = self.contents.get(&record.sha256) {
+            return Ok(entries);
         }
         let stored = self
             .storage
@@ -345,38 +332,21 @@ impl Publisher {
                     record.list, record.volgnummer
                 ))
             })?;
-        let document = assemble(&stored)?;
         let list = record.list;
-        let entries = tokio::task::spawn_blocking(move || parse_list(&document, list))
-            .await
-            .expect("parsing does not panic")
-            .map_err(|v| {
-                StorageError::Corrupt(format!("archived {list} version does not parse: {v}"))
-            })?
-            .entries;
+        // Decompressing and parsing 10 000 Zorgaanbieders takes most of a second: not on an
+        // async worker.
+        let entries = tokio::task::spawn_blocking(move || -> Result<_, PublishError> {
+            let document = assemble(&stored)?;
+            let corrupt =
+                |v| StorageError::Corrupt(format!("archived {list} version does not parse: {v}"));
+            Ok(parse_list(&document, list).map_err(corrupt)?.entries)
+        })
+        .await
+        .expect("parsing does not panic")?;
         let entries = Arc::new(entries);
-        self.remember(&record.sha256, entries.clone());
+        self.contents.remember(&record.sha256, entries.clone());
         Ok(entries)
     }
-}
-
-/// Runs CPU-heavy publication work on a thread of the lowest CPU priority (nice 19; the threads it
-/// starts inherit it). A 10 000-Zorgaanbieder publication keeps every core of a small machine
-/// busy for a quarter of a second; at equal priority every staff request of that moment
-/// waited for it. An otherwise idle machine still gives it all its cores.
-fn in_background<T: Send>(work: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let thread = rustix::thread::gettid();
-                if let Err(e) = rustix::process::setpriority_process(Some(thread), 19) {
-                    tracing::debug!(error = %e, "publication runs at normal priority");
-                }
-                work()
-            })
-            .join()
-            .expect("publication work does not panic")
-    })
 }
 
 struct Prepared {

@@ -24,7 +24,7 @@ use postgres::PostgresBackend;
 use sql::SqlStorage;
 use sqlite::SqliteBackend;
 
-pub use state_cache::StateCache;
+pub use state_cache::{ChangeTurn, StateCache};
 
 /// Errors at the storage boundary. "Stale" has one meaning throughout: work based on a
 /// state that has since moved on (an entry's version, rule 8; a list's revision or

@@ -18,6 +18,7 @@ on_both_backends!(
     a_cold_cache_is_read_once_for_a_burst_of_callers,
     after_an_approval_the_cache_holds_what_the_database_holds,
     a_change_by_another_writer_meanwhile_is_not_taken_for_the_approval,
+    a_check_during_an_approval_waits_for_its_change_instead_of_reading_the_list,
 );
 
 /// The working state of every list, and its revisions, as the cache and the database see them.
@@ -90,7 +91,11 @@ async fn a_change_by_another_writer_meanwhile_is_not_taken_for_the_approval(db: 
     let ours = EntryChange::upsert(whitelist_node("medmij.onze.nl"), 0);
     storage.apply_change(&theirs, t(0)).await.unwrap();
     storage.apply_change(&ours, t(1)).await.unwrap();
-    cache.applied(before.clone(), &ours).await;
+    cache
+        .change_turn()
+        .await
+        .applied(before.clone(), &ours)
+        .await;
 
     let after = cache.current().await.unwrap();
     same_state(&after, &storage.snapshot().await.unwrap());
@@ -107,9 +112,24 @@ async fn a_change_by_another_writer_meanwhile_is_not_taken_for_the_approval(db: 
     let before = cache.current().await.unwrap();
     let next = EntryChange::upsert(whitelist_node("medmij.volgende.nl"), 0);
     storage.apply_change(&next, t(2)).await.unwrap();
-    cache.applied(before, &next).await;
+    cache.change_turn().await.applied(before, &next).await;
     same_state(
         &cache.current().await.unwrap(),
         &storage.snapshot().await.unwrap(),
     );
+}
+
+async fn a_check_during_an_approval_waits_for_its_change_instead_of_reading_the_list(
+    db: TestDatabase,
+) {
+    let cache = StateCache::new(db.storage.clone());
+    let before = cache.current().await.unwrap();
+    let reads = cache.reads();
+    let ours = EntryChange::upsert(whitelist_node("medmij.onze.nl"), 0);
+    let turn = cache.change_turn().await;
+    db.storage.apply_change(&ours, t(0)).await.unwrap();
+    // The check starts first and sees the new revision before the cache has the change.
+    let (checked, ()) = tokio::join!(cache.current(), turn.applied(before, &ours));
+    assert_eq!(cache.reads(), reads, "the check read no list again");
+    same_state(&checked.unwrap(), &db.storage.snapshot().await.unwrap());
 }
