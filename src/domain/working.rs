@@ -99,6 +99,13 @@ impl Snapshot {
     pub fn list(&self, list: ListKind) -> &ListSnapshot {
         self.lists.get(&list).expect("a snapshot holds every list")
     }
+
+    /// Whether this is the working state at exactly these revisions.
+    pub fn at_revisions(&self, revisions: &BTreeMap<ListKind, i64>) -> bool {
+        self.lists
+            .iter()
+            .all(|(list, s)| revisions.get(list) == Some(&s.revision))
+    }
 }
 
 #[cfg(test)]

@@ -285,12 +285,6 @@ impl Publisher {
                         tracing::info!(list = %record.list, volgnummer = %record.volgnummer,
                             heartbeat = record.heartbeat, bytes = record.size_bytes, "published");
                         self.contents.remember(&record.sha256, entries);
-                        let ready = ready.map(|(document, sha256, gzip)| ReadyToServe {
-                            document,
-                            sha256,
-                            gzip,
-                            signature: version.signature,
-                        });
                         records.push((record, ready));
                     }
                     return Ok(records);
@@ -352,8 +346,8 @@ impl Publisher {
 struct Prepared {
     version: NewVersion,
     entries: Arc<ListEntries>,
-    /// The document, its SHA-256 and its served gzip, when an observer serves it.
-    ready: Option<(Vec<u8>, [u8; 32], Vec<u8>)>,
+    /// When an observer serves it.
+    ready: Option<ReadyToServe>,
 }
 
 /// What every version of one publication is made with.
@@ -464,11 +458,17 @@ fn prepare(
         body_sha256,
         purged_at: None,
     };
+    // `header` and `body` borrow the document, which the served version takes.
     let header = header.to_vec();
     let body_size = body.len() as i64;
-    let sha256: [u8; 32] = sha256.into();
+    let ready = served_gzip.map(|gzip| ReadyToServe {
+        sha256: sha256.into(),
+        gzip,
+        signature: signature.clone(),
+        document,
+    });
     Ok(Prepared {
-        ready: served_gzip.map(|gzip| (document, sha256, gzip)),
+        ready,
         version: NewVersion {
             record,
             header,

@@ -148,8 +148,6 @@ impl SlaPolicy {
         })
     }
 
-    /// Werkdagen left before `deadline` at `now`; negative once it passed (by the business
-    /// time since).
     /// Every deadline at risk at `now` lies before this instant (`werkdagen_left` grows with
     /// the deadline, and reaches `at_risk_werkdagen` here at the earliest).
     pub fn at_risk_cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -158,6 +156,8 @@ impl SlaPolicy {
             + chrono::Duration::seconds(1)
     }
 
+    /// Werkdagen left before `deadline` at `now`; negative once it passed (by the business
+    /// time since).
     pub fn werkdagen_left(&self, deadline: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
         match now <= deadline {
             true => self.werkdagen.business_time(now, deadline),

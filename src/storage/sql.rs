@@ -566,8 +566,7 @@ fn is_second_open_mutation(e: &StorageError) -> bool {
         if e.constraint() == Some(ONE_OPEN_PER_ENTRY))
 }
 
-/// All four lists, their heads and current versions, as `tx` sees them.
-/// Every list as of `tx`; the working state of a list whose revision is still the one in
+/// All four lists, their heads and current versions, as `tx` sees them; the working state of a list whose revision is still the one in
 /// `known` is shared with it rather than read again.
 async fn read_snapshot<T: Transaction>(
     tx: &mut T,
@@ -643,12 +642,11 @@ async fn decide<T: Transaction>(
     let (record, body) = read_mutation(tx, d.id).await?;
     d.check(&record)?;
     if let (Some(recheck), Some(revisions)) = (recheck, revisions) {
-        let current = |s: &Snapshot| {
-            s.lists
-                .iter()
-                .all(|(l, s)| revisions.get(l) == Some(&s.revision))
-        };
-        let snapshot = match recheck.cached.clone().filter(|s| current(s)) {
+        let snapshot = match recheck
+            .cached
+            .clone()
+            .filter(|s| s.at_revisions(&revisions))
+        {
             Some(cached) => cached,
             None => Arc::new(read_snapshot(tx, recheck.cached.as_deref()).await?),
         };

@@ -35,14 +35,6 @@ pub struct StateCache {
     reads: AtomicU64,
 }
 
-/// Whether `snapshot` is the working state at exactly these revisions.
-fn at_revisions(snapshot: &Snapshot, revisions: &BTreeMap<ListKind, i64>) -> bool {
-    snapshot
-        .lists
-        .iter()
-        .all(|(list, s)| revisions.get(list) == Some(&s.revision))
-}
-
 impl StateCache {
     pub fn new(storage: Arc<dyn Storage>) -> Self {
         Self {
@@ -58,7 +50,7 @@ impl StateCache {
     }
 
     fn cached_at(&self, revisions: &BTreeMap<ListKind, i64>) -> Option<Arc<Snapshot>> {
-        self.cached().filter(|c| at_revisions(c, revisions))
+        self.cached().filter(|c| c.at_revisions(revisions))
     }
 
     /// The working state, at least as new as the revisions at the moment of the call. Its
