@@ -27,6 +27,9 @@ pub enum Purpose {
     },
     /// Signing published lists.
     Signing { common_name: String },
+    /// A certificate with no extended key usage at all, as some CAs issue them: chains to the
+    /// CA like the others, but is not a signing certificate (tests of the signer policy).
+    Unrestricted { common_name: String },
 }
 
 /// A certificate with its private key.
@@ -110,7 +113,7 @@ impl DevCa {
             Purpose::Server(names) => (
                 names[0].clone(),
                 names.clone(),
-                ExtendedKeyUsagePurpose::ServerAuth,
+                Some(ExtendedKeyUsagePurpose::ServerAuth),
             ),
             Purpose::Client {
                 common_name,
@@ -118,22 +121,25 @@ impl DevCa {
             } => (
                 common_name.clone(),
                 dns_names.clone(),
-                ExtendedKeyUsagePurpose::ClientAuth,
+                Some(ExtendedKeyUsagePurpose::ClientAuth),
             ),
             Purpose::Signing { common_name } => (
                 common_name.clone(),
                 Vec::new(),
-                ExtendedKeyUsagePurpose::CodeSigning,
+                Some(ExtendedKeyUsagePurpose::CodeSigning),
             ),
+            Purpose::Unrestricted { common_name } => (common_name.clone(), Vec::new(), None),
         };
         let mut params = CertificateParams::new(dns_names)?;
         params.distinguished_name = DistinguishedName::new();
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
-        params.extended_key_usages = vec![usage];
+        params.extended_key_usages = usage.into_iter().collect();
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        if algorithm == KeyAlgorithm::Rsa2048 && !matches!(purpose, Purpose::Signing { .. }) {
+        if algorithm == KeyAlgorithm::Rsa2048
+            && matches!(purpose, Purpose::Server(_) | Purpose::Client { .. })
+        {
             params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
         }
         let key = key_pair(algorithm)?;

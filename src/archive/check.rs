@@ -54,6 +54,11 @@ impl ArchiveCheck {
         }
     }
 
+    /// What an earlier bundle must be signed by: the configured CA, if there is one.
+    pub fn trust(&self) -> Option<super::BundleTrust> {
+        (!self.ca.is_empty()).then(|| super::BundleTrust::new(self.ca.clone()))
+    }
+
     /// Checks every stored version, one at a time.
     pub async fn run(&self) -> Result<CheckReport, StorageError> {
         let mut report = CheckReport::default();

@@ -16,9 +16,11 @@ use sha2::{Digest, Sha256};
 use super::ArchiveError;
 use super::bundle::{ArchivedVersion, MANIFEST, MANIFEST_SIGNATURE, SLA_REPORT, version_path};
 use super::manifest::{Manifest, ManifestFile};
+use super::untrusted::BundleDir;
+use super::verify::{BundleTrust, read_manifest_signed, read_signed_manifest};
 use crate::calendar::local_date;
 use crate::domain::ListKind;
-use crate::signing::{SigningKey, hex, sign_detached};
+use crate::signing::{SignerIdentity, SigningKey, hex, sign_detached, verify_detached_by};
 use crate::sla::{SlaReport, SlaService};
 use crate::storage::Storage;
 
@@ -29,7 +31,7 @@ pub const BUNDLE_LIFETIME: Duration = Duration::hours(48);
 /// What to export.
 #[derive(Debug, Clone)]
 pub struct ExportRequest {
-    /// A directory that does not exist yet (or is empty).
+    /// A directory that does not exist yet (or is an empty directory, not a link).
     pub out: PathBuf,
     /// From this instant (default: where `previous` ends, or the first version).
     pub from: Option<DateTime<Utc>>,
@@ -75,12 +77,75 @@ impl BundleWriter {
     }
 }
 
-/// The manifest of the bundle in `dir`, and its digest.
-pub fn read_manifest(dir: &Path) -> Result<(Manifest, String), ArchiveError> {
-    let path = dir.join(MANIFEST);
-    let text = std::fs::read_to_string(&path).map_err(ArchiveError::io(&path))?;
-    let manifest = Manifest::parse(&text).map_err(ArchiveError::Invalid)?;
-    Ok((manifest, hex(&Sha256::digest(text.as_bytes()))))
+/// The directory a bundle is written into: new, beside the target, made by this run (so
+/// removing it on failure can never remove anything else), renamed onto the target when the
+/// bundle is complete.
+struct PartialDir {
+    path: PathBuf,
+    done: bool,
+}
+
+impl PartialDir {
+    fn beside(out: &Path) -> Result<Self, ArchiveError> {
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| {
+                ArchiveError::Invalid(format!("{} names no directory", out.display()))
+            })?;
+        let mut random = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut random)
+            .map_err(|_| ArchiveError::Invalid("no randomness for a temporary name".into()))?;
+        let path = parent.join(format!(".{name}.{}.partial", hex(&random)));
+        // create_dir, not create_dir_all: it fails if anything is there already.
+        std::fs::create_dir(&path).map_err(ArchiveError::io(&path))?;
+        Ok(Self { path, done: false })
+    }
+
+    /// Renames the complete bundle onto `out`, which must still be absent or an empty
+    /// directory (rename(2) replaces nothing else).
+    fn finish(mut self, out: &Path) -> Result<(), ArchiveError> {
+        std::fs::rename(&self.path, out).map_err(ArchiveError::io(out))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartialDir {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// `out` may receive a bundle: absent, or an empty directory that is not a symbolic link.
+fn check_target(out: &Path) -> Result<(), ArchiveError> {
+    match std::fs::symlink_metadata(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ArchiveError::io(out)(e)),
+        Ok(m) if m.file_type().is_dir() => {
+            let empty = std::fs::read_dir(out)
+                .map_err(ArchiveError::io(out))?
+                .next()
+                .is_none();
+            match empty {
+                true => Ok(()),
+                false => Err(ArchiveError::Invalid(format!(
+                    "{} exists and is not empty",
+                    out.display()
+                ))),
+            }
+        }
+        Ok(_) => Err(ArchiveError::Invalid(format!(
+            "{} exists and is not a directory (a symbolic link is not followed)",
+            out.display()
+        ))),
+    }
 }
 
 pub struct Exporter<'a> {
@@ -88,9 +153,33 @@ pub struct Exporter<'a> {
     pub key: &'a SigningKey,
     /// Adds the period's SLA report.
     pub sla: &'a SlaService,
+    /// Who may have signed the bundle an export follows: the CA and signers an auditor
+    /// trusts (`archive.ca_file`), or, without one, this node's own signing certificate.
+    pub trust: Option<&'a BundleTrust>,
 }
 
 impl Exporter<'_> {
+    /// The MANIFEST of the earlier bundle in `dir` and its digest, once its signature held.
+    pub fn read_earlier(&self, dir: &Path) -> Result<(Manifest, String), ArchiveError> {
+        let bundle = BundleDir::new(dir);
+        let signed = match self.trust {
+            Some(trust) => read_signed_manifest(&bundle, trust),
+            None => {
+                let own = self.key.chain().first().ok_or_else(|| {
+                    ArchiveError::Invalid("the signing key has no certificate".into())
+                })?;
+                read_manifest_signed(&bundle, |signature, digest, _| {
+                    verify_detached_by(signature, MANIFEST, digest, own)
+                        .map_err(|e| e.to_string())?;
+                    SignerIdentity::of(own)
+                })
+            }
+        };
+        let signed =
+            signed.map_err(|e| ArchiveError::Invalid(format!("{}: {e}", dir.display())))?;
+        Ok((signed.manifest, signed.sha256))
+    }
+
     /// Exports the versions published in the period; `progress(done, total)` is called as
     /// versions are written.
     pub async fn export(
@@ -98,7 +187,11 @@ impl Exporter<'_> {
         request: &ExportRequest,
         progress: &mut (dyn FnMut(usize, usize) + Send),
     ) -> Result<ExportSummary, ArchiveError> {
-        let previous = request.previous.as_deref().map(read_manifest).transpose()?;
+        let previous = request
+            .previous
+            .as_deref()
+            .map(|dir| self.read_earlier(dir))
+            .transpose()?;
         let from = match (&previous, request.from) {
             (Some((p, _)), Some(from)) if from != p.covers_up_to => {
                 return Err(ArchiveError::Invalid(format!(
@@ -113,27 +206,12 @@ impl Exporter<'_> {
         if from.is_some_and(|from| from >= to) {
             return Err(ArchiveError::Invalid("the period is empty".into()));
         }
-        if request.out.exists()
-            && std::fs::read_dir(&request.out)
-                .map_err(ArchiveError::io(&request.out))?
-                .next()
-                .is_some()
-        {
-            return Err(ArchiveError::Invalid(format!(
-                "{} exists and is not empty",
-                request.out.display()
-            )));
-        }
-        // Written beside the target and renamed at the end: a bundle is complete or absent.
-        let partial = request.out.with_extension("partial");
-        if partial.exists() {
-            std::fs::remove_dir_all(&partial).map_err(ArchiveError::io(&partial))?;
-        }
+        check_target(&request.out)?;
+        let partial = PartialDir::beside(&request.out)?;
         let mut writer = BundleWriter {
-            dir: partial.clone(),
+            dir: partial.path.clone(),
             files: BTreeMap::new(),
         };
-        std::fs::create_dir_all(&partial).map_err(ArchiveError::io(&partial))?;
 
         let in_period = |at: DateTime<Utc>| from.is_none_or(|from| at >= from) && at < to;
         let mut chosen = Vec::new();
@@ -209,10 +287,7 @@ impl Exporter<'_> {
         let signature = sign_detached(self.key, MANIFEST, &digest)
             .map_err(|e| ArchiveError::Invalid(e.to_string()))?;
         writer.write(MANIFEST_SIGNATURE, &signature)?;
-        if request.out.exists() {
-            std::fs::remove_dir(&request.out).map_err(ArchiveError::io(&request.out))?;
-        }
-        std::fs::rename(&partial, &request.out).map_err(ArchiveError::io(&request.out))?;
+        partial.finish(&request.out)?;
         Ok(ExportSummary {
             versions: chosen.len(),
             bodies: bodies.len(),

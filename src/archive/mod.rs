@@ -5,32 +5,37 @@
 //! 12–15 months, versions' bytes purged after the archive retention.
 
 mod bundle;
+mod chain;
 mod check;
 mod export;
 mod manifest;
 mod nightly;
 mod retention;
+mod untrusted;
 mod verify;
 
 use std::path::Path;
 
 pub use bundle::{ArchivedVersion, MANIFEST, MANIFEST_SIGNATURE, SLA_REPORT, version_path};
 pub use check::{ArchiveCheck, CheckReport};
-pub use export::{BUNDLE_LIFETIME, ExportRequest, ExportSummary, Exporter, read_manifest};
-pub use manifest::{Manifest, ManifestFile};
+pub use export::{BUNDLE_LIFETIME, ExportRequest, ExportSummary, Exporter};
+pub use manifest::{Manifest, ManifestFile, is_sha256, printable};
 pub use nightly::{bundles, export_nightly};
 pub use retention::Retention;
-pub use verify::{BundleState, Problem, Severity, Verified, verify_bundle};
+pub use untrusted::{BundleDir, FileProblem};
+pub use verify::{
+    BundleState, BundleTrust, Problem, Severity, SignedManifest, Verified, read_manifest_signed,
+    read_signed_manifest, verify_bundle,
+};
 
 use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    /// In words, once: the io error is not kept as a source, so a chain of causes does not
+    /// print it twice.
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -39,9 +44,9 @@ pub enum ArchiveError {
 
 impl ArchiveError {
     fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
-        move |source| ArchiveError::Io {
+        move |error| ArchiveError::Io {
             path: path.display().to_string(),
-            source,
+            message: untrusted::words(&error),
         }
     }
 }

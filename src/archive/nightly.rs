@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::ArchiveError;
-use super::export::{ExportRequest, ExportSummary, Exporter, read_manifest};
+use super::export::{ExportRequest, ExportSummary, Exporter};
 use crate::calendar::{local_date, start_of};
 
 /// The bundles in `dir`, oldest first: subdirectories named `YYYY-MM-DD` with a MANIFEST.
@@ -37,20 +37,36 @@ pub fn bundles(dir: &Path) -> Result<Vec<PathBuf>, ArchiveError> {
 }
 
 /// Exports what the newest bundle in `dir` does not cover yet, up to the last midnight
-/// (Europe/Amsterdam) before `now`, then keeps only the newest `keep` bundles.
+/// (Europe/Amsterdam) before `now`, then keeps only the newest `keep` bundles (at least one).
+///
+/// The newest bundle is believed only once its signature holds (`Exporter::read_earlier`):
+/// a stray or forged directory named for a day far ahead would otherwise stop every export
+/// ("up to date") for good. One that claims to cover more than has happened is refused too.
 pub async fn export_nightly(
     exporter: &Exporter<'_>,
     dir: &Path,
     keep: usize,
     now: DateTime<Utc>,
 ) -> Result<Option<ExportSummary>, ArchiveError> {
+    if keep == 0 {
+        return Err(ArchiveError::Invalid(
+            "keep at least one bundle: the next export follows the newest".into(),
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(ArchiveError::io(dir))?;
     let existing = bundles(dir)?;
     let to = start_of(local_date(now));
     let previous = existing.last().cloned();
     if let Some(newest) = &previous {
-        let (manifest, _) = read_manifest(newest)?;
-        if manifest.covers_up_to >= to {
+        let (manifest, _) = exporter.read_earlier(newest)?;
+        if manifest.covers_up_to > to {
+            return Err(ArchiveError::Invalid(format!(
+                "{} claims to cover up to {}, after the last midnight ({to}): move it away",
+                newest.display(),
+                manifest.covers_up_to
+            )));
+        }
+        if manifest.covers_up_to == to {
             return Ok(None);
         }
     }
@@ -63,7 +79,7 @@ pub async fn export_nightly(
     };
     let summary = exporter.export(&request, &mut |_, _| {}).await?;
     let all = bundles(dir)?;
-    for old in all.iter().take(all.len().saturating_sub(keep.max(1))) {
+    for old in all.iter().take(all.len().saturating_sub(keep)) {
         std::fs::remove_dir_all(old).map_err(ArchiveError::io(old))?;
     }
     Ok(Some(summary))

@@ -9,10 +9,18 @@
 //! also across into the last bundle seen; validity windows that follow each other without a
 //! gap; and that the bundle is neither older than the last one seen (rollback) nor past its
 //! `expires` (freeze).
+//!
+//! The bundle is untrusted input (issue 21): it is read through `BundleDir` (regular files
+//! inside the directory only, every read capped), and nothing is believed before it is
+//! vouched for, in this order: the MANIFEST's bytes by its signature (by a certificate with
+//! the codeSigning usage, and the pinned signer if one is given — a MANIFEST whose signature
+//! fails ends the check, since every size and digest in it could be an attacker's); then each
+//! file by its digest in the MANIFEST (a file that fails is not opened again, so a record's
+//! claims — a body's size, a Volgnummer — are used only once the record's digest held); a
+//! gzip body is inflated up to its verified record's size and no further.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use flate2::read::GzDecoder;
@@ -20,13 +28,20 @@ use rustls_pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::bundle::{ArchivedVersion, MANIFEST, MANIFEST_SIGNATURE};
-use super::manifest::{MAX_MANIFEST_BYTES, Manifest, is_bundle_path, printable};
+use super::bundle::{ArchivedVersion, MANIFEST, MANIFEST_SIGNATURE, version_path};
+use super::chain::chain_problems;
+use super::manifest::{MAX_MANIFEST_BYTES, Manifest, is_bundle_path, is_sha256, printable};
+use super::untrusted::BundleDir;
 use crate::domain::ListKind;
-use crate::signing::{hex, verify_detached, verify_signature_of_digest};
+use crate::signing::{
+    SignerIdentity, SignerPolicy, hex, verify_detached, verify_signature_of_digest,
+};
 
 /// The largest version record or signature file read into memory.
 const MAX_SMALL_FILE: u64 = 1024 * 1024;
+/// The most entries a bundle directory may hold (a year of nightly versions of every list is a
+/// few tens of thousands).
+const MAX_FILES: usize = 1_000_000;
 
 /// How bad a problem is; the exit code is that of the worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,6 +60,15 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    fn content(message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Content,
+            message: message.into(),
+        }
+    }
+}
+
 /// What the verifier remembers of the last bundle it accepted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,87 +79,93 @@ pub struct BundleState {
     pub lists: BTreeMap<ListKind, (i64, String)>,
 }
 
+/// Whom the verifier trusts: the CA the signing certificate chains to, and which of its
+/// certificates may sign.
+#[derive(Debug, Clone)]
+pub struct BundleTrust {
+    pub anchors: Vec<CertificateDer<'static>>,
+    pub signers: SignerPolicy,
+}
+
+impl BundleTrust {
+    /// Any certificate under `anchors` with the codeSigning usage.
+    pub fn new(anchors: Vec<CertificateDer<'static>>) -> Self {
+        Self {
+            anchors,
+            signers: SignerPolicy::default(),
+        }
+    }
+}
+
 /// An accepted bundle.
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub manifest: Manifest,
     pub versions: usize,
     pub state: BundleState,
+    /// Who signed its MANIFEST (what `--signer` can pin next time).
+    pub signer: SignerIdentity,
 }
 
-struct Checker {
-    dir: PathBuf,
-    problems: Vec<Problem>,
-    bodies: BodyCache,
+/// A MANIFEST whose signature held.
+pub struct SignedManifest {
+    pub manifest: Manifest,
+    pub sha256: String,
+    pub signer: SignerIdentity,
 }
 
-impl Checker {
-    fn content(&mut self, message: impl Into<String>) {
-        self.problems.push(Problem {
-            severity: Severity::Content,
-            message: message.into(),
-        });
-    }
-
-    fn read_small(&mut self, path: &str) -> Option<Vec<u8>> {
-        let full = self.dir.join(path);
-        let read = std::fs::File::open(&full).and_then(|f| {
-            let mut bytes = Vec::new();
-            f.take(MAX_SMALL_FILE + 1).read_to_end(&mut bytes)?;
-            Ok(bytes)
-        });
-        match read {
-            Ok(bytes) if bytes.len() as u64 <= MAX_SMALL_FILE => Some(bytes),
-            Ok(_) => {
-                self.content(format!("{path} is larger than {MAX_SMALL_FILE} bytes"));
-                None
-            }
-            Err(e) => {
-                self.content(format!("{path} cannot be read: {e}"));
-                None
-            }
-        }
-    }
+/// Reads the MANIFEST of `bundle` and checks its signature against `trust` before believing
+/// a word of it.
+pub fn read_signed_manifest(
+    bundle: &BundleDir,
+    trust: &BundleTrust,
+) -> Result<SignedManifest, String> {
+    read_manifest_signed(bundle, |signature, digest, signed_at| {
+        let signer = verify_detached(signature, MANIFEST, digest, &trust.anchors, signed_at)
+            .map_err(|e| e.to_string())?;
+        trust.signers.check(&signer)
+    })
 }
 
-/// SHA-256 and size of a file, streamed.
-fn digest_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        size += n as u64;
-    }
-    Ok((hex(&hasher.finalize()), size))
+/// Reads the MANIFEST of `bundle`; `check(signature, digest, instant)` decides whether its
+/// signature holds and names the signer. Nothing of the MANIFEST is parsed before.
+pub fn read_manifest_signed(
+    bundle: &BundleDir,
+    check: impl FnOnce(&[u8], &[u8; 32], DateTime<Utc>) -> Result<SignerIdentity, String>,
+) -> Result<SignedManifest, String> {
+    let text = bundle
+        .read(MANIFEST, MAX_MANIFEST_BYTES)
+        .map_err(|e| e.to_string())?;
+    let digest: [u8; 32] = Sha256::digest(&text).into();
+    let signature = bundle
+        .read(MANIFEST_SIGNATURE, MAX_SMALL_FILE)
+        .map_err(|e| format!("{e}; nothing in the bundle can be trusted"))?;
+    // The certificate must have been valid when the bundle was made, which only the MANIFEST
+    // says: its covers-up-to line is read first; the signature then vouches for it.
+    let claimed = covers_up_to(&text).ok_or("the MANIFEST is not a bundle manifest")?;
+    let signer = check(&signature, &digest, claimed).map_err(|why| {
+        format!(
+            "the MANIFEST signature does not verify: {why}; nothing in the bundle can be trusted"
+        )
+    })?;
+    let text = String::from_utf8(text).map_err(|_| "the MANIFEST is not UTF-8".to_owned())?;
+    let manifest = Manifest::parse(&text)?;
+    Ok(SignedManifest {
+        manifest,
+        sha256: hex(&digest),
+        signer,
+    })
 }
 
-/// Every file under `dir`, as bundle paths (`/`-separated).
-fn files_in(dir: &Path) -> std::io::Result<BTreeSet<String>> {
-    let mut found = BTreeSet::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current)? {
-            let entry = entry?;
-            let path = entry.path();
-            if entry.file_type()?.is_dir() {
-                pending.push(path);
-            } else {
-                let relative = path.strip_prefix(dir).unwrap_or(&path);
-                let parts: Vec<String> = relative
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                found.insert(parts.join("/"));
-            }
-        }
-    }
-    Ok(found)
+/// The `covers-up-to` instant of a manifest's text, without parsing the rest.
+fn covers_up_to(text: &[u8]) -> Option<DateTime<Utc>> {
+    let line = text
+        .split(|b| *b == b'\n')
+        .take(4)
+        .find_map(|line| line.strip_prefix(b"covers-up-to "))?;
+    DateTime::parse_from_rfc3339(std::str::from_utf8(line).ok()?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// The last body decompressed: consecutive versions of a list mostly share one (heartbeats),
@@ -147,16 +177,17 @@ struct BodyCache {
 }
 
 impl BodyCache {
-    /// The body at `path` (a bundle path), decompressed; at most `limit` bytes are read, so a
-    /// hostile body cannot fill memory beyond what its record claims.
-    fn get(&mut self, dir: &Path, path: &str, limit: u64) -> std::io::Result<&[u8]> {
+    /// The body at `path`, decompressed; at most `limit` bytes are inflated (one more shows it
+    /// is longer), `limit` coming from a record whose digest held.
+    fn get(&mut self, bundle: &BundleDir, path: &str, limit: u64) -> Result<&[u8], String> {
         if self.path != path {
             self.path.clear();
-            self.bytes.clear();
-            let file = std::io::BufReader::new(std::fs::File::open(dir.join(path))?);
+            self.bytes = Vec::new();
+            let file = std::io::BufReader::new(bundle.open(path).map_err(|e| e.to_string())?);
             GzDecoder::new(file)
                 .take(limit.saturating_add(1))
-                .read_to_end(&mut self.bytes)?;
+                .read_to_end(&mut self.bytes)
+                .map_err(|_| format!("{path} is not a gzip stream"))?;
             self.path = path.to_owned();
         }
         Ok(&self.bytes)
@@ -164,7 +195,7 @@ impl BodyCache {
 }
 
 fn decode_sha256(text: &str) -> Option<[u8; 32]> {
-    if !super::manifest::is_sha256(text) {
+    if !is_sha256(text) {
         return None;
     }
     let mut out = [0u8; 32];
@@ -174,95 +205,245 @@ fn decode_sha256(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// Verifies the bundle in `dir` against `ca` and the last bundle seen (`state`), at `now`.
+/// One run of the verifier over one bundle.
+struct Checker<'a> {
+    bundle: BundleDir,
+    trust: &'a BundleTrust,
+    problems: Vec<Problem>,
+    bodies: BodyCache,
+    /// The files whose digest and size matched the signed MANIFEST: the only ones read.
+    sound: BTreeSet<String>,
+}
+
+impl Checker<'_> {
+    fn content(&mut self, message: impl Into<String>) {
+        self.problems.push(Problem::content(message));
+    }
+
+    /// A small file whose digest held.
+    fn read_sound(&mut self, path: &str) -> Option<Vec<u8>> {
+        if !self.sound.contains(path) {
+            return None;
+        }
+        match self.bundle.read(path, MAX_SMALL_FILE) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                self.content(e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Files: each as listed, none missing, none added, nothing but regular files.
+    fn check_files(&mut self, manifest: &Manifest) {
+        let listed: BTreeSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+        match self.bundle.list(MAX_FILES) {
+            Ok(present) => {
+                for extra in present.iter().filter(|p| {
+                    !listed.contains(p.as_str()) && *p != MANIFEST && *p != MANIFEST_SIGNATURE
+                }) {
+                    self.content(format!("{} is not in the MANIFEST", printable(extra)));
+                }
+            }
+            Err(e) => self.content(e),
+        }
+        for file in &manifest.files {
+            match self.bundle.digest(&file.path, file.size) {
+                Ok((sha256, size)) if sha256 == file.sha256 && size == file.size => {
+                    self.sound.insert(file.path.clone());
+                }
+                Ok(_) => self.content(format!(
+                    "{} does not match its SHA-256 and size in the MANIFEST",
+                    file.path
+                )),
+                Err(e) => self.content(e.to_string()),
+            }
+        }
+    }
+
+    /// The version records whose digest held, by list, sorted by Volgnummer; each must sit
+    /// where its list and Volgnummer say.
+    fn read_records(&mut self, manifest: &Manifest) -> BTreeMap<ListKind, Vec<ArchivedVersion>> {
+        let mut by_list: BTreeMap<ListKind, Vec<ArchivedVersion>> = BTreeMap::new();
+        for file in manifest
+            .files
+            .iter()
+            .filter(|f| f.path.starts_with("versions/") && f.path.ends_with(".json"))
+        {
+            let Some(bytes) = self.read_sound(&file.path) else {
+                continue;
+            };
+            match serde_json::from_slice::<ArchivedVersion>(&bytes) {
+                Ok(v) if version_path(v.list, v.volgnummer, "json") != file.path => {
+                    self.content(format!(
+                        "{} holds the record of {} version {}",
+                        file.path, v.list, v.volgnummer
+                    ))
+                }
+                Ok(v) => by_list.entry(v.list).or_default().push(v),
+                Err(_) => self.content(format!("{} is not a version record", file.path)),
+            }
+        }
+        for versions in by_list.values_mut() {
+            versions.sort_by_key(|v| v.volgnummer);
+        }
+        by_list
+    }
+
+    /// One version's parts sit where its record says and their digests held, its bytes match
+    /// its record, its signature its bytes and record.
+    fn check_version(&mut self, v: &ArchivedVersion) {
+        let name = format!("{} version {}", v.list, v.volgnummer);
+        let expected = [
+            (
+                Some(&v.header),
+                version_path(v.list, v.volgnummer, "header"),
+            ),
+            (
+                Some(&v.signature),
+                version_path(v.list, v.volgnummer, "sig"),
+            ),
+        ];
+        for (part, path) in expected {
+            if part != Some(&path) {
+                self.content(format!(
+                    "{name}: its parts are not where the layout puts them"
+                ));
+                return;
+            }
+        }
+        let body_ok = v.body.as_deref().is_none_or(|b| {
+            is_bundle_path(b)
+                && b.strip_prefix("bodies/")
+                    .and_then(|b| b.strip_suffix(".gz"))
+                    .is_some_and(is_sha256)
+        });
+        if !body_ok {
+            self.content(format!("{name}: its body is not where the layout puts it"));
+            return;
+        }
+        let parts = [Some(&v.header), v.body.as_ref(), Some(&v.signature)];
+        if parts
+            .into_iter()
+            .flatten()
+            .any(|part| !self.sound.contains(part.as_str()))
+        {
+            // Missing, or failed its digest: already reported.
+            return;
+        }
+        let Some(header) = self.read_sound(&v.header) else {
+            return;
+        };
+        let digest: [u8; 32] = match (&v.body, v.purged_at) {
+            (Some(body), _) => {
+                let limit = u64::try_from(v.size_bytes)
+                    .unwrap_or(0)
+                    .saturating_sub(header.len() as u64);
+                let bytes = match self.bodies.get(&self.bundle, body, limit) {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        self.content(format!("{name}: its body cannot be read: {e}"));
+                        return;
+                    }
+                };
+                let digest: [u8; 32] = Sha256::new()
+                    .chain_update(&header)
+                    .chain_update(bytes)
+                    .finalize()
+                    .into();
+                let size = (header.len() + bytes.len()) as u64;
+                if hex(&digest) != v.sha256 || i64::try_from(size).ok() != Some(v.size_bytes) {
+                    self.content(format!("{name}: its bytes do not match its SHA-256"));
+                    return;
+                }
+                digest
+            }
+            // Purged: the signature still has to vouch for the recorded SHA-256.
+            (None, Some(_)) => match decode_sha256(&v.sha256) {
+                Some(digest) => digest,
+                None => {
+                    self.content(format!("{name}: its SHA-256 is malformed"));
+                    return;
+                }
+            },
+            (None, None) => {
+                self.content(format!("{name}: has no body and was not purged"));
+                return;
+            }
+        };
+        let Some(signature) = self.read_sound(&v.signature) else {
+            return;
+        };
+        let check = match verify_signature_of_digest(
+            &signature,
+            &digest,
+            &self.trust.anchors,
+            v.tijdstempel,
+        ) {
+            Ok(check) => check,
+            Err(e) => {
+                self.content(format!("{name}: its signature does not verify: {e}"));
+                return;
+            }
+        };
+        if let Err(e) = self.trust.signers.check(&check.signer) {
+            self.content(format!("{name}: its signature does not verify: {e}"));
+            return;
+        }
+        let p = &check.properties;
+        if p.list != v.list
+            || p.volgnummer.get() != v.volgnummer
+            || p.tijdstempel.instant() != v.tijdstempel
+            || p.valid_from.instant() != v.valid_from
+            || p.expires_at.instant() != v.expires_at
+            || p.previous_sha256 != v.previous_sha256
+        {
+            self.content(format!(
+                "{name}: its record differs from what its signature signs"
+            ));
+        }
+    }
+}
+
+/// Verifies the bundle in `dir` against `trust` and the last bundle seen (`state`), at `now`.
 /// `Err` holds every problem found.
 pub fn verify_bundle(
-    dir: &Path,
-    ca: &[CertificateDer<'_>],
+    dir: &std::path::Path,
+    trust: &BundleTrust,
     state: Option<&BundleState>,
     now: DateTime<Utc>,
 ) -> Result<Verified, Vec<Problem>> {
+    let bundle = BundleDir::new(dir);
+    let signed = read_signed_manifest(&bundle, trust).map_err(|e| vec![Problem::content(e)])?;
+    let SignedManifest {
+        manifest,
+        sha256: manifest_sha256,
+        signer,
+    } = signed;
     let mut c = Checker {
-        dir: dir.to_path_buf(),
+        bundle,
+        trust,
         problems: Vec::new(),
         bodies: BodyCache::default(),
+        sound: BTreeSet::new(),
     };
-    let fatal = |message: String| {
-        vec![Problem {
-            severity: Severity::Content,
-            message,
-        }]
-    };
-    let manifest_path = dir.join(MANIFEST);
-    let text = match std::fs::metadata(&manifest_path) {
-        Ok(m) if m.len() > MAX_MANIFEST_BYTES => {
-            return Err(fatal("MANIFEST is too large".into()));
-        }
-        Ok(_) => std::fs::read(&manifest_path)
-            .map_err(|e| fatal(format!("MANIFEST cannot be read: {e}")))?,
-        Err(e) => return Err(fatal(format!("MANIFEST cannot be read: {e}"))),
-    };
-    let digest: [u8; 32] = Sha256::digest(&text).into();
-    let manifest_sha256 = hex(&digest);
-    let text = String::from_utf8(text).map_err(|_| fatal("MANIFEST is not UTF-8".into()))?;
-    let manifest = Manifest::parse(&text).map_err(fatal)?;
+    c.check_files(&manifest);
+    let by_list = c.read_records(&manifest);
 
-    // The signature, by a certificate valid when the bundle was made.
-    if let Some(signature) = c.read_small(MANIFEST_SIGNATURE)
-        && let Err(e) = verify_detached(&signature, MANIFEST, &digest, ca, manifest.covers_up_to)
-    {
-        c.content(format!("the MANIFEST signature does not verify: {e}"));
-    }
-
-    // Files: each as listed, none missing, none added.
-    let listed: BTreeSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
-    match files_in(dir) {
-        Ok(present) => {
-            for extra in present.iter().filter(|p| {
-                !listed.contains(p.as_str()) && *p != MANIFEST && *p != MANIFEST_SIGNATURE
-            }) {
-                c.content(format!("{} is not in the MANIFEST", printable(extra)));
-            }
-        }
-        Err(e) => c.content(format!("the bundle cannot be listed: {e}")),
-    }
-    for file in &manifest.files {
-        match digest_file(&dir.join(&file.path)) {
-            Ok((sha256, size)) if sha256 == file.sha256 && size == file.size => {}
-            Ok(_) => c.content(format!(
-                "{} does not match its SHA-256 and size in the MANIFEST",
-                file.path
-            )),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                c.content(format!("{} is missing", file.path))
-            }
-            Err(e) => c.content(format!("{} cannot be read: {e}", file.path)),
-        }
-    }
-
-    // Versions: bytes, signatures, chains, windows.
-    let mut by_list: BTreeMap<ListKind, Vec<ArchivedVersion>> = BTreeMap::new();
-    for file in manifest
-        .files
-        .iter()
-        .filter(|f| f.path.starts_with("versions/") && f.path.ends_with(".json"))
-    {
-        let Some(bytes) = c.read_small(&file.path) else {
-            continue;
-        };
-        match serde_json::from_slice::<ArchivedVersion>(&bytes) {
-            Ok(v) => by_list.entry(v.list).or_default().push(v),
-            Err(e) => c.content(format!("{} is not a version record: {e}", file.path)),
-        }
-    }
+    // The same bundle verified again with the state it left: it follows nothing new.
+    let follows = state.filter(|s| s.manifest_sha256 != manifest_sha256);
     let mut versions = 0;
-    for (list, found) in by_list.iter_mut() {
-        found.sort_by_key(|v| v.volgnummer);
-        for v in found.iter() {
+    for (list, found) in &by_list {
+        for v in found {
             versions += 1;
-            check_version(&mut c, &listed, v, ca);
+            c.check_version(v);
         }
-        check_chain(&mut c, *list, found, state);
+        let after = follows
+            .and_then(|s| s.lists.get(list))
+            .map(|(n, sha)| (*n, sha.as_str()));
+        for problem in chain_problems(*list, found, after) {
+            c.content(problem);
+        }
         let range = found
             .first()
             .zip(found.last())
@@ -280,25 +461,8 @@ pub fn verify_bundle(
             ));
         }
     }
-
-    // Freshness.
     if let Some(seen) = state {
-        if manifest.covers_up_to < seen.covers_up_to
-            || (manifest.covers_up_to == seen.covers_up_to
-                && manifest_sha256 != seen.manifest_sha256)
-        {
-            c.problems.push(Problem {
-                severity: Severity::Rollback,
-                message: format!(
-                    "the bundle covers up to {}, not after the last bundle seen ({})",
-                    manifest.covers_up_to, seen.covers_up_to
-                ),
-            });
-        } else if manifest_sha256 != seen.manifest_sha256
-            && manifest.previous_manifest.as_deref() != Some(seen.manifest_sha256.as_str())
-        {
-            c.content("the bundle does not follow the last bundle seen (previous-manifest-sha256)");
-        }
+        check_freshness(&mut c.problems, &manifest, &manifest_sha256, seen);
     }
     if now > manifest.expires {
         c.problems.push(Problem {
@@ -328,140 +492,31 @@ pub fn verify_bundle(
         },
         manifest,
         versions,
+        signer,
     })
 }
 
-/// One version's parts are listed, its bytes match its record, its signature its bytes and
-/// record.
-fn check_version(
-    c: &mut Checker,
-    listed: &BTreeSet<&str>,
-    v: &ArchivedVersion,
-    ca: &[CertificateDer<'_>],
+/// Not older than the last bundle seen (rollback), and following it.
+fn check_freshness(
+    problems: &mut Vec<Problem>,
+    manifest: &Manifest,
+    manifest_sha256: &str,
+    seen: &BundleState,
 ) {
-    let name = format!("{} version {}", v.list, v.volgnummer);
-    let parts = [Some(&v.header), v.body.as_ref(), Some(&v.signature)];
-    for part in parts.into_iter().flatten() {
-        if !is_bundle_path(part) || !listed.contains(part.as_str()) {
-            c.content(format!(
-                "{name}: its part {} is not in the MANIFEST",
-                printable(part)
-            ));
-            return;
-        }
-    }
-    let Some(header) = c.read_small(&v.header) else {
+    if manifest_sha256 == seen.manifest_sha256 {
         return;
-    };
-    let digest: [u8; 32] = match (&v.body, v.purged_at) {
-        (Some(body), _) => {
-            let limit = (v.size_bytes.max(0) as u64).saturating_sub(header.len() as u64);
-            match c.bodies.get(&c.dir, body, limit) {
-                Ok(bytes) => {
-                    let digest: [u8; 32] = Sha256::new()
-                        .chain_update(&header)
-                        .chain_update(bytes)
-                        .finalize()
-                        .into();
-                    let size = header.len() + bytes.len();
-                    if hex(&digest) != v.sha256 || size as u64 != v.size_bytes as u64 {
-                        c.content(format!("{name}: its bytes do not match its SHA-256"));
-                        return;
-                    }
-                    digest
-                }
-                Err(e) => {
-                    c.content(format!("{name}: its body cannot be read: {e}"));
-                    return;
-                }
-            }
-        }
-        // Purged: the signature still has to vouch for the recorded SHA-256.
-        (None, Some(_)) => match decode_sha256(&v.sha256) {
-            Some(digest) => digest,
-            None => {
-                c.content(format!("{name}: its SHA-256 is malformed"));
-                return;
-            }
-        },
-        (None, None) => {
-            c.content(format!("{name}: has no body and was not purged"));
-            return;
-        }
-    };
-    let Some(signature) = c.read_small(&v.signature) else {
-        return;
-    };
-    match verify_signature_of_digest(&signature, &digest, ca, v.tijdstempel) {
-        Ok(check) => {
-            let p = &check.properties;
-            if p.list != v.list
-                || p.volgnummer.get() != v.volgnummer
-                || p.tijdstempel.instant() != v.tijdstempel
-                || p.valid_from.instant() != v.valid_from
-                || p.expires_at.instant() != v.expires_at
-                || p.previous_sha256 != v.previous_sha256
-            {
-                c.content(format!(
-                    "{name}: its record differs from what its signature signs"
-                ));
-            }
-        }
-        Err(e) => c.content(format!("{name}: its signature does not verify: {e}")),
     }
-}
-
-/// Volgnummers without a gap, each version naming its predecessor, windows that follow.
-fn check_chain(
-    c: &mut Checker,
-    list: ListKind,
-    versions: &[ArchivedVersion],
-    state: Option<&BundleState>,
-) {
-    if let (Some(first), Some((last_n, last_sha))) =
-        (versions.first(), state.and_then(|s| s.lists.get(&list)))
-    {
-        if first.volgnummer != last_n + 1 {
-            c.content(format!(
-                "{list}: the bundle starts at Volgnummer {}, the last bundle seen ended at {last_n}",
-                first.volgnummer
-            ));
-        } else if first.previous_sha256.as_deref() != Some(last_sha.as_str()) {
-            c.content(format!(
-                "{list} version {}: does not name the last bundle's version as its predecessor",
-                first.volgnummer
-            ));
-        }
-    }
-    for pair in versions.windows(2) {
-        let [a, b] = pair else { continue };
-        if b.volgnummer != a.volgnummer + 1 {
-            c.content(format!(
-                "{list}: Volgnummer {} is missing",
-                (a.volgnummer + 1..b.volgnummer)
-                    .map(|n| n.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            continue;
-        }
-        if b.previous_sha256.as_deref() != Some(a.sha256.as_str()) {
-            c.content(format!(
-                "{list} version {}: does not name version {} as its predecessor",
-                b.volgnummer, a.volgnummer
-            ));
-        }
-        if b.valid_from < a.valid_from {
-            c.content(format!(
-                "{list} version {}: valid before the version it follows",
-                b.volgnummer
-            ));
-        }
-        if b.valid_from > a.expires_at {
-            c.content(format!(
-                "{list}: no version was valid between {} and {}",
-                a.expires_at, b.valid_from
-            ));
-        }
+    if manifest.covers_up_to <= seen.covers_up_to {
+        problems.push(Problem {
+            severity: Severity::Rollback,
+            message: format!(
+                "the bundle covers up to {}, not after the last bundle seen ({})",
+                manifest.covers_up_to, seen.covers_up_to
+            ),
+        });
+    } else if manifest.previous_manifest.as_deref() != Some(seen.manifest_sha256.as_str()) {
+        problems.push(Problem::content(
+            "the bundle does not follow the last bundle seen (previous-manifest-sha256)",
+        ));
     }
 }

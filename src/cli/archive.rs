@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 
 use super::{load_signing_key, read_ca};
-use crate::archive::{BundleState, ExportRequest, Exporter, Severity, verify_bundle};
+use crate::archive::{BundleState, BundleTrust, ExportRequest, Exporter, Severity, verify_bundle};
 use crate::calendar::{local_date, start_of};
 use crate::clock::SystemClock;
 use crate::config::Config;
@@ -39,8 +39,9 @@ pub enum ArchiveAction {
     Nightly {
         #[arg(long)]
         dir: PathBuf,
-        #[arg(long, default_value_t = 400)]
-        keep: usize,
+        /// At least 1: the next export follows the newest bundle.
+        #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..))]
+        keep: u32,
     },
     /// Re-read every stored version: its bytes against its SHA-256, its signature (with --ca
     /// or archive.ca_file), the chain. Exit status 4 when anything is wrong.
@@ -69,9 +70,18 @@ pub enum ArchiveAction {
         /// The CA certificate(s) the node's signing certificate chains to (PEM).
         #[arg(long)]
         ca: PathBuf,
-        /// JSON file with the last bundle accepted; updated on success.
+        /// The expected signer: cn:<subject common name> or spki-sha256:<hex> (repeatable;
+        /// any one matches). Without it, any certificate under the CA with the codeSigning
+        /// usage signs.
+        #[arg(long)]
+        signer: Vec<crate::signing::SignerPin>,
+        /// JSON file with the last bundle accepted; updated on success. It must exist, unless
+        /// --init-state is given (the first bundle an auditor verifies).
         #[arg(long)]
         state: Option<PathBuf>,
+        /// Create --state: no earlier bundle has been seen.
+        #[arg(long, requires = "state")]
+        init_state: bool,
     },
 }
 
@@ -103,12 +113,15 @@ pub async fn run(
         }
         ArchiveAction::Nightly { dir, keep } => {
             let key = load_signing_key(config)?;
+            let trust = configured_trust(config)?;
             let exporter = Exporter {
                 storage: storage.as_ref(),
                 key: &key,
                 sla,
+                trust: trust.as_ref(),
             };
-            match crate::archive::export_nightly(&exporter, &dir, keep, Utc::now()).await? {
+            match crate::archive::export_nightly(&exporter, &dir, keep as usize, Utc::now()).await?
+            {
                 Some(summary) => eprintln!(
                     "{} versions exported; MANIFEST sha256 {}",
                     summary.versions, summary.manifest_sha256
@@ -127,10 +140,12 @@ pub async fn run(
         to: to.unwrap_or_else(|| start_of(local_date(Utc::now()))),
         previous,
     };
+    let trust = configured_trust(config)?;
     let exporter = Exporter {
         storage: storage.as_ref(),
         key: &key,
         sla,
+        trust: trust.as_ref(),
     };
     let mut last_report = std::time::Instant::now();
     let summary = exporter
@@ -213,30 +228,65 @@ async fn served_at(
     })
 }
 
-pub fn verify(dir: &Path, ca: &Path, state_file: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let anchors = read_ca(ca)?;
-    let state: Option<BundleState> = match state_file {
-        Some(path) if path.exists() => Some(
-            serde_json::from_slice(
-                &std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
-            )
-            .with_context(|| format!("{} is not a bundle state", path.display()))?,
-        ),
-        _ => None,
+/// The CA of `archive.ca_file`, for checking the bundle an export follows; none configured:
+/// this node's own signing certificate.
+fn configured_trust(config: &Config) -> anyhow::Result<Option<BundleTrust>> {
+    match config.archive.ca_file.as_str() {
+        "" => Ok(None),
+        file => Ok(Some(BundleTrust::new(read_ca(Path::new(file))?))),
+    }
+}
+
+/// What `archive verify` is told.
+pub struct VerifyRequest<'a> {
+    pub dir: &'a Path,
+    pub ca: &'a Path,
+    pub signers: Vec<crate::signing::SignerPin>,
+    pub state_file: Option<&'a Path>,
+    pub init_state: bool,
+}
+
+pub fn verify(request: VerifyRequest<'_>) -> anyhow::Result<ExitCode> {
+    let trust = BundleTrust {
+        anchors: read_ca(request.ca)?,
+        signers: crate::signing::SignerPolicy::pinned(request.signers),
     };
-    match verify_bundle(dir, &anchors, state.as_ref(), Utc::now()) {
+    let state: Option<BundleState> = match (request.state_file, request.init_state) {
+        (Some(path), true) => {
+            if std::fs::symlink_metadata(path).is_ok() {
+                anyhow::bail!("{} exists: --init-state makes a new one", path.display());
+            }
+            None
+        }
+        (Some(path), false) => {
+            let bytes = std::fs::read(path).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read the state {}: {} (the first time, add --init-state)",
+                    path.display(),
+                    crate::archive::FileProblem::describe_io(&e)
+                )
+            })?;
+            Some(
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{} is not a bundle state", path.display()))?,
+            )
+        }
+        (None, _) => None,
+    };
+    match verify_bundle(request.dir, &trust, state.as_ref(), Utc::now()) {
         Ok(verified) => {
-            if let Some(path) = state_file {
+            if let Some(path) = request.state_file {
                 let json = serde_json::to_vec_pretty(&verified.state).expect("state serialises");
                 std::fs::write(path, json)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
             println!(
-                "OK {}: {} versions up to {}, MANIFEST sha256 {}",
-                dir.display(),
+                "OK {}: {} versions up to {}, MANIFEST sha256 {}, signed by {}",
+                request.dir.display(),
                 verified.versions,
                 verified.manifest.covers_up_to,
-                verified.state.manifest_sha256
+                verified.state.manifest_sha256,
+                verified.signer.pins()
             );
             Ok(ExitCode::SUCCESS)
         }

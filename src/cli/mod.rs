@@ -288,8 +288,21 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         } => calendar(question, extra_days),
         Command::Mutation { connection, action } => staff(connection, action).await,
         Command::Archive {
-            action: archive::ArchiveAction::Verify { dir, ca, state },
-        } => archive::verify(&dir, &ca, state.as_deref()),
+            action:
+                archive::ArchiveAction::Verify {
+                    dir,
+                    ca,
+                    signer,
+                    state,
+                    init_state,
+                },
+        } => archive::verify(archive::VerifyRequest {
+            dir: &dir,
+            ca: &ca,
+            signers: signer,
+            state_file: state.as_deref(),
+            init_state,
+        }),
         command => {
             let config = Config::load(cli.config.as_deref(), std::env::vars())?;
             with_database(&config, cli.config.as_deref(), command).await
@@ -334,12 +347,19 @@ async fn run_dev(dir: &Path) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot open the database")?;
     storage.migrate().await?;
+    // The example lists are published before the node listens: a whitelisted client that
+    // connects at once must find the Whitelist there (issue 21).
+    let publisher = Publisher::new(
+        storage.clone(),
+        Arc::new(SystemClock),
+        Settings::from(&config.publication),
+        load_signing_key(&config)?,
+    );
+    crate::dev::seed(storage.as_ref(), &publisher).await?;
     let application =
         crate::server::Application::build(config.clone(), storage.clone(), Arc::new(SystemClock))
             .await?
             .reloading_identities_from(config_path.clone());
-    crate::dev::seed(storage.as_ref(), &application.state().publisher).await?;
-    application.refresh().await?;
     println!(
         "{}",
         crate::dev::instructions(
@@ -583,10 +603,21 @@ fn load_signing_key(config: &Config) -> anyhow::Result<SigningKey> {
 const EXIT_GRACE: u8 = 3;
 
 /// The CA certificates in a PEM file.
+/// The CA certificates in a PEM file: at least one, each usable as a trust anchor (an empty
+/// file would otherwise make every signature fail as if forged).
 fn read_ca(ca: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    CertificateDer::pem_file_iter(ca)
+    let certificates = CertificateDer::pem_file_iter(ca)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("cannot read CA certificates from {}", ca.display()))
+        .map_err(|_| anyhow::anyhow!("cannot read CA certificates from {}", ca.display()))?;
+    if certificates.is_empty() {
+        anyhow::bail!("{} holds no CA certificate (PEM)", ca.display());
+    }
+    for certificate in &certificates {
+        webpki::anchor_from_trusted_cert(certificate).map_err(|_| {
+            anyhow::anyhow!("{} holds a certificate that cannot be read", ca.display())
+        })?;
+    }
+    Ok(certificates)
 }
 
 fn verify(

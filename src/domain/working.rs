@@ -72,6 +72,26 @@ impl ListHead {
         self.last_volgnummer
             .map_or(Volgnummer::FIRST, Volgnummer::next)
     }
+
+    /// The highest Volgnummer used once a document carrying `imported` is imported.
+    ///
+    /// An imported Volgnummer is that of a version published elsewhere — the incumbent
+    /// registry's list this node takes over (SPEC §5: numbering continues from it). It counts
+    /// only while this node has published none of the list. Once it has, the numbering is this
+    /// node's: Volgnummers rise by exactly one per published version, and an imported
+    /// document — often this node's own `export`, which carries the *next* Volgnummer — only
+    /// replaces the entries (issue 21: importing such an export skipped a Volgnummer).
+    pub fn last_after_import(
+        &self,
+        imported: Volgnummer,
+        published_here: bool,
+    ) -> Option<Volgnummer> {
+        match (published_here, self.last_volgnummer) {
+            (true, last) => last,
+            (false, Some(last)) => Some(last.max(imported)),
+            (false, None) => Some(imported),
+        }
+    }
 }
 
 /// One list as a publication starts from it.

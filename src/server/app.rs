@@ -144,10 +144,12 @@ async fn nightly_loop(state: web::Data<AppState>, mut shutdown: watch::Receiver<
                 std::path::Path::new(&signing.certificate_chain_file),
             )
             .map_err(|e| e.to_string())?;
+            let trust = state.archive_check.trust();
             let exporter = Exporter {
                 storage: state.storage.as_ref(),
                 key: &key,
                 sla: &state.sla,
+                trust: trust.as_ref(),
             };
             let keep = state.config.archive.keep_bundles;
             export_nightly(&exporter, &dir, keep, state.clock.now())
@@ -201,6 +203,7 @@ fn start(
         ..
     } = listener;
     let peer = listener.tls.as_ref().map(|(_, peer)| *peer);
+    let per_worker_connections = config.max_connections.div_ceil(listener.workers).max(1);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -226,7 +229,14 @@ fn start(
     .tls_handshake_timeout(Duration::from_secs(config.tls_handshake_timeout_seconds))
     .keep_alive(Duration::from_secs(config.keep_alive_seconds))
     // actix counts connections per worker.
-    .max_connections(config.max_connections.div_ceil(listener.workers).max(1))
+    .max_connections(per_worker_connections)
+    // A connection that never sends its ClientHello (or stalls in it) costs a socket and a
+    // few hundred bytes, but actix also counts it against a per-worker cap on concurrent
+    // handshakes (256 by default): a few hundred idle connections then stopped every worker
+    // from accepting, and whitelisted nodes waited for the handshake timeout (issue 21).
+    // Pending handshakes are bounded by `max_connections` alone, and each by the handshake
+    // timeout; a per-source limit belongs in front of the node (deploy/nftables.conf).
+    .max_connection_rate(per_worker_connections)
     .disable_signals()
     .shutdown_timeout(10)
     .on_connect(remember_peer);

@@ -3,12 +3,15 @@
 //! write. `xmlsec1 --verify` is the independent check in the tests.
 
 mod key;
+mod signer;
 mod verify;
 mod xmldsig;
 
 pub use key::{ECDSA_SHA256, RSA_SHA256, SigningKey};
+pub use signer::{SignerIdentity, SignerPin, SignerPolicy};
 pub use verify::{
-    SignatureCheck, VerifyError, verify_detached, verify_signature, verify_signature_of_digest,
+    SignatureCheck, VerifyError, verify_detached, verify_detached_by, verify_signature,
+    verify_signature_of_digest,
 };
 pub use xmldsig::{VersionProperties, list_uri, sign_detached, sign_version};
 

@@ -20,7 +20,8 @@ use sha2::{Digest, Sha256};
 
 use super::key::{ECDSA_SHA256, RSA_SHA256};
 use super::xmldsig::{
-    PROPERTIES_ID, list_uri, properties_object, signed_info, signed_info_detached,
+    PROPERTIES_ID, list_uri, properties_object, signature_document_of, signed_info,
+    signed_info_detached,
 };
 use super::{VersionProperties, hex};
 use crate::domain::{ListKind, Tijdstempel, Volgnummer};
@@ -48,6 +49,8 @@ pub enum VerifyError {
 pub struct SignatureCheck {
     pub properties: VersionProperties,
     pub list_sha256: String,
+    /// The certificate that signed, for a caller with its own rules on signers.
+    pub signer: CertificateDer<'static>,
 }
 
 #[derive(Default)]
@@ -232,22 +235,23 @@ pub fn verify_signature_of_digest(
         &list_digest,
         &properties_digest,
     );
-    check_signed_info(&parsed, &info, trust_anchors, now)?;
+    let signer = check_signed_info(&parsed, &info, trust_anchors, now)?;
     Ok(SignatureCheck {
         properties,
         list_sha256: hex(list_sha256),
+        signer,
     })
 }
 
 /// Verifies a detached signature made by `sign_detached` over the document named `uri`
-/// whose SHA-256 is `digest`.
+/// whose SHA-256 is `digest`; the certificate that signed.
 pub fn verify_detached(
     signature: &[u8],
     uri: &str,
     digest: &[u8; 32],
     trust_anchors: &[CertificateDer<'_>],
     now: DateTime<Utc>,
-) -> Result<(), VerifyError> {
+) -> Result<CertificateDer<'static>, VerifyError> {
     let parsed = parse(signature)?;
     let [signed_digest] = parsed.digests.as_slice() else {
         return Err(malformed("expected one reference"));
@@ -263,17 +267,92 @@ pub fn verify_detached(
     }
     let algorithm = parsed.algorithm.as_deref().unwrap_or_default();
     let info = signed_info_detached(algorithm, uri, digest);
+    require_written_form(signature, &parsed, &info)?;
     check_signed_info(&parsed, &info, trust_anchors, now)
 }
 
-/// The signer's chain to a trust anchor at `now`, and the signature value over `info`.
+/// A detached signature (a bundle's MANIFEST.sig) is a file no digest vouches for: it must be
+/// byte for byte the document this node writes for the values it holds, so that no byte of
+/// it can change while it still verifies (whitespace in a base64 value, a comment, …).
+fn require_written_form(document: &[u8], parsed: &Parsed, info: &str) -> Result<(), VerifyError> {
+    let value = decode(
+        parsed.signature_value.as_deref().unwrap_or_default(),
+        "SignatureValue",
+    )?;
+    let chain = parsed
+        .certificates
+        .iter()
+        .map(|c| decode(c, "X509Certificate").map(CertificateDer::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    match signature_document_of(info, &value, &chain, "").as_bytes() == document {
+        true => Ok(()),
+        false => Err(malformed("it is not in the form this node writes")),
+    }
+}
+
+/// Verifies a detached signature like `verify_detached`, made by exactly `certificate` (no
+/// CA at hand: the node checking a bundle it made itself with its current key).
+pub fn verify_detached_by(
+    signature: &[u8],
+    uri: &str,
+    digest: &[u8; 32],
+    certificate: &CertificateDer<'_>,
+) -> Result<(), VerifyError> {
+    let parsed = parse(signature)?;
+    let [signed_digest] = parsed.digests.as_slice() else {
+        return Err(malformed("expected one reference"));
+    };
+    if parsed.reference_uris != [uri] || decode(signed_digest, "DigestValue")?[..] != digest[..] {
+        return Err(VerifyError::ListDigest);
+    }
+    let signer = parsed
+        .certificates
+        .first()
+        .map(|c| decode(c, "X509Certificate"))
+        .transpose()?;
+    if signer.as_deref() != Some(certificate.as_ref()) {
+        return Err(VerifyError::UntrustedSigner(
+            "it was not made with this node's signing certificate".into(),
+        ));
+    }
+    let signer = webpki::EndEntityCert::try_from(certificate)
+        .map_err(|_| VerifyError::UntrustedSigner("its certificate cannot be read".into()))?;
+    let algorithm = parsed.algorithm.as_deref().unwrap_or_default();
+    let info = signed_info_detached(algorithm, uri, digest);
+    require_written_form(signature, &parsed, &info)?;
+    check_value(&parsed, &signer, &info)
+}
+
+/// A certificate path error in words (webpki's own text is its Debug form).
+fn untrusted(error: webpki::Error) -> VerifyError {
+    use webpki::Error as E;
+    let words = match error {
+        E::UnknownIssuer => "it was not issued by the trusted CA".to_owned(),
+        E::CertExpired { .. } => "it had expired when it signed".to_owned(),
+        E::CertNotValidYet { .. } => "it was not valid yet when it signed".to_owned(),
+        E::InvalidSignatureForPublicKey => "its issuer's signature on it is wrong".to_owned(),
+        E::RequiredEkuNotFoundContext(_) => {
+            "it is not a signing certificate (extended key usage)".to_owned()
+        }
+        E::CaUsedAsEndEntity => "it is a CA certificate".to_owned(),
+        E::BadDer | E::BadDerTime | E::TrailingData(_) => "it is malformed".to_owned(),
+        E::UnsupportedSignatureAlgorithmContext(_)
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+            "its signature algorithm is not supported".to_owned()
+        }
+        other => format!("it cannot be verified ({other})"),
+    };
+    VerifyError::UntrustedSigner(words)
+}
+
+/// The signer's chain to a trust anchor at `now`, and the signature value over `info`; the
+/// signer's certificate.
 fn check_signed_info(
     parsed: &Parsed,
     info: &str,
     trust_anchors: &[CertificateDer<'_>],
     now: DateTime<Utc>,
-) -> Result<(), VerifyError> {
-    let algorithm = parsed.algorithm.as_deref().unwrap_or_default();
+) -> Result<CertificateDer<'static>, VerifyError> {
     let chain: Vec<CertificateDer<'static>> = parsed
         .certificates
         .iter()
@@ -285,12 +364,14 @@ fn check_signed_info(
     let anchors = trust_anchors
         .iter()
         .map(|ca| {
-            webpki::anchor_from_trusted_cert(ca)
-                .map_err(|e| VerifyError::UntrustedSigner(format!("bad trust anchor: {e}")))
+            webpki::anchor_from_trusted_cert(ca).map_err(|_| {
+                VerifyError::UntrustedSigner("a trusted CA certificate cannot be read".into())
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let signer_der = signer.clone().into_owned();
     let signer = webpki::EndEntityCert::try_from(signer)
-        .map_err(|e| VerifyError::UntrustedSigner(format!("unreadable certificate: {e}")))?;
+        .map_err(|_| VerifyError::UntrustedSigner("its certificate cannot be read".into()))?;
     let time = UnixTime::since_unix_epoch(Duration::from_secs(now.timestamp().max(0) as u64));
     signer
         .verify_for_usage(
@@ -302,7 +383,18 @@ fn check_signed_info(
             None,
             None,
         )
-        .map_err(|e| VerifyError::UntrustedSigner(e.to_string()))?;
+        .map_err(untrusted)?;
+    check_value(parsed, &signer, info)?;
+    Ok(signer_der)
+}
+
+/// The signature value over `info`, by `signer`'s key.
+fn check_value(
+    parsed: &Parsed,
+    signer: &webpki::EndEntityCert<'_>,
+    info: &str,
+) -> Result<(), VerifyError> {
+    let algorithm = parsed.algorithm.as_deref().unwrap_or_default();
     let value = decode(
         parsed.signature_value.as_deref().unwrap_or_default(),
         "SignatureValue",

@@ -8,6 +8,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use rustls_pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
 
 use super::{SigningError, SigningKey};
@@ -126,14 +127,25 @@ pub fn sign_detached(
 /// `<Signature>` around a canonical SignedInfo: its value, the signer's chain, and `object`.
 fn signature_document(key: &SigningKey, info: &str, object: &str) -> Result<Vec<u8>, SigningError> {
     let signature = key.sign(info.as_bytes())?;
+    Ok(signature_document_of(info, &signature, key.chain(), object).into_bytes())
+}
+
+/// The signature document with these parts, byte for byte as this node writes it: the
+/// verifier of a detached signature rebuilds it to require exactly that form.
+pub(super) fn signature_document_of(
+    info: &str,
+    signature_value: &[u8],
+    chain: &[CertificateDer<'_>],
+    object: &str,
+) -> String {
     let mut out = String::with_capacity(4096);
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!("<Signature xmlns=\"{DSIG_NS}\">"));
     out.push_str(info);
     out.push_str("<SignatureValue>");
-    out.push_str(&BASE64.encode(signature));
+    out.push_str(&BASE64.encode(signature_value));
     out.push_str("</SignatureValue><KeyInfo><X509Data>");
-    for cert in key.chain() {
+    for cert in chain {
         out.push_str("<X509Certificate>");
         out.push_str(&BASE64.encode(cert.as_ref()));
         out.push_str("</X509Certificate>");
@@ -141,5 +153,5 @@ fn signature_document(key: &SigningKey, info: &str, object: &str) -> Result<Vec<
     out.push_str("</X509Data></KeyInfo>");
     out.push_str(object);
     out.push_str("</Signature>\n");
-    Ok(out.into_bytes())
+    out
 }

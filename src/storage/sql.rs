@@ -882,11 +882,16 @@ impl<B: Backend> Storage for SqlStorage<B> {
         if changed > 0 || !removed.is_empty() {
             state_changed(&mut tx, kind, &removed, at).await?;
         }
-        // Never going back: the next Volgnummer is one above the highest ever used.
+        let published_here = tx
+            .fetch_optional(
+                query("SELECT volgnummer FROM versions WHERE list = $1 LIMIT 1")
+                    .text(kind.as_str()),
+            )
+            .await?
+            .is_some();
         let last = head
-            .last_volgnummer
-            .map_or(0, Volgnummer::get)
-            .max(list.volgnummer.get());
+            .last_after_import(list.volgnummer, published_here)
+            .map_or(0, Volgnummer::get);
         tx.execute(
             query(
                 "UPDATE list_heads SET last_volgnummer = $1, imported_volgnummer = $2, \

@@ -8,10 +8,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use rustls_pki_types::CertificateDer;
 use stelselnode::archive::{
-    BundleState, ExportRequest, Exporter, MANIFEST, MANIFEST_SIGNATURE, Problem, Severity,
-    verify_bundle,
+    BundleState, BundleTrust, ExportRequest, Exporter, MANIFEST, MANIFEST_SIGNATURE, Problem,
+    Severity, verify_bundle,
 };
 use stelselnode::config::{NotifyConfig, SlaConfig};
 use stelselnode::devpki::KeyAlgorithm;
@@ -30,20 +29,25 @@ on_both_backends!(
     nightly_bundles_chain_and_the_archive_check_finds_damage,
 );
 
-struct Archive {
-    node: Node,
-    dir: tempfile::TempDir,
+pub(super) struct Archive {
+    pub(super) node: Node,
+    pub(super) dir: tempfile::TempDir,
     /// Where the first bundle ends and the second starts.
-    middle: DateTime<Utc>,
-    end: DateTime<Utc>,
+    pub(super) middle: DateTime<Utc>,
+    pub(super) end: DateTime<Utc>,
 }
 
 impl Archive {
-    fn ca(&self) -> Vec<CertificateDer<'static>> {
-        vec![self.node.signer.ca.certificate().clone()]
+    pub(super) fn trust(&self) -> BundleTrust {
+        BundleTrust::new(vec![self.node.signer.ca.certificate().clone()])
     }
 
-    async fn export(&self, out: &str, to: DateTime<Utc>, previous: Option<&str>) -> PathBuf {
+    pub(super) async fn export(
+        &self,
+        out: &str,
+        to: DateTime<Utc>,
+        previous: Option<&str>,
+    ) -> PathBuf {
         let storage = self.node.db.storage.clone();
         let sla = SlaService::new(
             storage.clone(),
@@ -62,6 +66,7 @@ impl Archive {
             storage: storage.as_ref(),
             key: &self.node.signer.key,
             sla: &sla,
+            trust: None,
         }
         .export(&request, &mut |_, _| {})
         .await
@@ -75,14 +80,14 @@ impl Archive {
         state: Option<&BundleState>,
         now: DateTime<Utc>,
     ) -> Result<BundleState, Vec<Problem>> {
-        verify_bundle(dir, &self.ca(), state, now).map(|v| v.state)
+        verify_bundle(dir, &self.trust(), state, now).map(|v| v.state)
     }
 }
 
 /// A node that published every list three days ago and the Whitelist again (heartbeats: the
 /// same content) a day later — the first bundle — then the Whitelist three more times and
 /// the GNL once — the second bundle.
-async fn archive(db: TestDatabase) -> Archive {
+pub(super) async fn archive(db: TestDatabase) -> Archive {
     let node = node(db, KeyAlgorithm::Rsa2048).await;
     let start = Utc::now().duration_trunc(Duration::hours(1)).unwrap() - Duration::days(3);
     node.clock.set(start);
@@ -120,7 +125,7 @@ async fn archive(db: TestDatabase) -> Archive {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(super) fn copy_dir(from: &Path, to: &Path) {
     for entry in walk(from) {
         let target = to.join(entry.strip_prefix(from).unwrap());
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
@@ -128,7 +133,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
+pub(super) fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -158,7 +163,7 @@ fn assert_reported(found: &[String], expected: &str) {
 
 /// Re-signs a changed MANIFEST with `key`: what an exporter with a bug, or a forger with a
 /// key, would produce.
-fn resign(dir: &Path, key: &stelselnode::signing::SigningKey) {
+pub(super) fn resign(dir: &Path, key: &stelselnode::signing::SigningKey) {
     use sha2::Digest;
     let manifest = std::fs::read(dir.join(MANIFEST)).unwrap();
     let digest: [u8; 32] = sha2::Sha256::digest(&manifest).into();
@@ -332,6 +337,23 @@ async fn an_exported_bundle_verifies_and_every_tampering_is_named(db: TestDataba
             .unwrap()
     };
     let state_file = a.dir.path().join("state.json");
+    // A state file that does not exist is an error (a typo would switch rollback protection
+    // off), unless the auditor says it is the first bundle.
+    let missing = run(&first, &state_file);
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    assert!(!state_file.exists());
+    let init = Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+        .args(["archive", "verify"])
+        .arg(&first)
+        .arg("--ca")
+        .arg(a.dir.path().join("ca.pem"))
+        .arg("--state")
+        .arg(&state_file)
+        .arg("--init-state")
+        .output()
+        .unwrap();
+    assert_eq!(init.status.code(), Some(0), "{init:?}");
+    // The same bundle again with the state it left: still accepted.
     assert_eq!(run(&first, &state_file).status.code(), Some(0));
     let refused = run(&flipped, &state_file);
     assert_eq!(refused.status.code(), Some(4));
@@ -420,7 +442,7 @@ async fn the_list_at_an_instant_is_the_version_served_then(db: TestDatabase) {
 
 /// What an Exporter of a running test node needs besides its storage: the SLA service and
 /// the node's signing key.
-fn export_parts(
+pub(super) fn export_parts(
     server: &super::support::server::TestServer,
 ) -> (SlaService, stelselnode::signing::SigningKey) {
     let sla = SlaService::new(
@@ -562,12 +584,13 @@ async fn retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifie
         storage: storage.as_ref(),
         key: &key,
         sla: &sla,
+        trust: None,
     }
     .export(&request, &mut |_, _| {})
     .await
     .unwrap();
-    let ca = vec![server.pki.ca.certificate().clone()];
-    let verified = verify_bundle(&request.out, &ca, None, now).unwrap();
+    let trust = BundleTrust::new(vec![server.pki.ca.certificate().clone()]);
+    let verified = verify_bundle(&request.out, &trust, None, now).unwrap();
     assert_eq!(
         verified.state.lists[&ListKind::Whitelist].0,
         v3.volgnummer.get()
@@ -590,13 +613,14 @@ async fn nightly_bundles_chain_and_the_archive_check_finds_damage(db: TestDataba
     server.publish_all().await;
     let storage = server.db.storage.clone();
     let (sla, key) = export_parts(&server);
+    let trust = BundleTrust::new(vec![server.pki.ca.certificate().clone()]);
     let exporter = Exporter {
         storage: storage.as_ref(),
         key: &key,
         sla: &sla,
+        trust: Some(&trust),
     };
     let dir = tempfile::tempdir().unwrap();
-    let ca = vec![server.pki.ca.certificate().clone()];
     let mut state = None;
     // Three nights with a publication each day; a second run in a night does nothing; only
     // the newest two bundles are kept.
@@ -616,7 +640,7 @@ async fn nightly_bundles_chain_and_the_archive_check_finds_damage(db: TestDataba
         );
         let newest = bundles(dir.path()).unwrap().pop().unwrap();
         state = Some(
-            verify_bundle(&newest, &ca, state.as_ref(), at)
+            verify_bundle(&newest, &trust, state.as_ref(), at)
                 .unwrap()
                 .state,
         );

@@ -176,3 +176,64 @@ async fn idle_and_slow_clients_are_cut_off_while_others_are_served() {
     assert_eq!(closed, IDLE);
     server.app.stop().await;
 }
+
+/// Issue 21, finding 0: connections that never speak, or stall in their ClientHello, took
+/// every worker's handshake slots, and whitelisted nodes waited seconds for a list. With
+/// 5 000 idle connections and 500 stalled ClientHellos open, every request of a whitelisted
+/// node (a new connection each time: TCP, full TLS handshake, request, answer) is served in
+/// under 100 ms.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_and_stalled_handshakes_do_not_keep_a_node_waiting() {
+    const IDLE: usize = 5000;
+    const STALLED: usize = 500;
+    let db = super::support::sqlite().await;
+    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    server.publish_all().await;
+    let address = server.app.node_address();
+    let connect = || async move {
+        tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(address))
+            .await
+            .expect("the node accepts connections")
+            .unwrap()
+    };
+    let mut held = Vec::with_capacity(IDLE + STALLED);
+    for _ in 0..IDLE {
+        held.push(connect().await);
+    }
+    // A TLS record announcing a 512-byte ClientHello, and only its first bytes.
+    let partial_client_hello = [
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x5a, 0x5a,
+    ];
+    for _ in 0..STALLED {
+        let mut stalled = connect().await;
+        stalled.write_all(&partial_client_hello).await.unwrap();
+        held.push(stalled);
+    }
+    let node = connector(server.pki.ca.certificate(), Some(&server.pki.node));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        let response = tokio::time::timeout(
+            Duration::from_secs(30),
+            super::support::http_client::request(
+                &node,
+                address,
+                "GET",
+                "/lists/whitelist",
+                &[],
+                b"",
+            ),
+        )
+        .await
+        .expect("the node answered within 30 s")
+        .unwrap();
+        assert_eq!(response.status, 200);
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_millis(100),
+        "a whitelisted node waited {slowest:?} behind {IDLE} idle and {STALLED} stalled connections"
+    );
+    drop(held);
+    server.app.stop().await;
+}

@@ -211,3 +211,45 @@ async fn dev_brings_a_node_up_and_its_commands_work() {
     drop(child);
     assert!(dir.join("stelselnode.db").exists() && dir.join("config.toml").exists());
 }
+
+/// Issue 21: on the very first start the node listener accepted connections before the
+/// example Whitelist was published, and refused a whitelisted node (`access_denied`). A node
+/// that connects the moment the port opens is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whitelisted_node_is_served_from_the_first_connection() {
+    let workdir = tempfile::tempdir().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let node: std::net::SocketAddr = free.local_addr().unwrap();
+    drop(free);
+    let _child = Running(
+        Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+            .arg("dev")
+            .current_dir(workdir.path())
+            .env("STELSELNODE_SERVER_NODE_LISTEN", node.to_string())
+            .env("STELSELNODE_SERVER_ADMIN_LISTEN", "127.0.0.1:0")
+            .env("STELSELNODE_SERVER_OPS_LISTEN", "127.0.0.1:0")
+            .env("STELSELNODE_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let dir = workdir.path().join("dev");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    // The certificates are written before anything listens; then the port opens.
+    let answer = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node never listened"
+        );
+        let ready = dir.join("node.key").exists() && dir.join("ca.pem").exists();
+        if !ready || tokio::net::TcpStream::connect(node).await.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            continue;
+        }
+        let ca = CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap();
+        let connector = super::support::http_client::connector(&ca, Some(&issued(&dir, "node")));
+        break request(&connector, node, "GET", "/lists/whitelist", &[], b"").await;
+    };
+    let answer = answer.expect("the first connection is served, not refused");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+}

@@ -47,6 +47,12 @@ async fn malformed_requests_get_json_answers_and_are_audited(db: TestDatabase) {
     // Finding 5: a multi-byte last character in an age panicked a worker.
     let age = server.admin_get(loket, "/mutations?max_age=1%C3%A9").await;
     assert_json_error(&age, 400);
+    // `/ui/` as people type it: the application, for every staff role (issue 21).
+    for staff in [loket, beheer] {
+        let slash = server.admin_get(staff, "/ui/").await;
+        assert_eq!(slash.status, 308, "{}", slash.text());
+        assert_eq!(slash.header("Location"), Some("/ui"));
+    }
     // An id that is not a number, a route that does not exist, a method a route does not take.
     assert_json_error(&server.admin_get(loket, "/mutations/abc").await, 404);
     assert_json_error(&server.admin_get(beheer, "/no/such/route").await, 404);

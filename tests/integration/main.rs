@@ -29,6 +29,7 @@ mod crashes;
 mod dev_mode;
 mod faults;
 mod fuzz;
+mod hostile_bundles;
 mod hostile_input;
 mod mutation_storage;
 mod mutation_workflow;

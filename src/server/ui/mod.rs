@@ -16,7 +16,7 @@ mod new_mutation;
 mod queue;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 
 pub use csrf::CsrfKey;
 use layout::Viewer;
@@ -32,6 +32,7 @@ const BEHEER: &[Role] = &[Role::Beheer];
 
 route_table! {
     "/ui" [STAFF] { read => queue::page_handler }
+    "/ui/" [STAFF] { read => home_with_slash }
     "/ui/mutaties/{id}" [STAFF] { read => mutation::page_handler }
     "/ui/nieuw/{list}" [STAFF] { read => new_mutation::form_handler, post => new_mutation::post_handler }
     // Never the submitter: the workflow refuses, whatever the page showed.
@@ -49,6 +50,13 @@ route_table! {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     register_routes(cfg);
+}
+
+/// `/ui/`, as people type it: the application's home is `/ui`.
+async fn home_with_slash(_viewer: Viewer) -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((actix_web::http::header::LOCATION, "/ui"))
+        .finish()
 }
 
 impl FromRequest for Viewer {
