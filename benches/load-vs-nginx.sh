@@ -6,7 +6,9 @@
 #   benches/load-vs-nginx.sh [ZORGAANBIEDERS=10000] [SECONDS=5] ["CONNECTIONS..."="16 64 256"]
 #
 # Cases: full body identity, full body gzip, 304 (If-None-Match), each at every connection
-# count. Two load generators measure every case: examples/loadgen.rs (counts only whole
+# count; and `idle` (CASES=idle): the latency of a whitelisted node's requests (each on a new
+# connection) while IDLE (5000) connections send nothing and STALLED (500) stall in their
+# ClientHello, on each server in turn (examples/idle_flood.rs, issue 21). Two load generators measure every case: examples/loadgen.rs (counts only whole
 # answers with the expected status and length that arrive within the run) and oha
 # (crates.io; counted the same way from its status distribution) as a second opinion. ROUNDS
 # (5) rounds alternate node and nginx so both meet the same machine noise; the figure is the
@@ -17,10 +19,11 @@ cd "$(dirname "$0")/.."
 n=${1:-10000}; seconds=${2:-5}; connection_counts=${3:-16 64 256}
 command -v nginx >/dev/null || { apt-get update -qq; apt-get install -y -qq nginx-light >/dev/null; }
 command -v openssl >/dev/null || { apt-get update -qq; apt-get install -y -qq openssl >/dev/null; }
-command -v oha >/dev/null || cargo install --quiet --locked oha
-cargo build --release --quiet --bin stelselnode --example loadgen
+command -v oha >/dev/null || [ "${CASES:-}" = idle ] || cargo install --quiet --locked oha
+cargo build --release --quiet --bin stelselnode --example loadgen --example idle_flood
 bin=$PWD/target/release/stelselnode
 loadgen=$PWD/target/release/examples/loadgen
+idle_flood=$PWD/target/release/examples/idle_flood
 work=$(mktemp -d /tmp/stelselnode-load.XXXXXX)
 node_pid=; nginx_started=
 cleanup() {
@@ -74,7 +77,8 @@ cat > nginx/nginx.conf <<NGINX
 worker_processes $(nproc);
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/logs/error.log warn;
-events { worker_connections 4096; }
+worker_rlimit_nofile 40000;
+events { worker_connections 16384; }
 http {
     access_log off;
     sendfile on;
@@ -155,6 +159,20 @@ print(f"{good / seconds:.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms  ({good} 
 
 rounds=${ROUNDS:-5}
 for case in ${CASES:-304 gzip identity}; do
+    if [ "$case" = idle ]; then
+        for round in $(seq "$rounds"); do
+            for port in 18443 28443; do
+                label=node; [ "$port" = 28443 ] && label=nginx
+                result=$("$idle_flood" "127.0.0.1:$port" /lists/zal ca.pem node.pem node.key \
+                    "${IDLE:-5000}" "${STALLED:-500}" "${REQUESTS:-20}")
+                echo "idle     round $round $label (${IDLE:-5000} idle, ${STALLED:-500} stalled): $result"
+                if [ -n "${RESULTS:-}" ]; then
+                    printf 'idle\t%s\t%s\t%s\n' "$round" "$label" "$result" >> "$RESULTS"
+                fi
+            done
+        done
+        continue
+    fi
     case $case in
         identity) headers=(); status=200; length=$identity_bytes ;;
         gzip) headers=("Accept-Encoding: gzip"); status=200; length=$gzip_bytes ;;
