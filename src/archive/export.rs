@@ -17,7 +17,7 @@ use super::ArchiveError;
 use super::bundle::{ArchivedVersion, MANIFEST, MANIFEST_SIGNATURE, SLA_REPORT, version_path};
 use super::manifest::{Manifest, ManifestFile};
 use super::untrusted::BundleDir;
-use super::verify::{BundleTrust, read_manifest_signed, read_signed_manifest};
+use super::verify::{BundleTrust, read_manifest_checked_by, read_signed_manifest};
 use crate::calendar::local_date;
 use crate::domain::ListKind;
 use crate::signing::{SignerIdentity, SigningKey, hex, sign_detached, verify_detached_by};
@@ -168,7 +168,7 @@ impl Exporter<'_> {
                 let own = self.key.chain().first().ok_or_else(|| {
                     ArchiveError::Invalid("the signing key has no certificate".into())
                 })?;
-                read_manifest_signed(&bundle, |signature, digest, _| {
+                read_manifest_checked_by(&bundle, |signature, digest, _| {
                     verify_detached_by(signature, MANIFEST, digest, own)
                         .map_err(|e| e.to_string())?;
                     SignerIdentity::of(own)

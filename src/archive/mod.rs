@@ -19,14 +19,10 @@ use std::path::Path;
 pub use bundle::{ArchivedVersion, MANIFEST, MANIFEST_SIGNATURE, SLA_REPORT, version_path};
 pub use check::{ArchiveCheck, CheckReport};
 pub use export::{BUNDLE_LIFETIME, ExportRequest, ExportSummary, Exporter};
-pub use manifest::{Manifest, ManifestFile, is_sha256, printable};
+pub use manifest::{Manifest, ManifestFile};
 pub use nightly::{bundles, export_nightly};
 pub use retention::Retention;
-pub use untrusted::{BundleDir, FileProblem};
-pub use verify::{
-    BundleState, BundleTrust, Problem, Severity, SignedManifest, Verified, read_manifest_signed,
-    read_signed_manifest, verify_bundle,
-};
+pub use verify::{BundleState, BundleTrust, Problem, Severity, Verified, verify_bundle};
 
 use crate::storage::StorageError;
 

@@ -30,13 +30,6 @@ pub enum FileProblem {
     Unreadable { path: String, message: String },
 }
 
-impl FileProblem {
-    /// An io error's words, for messages about files outside a bundle too.
-    pub fn describe_io(error: &std::io::Error) -> String {
-        words(error)
-    }
-}
-
 /// An io error's words without the "(os error N)" suffix std adds.
 pub(super) fn words(error: &std::io::Error) -> String {
     let text = error.to_string();

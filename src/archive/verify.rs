@@ -108,7 +108,7 @@ pub struct Verified {
 }
 
 /// A MANIFEST whose signature held.
-pub struct SignedManifest {
+pub(super) struct SignedManifest {
     pub manifest: Manifest,
     pub sha256: String,
     pub signer: SignerIdentity,
@@ -116,11 +116,11 @@ pub struct SignedManifest {
 
 /// Reads the MANIFEST of `bundle` and checks its signature against `trust` before believing
 /// a word of it.
-pub fn read_signed_manifest(
+pub(super) fn read_signed_manifest(
     bundle: &BundleDir,
     trust: &BundleTrust,
 ) -> Result<SignedManifest, String> {
-    read_manifest_signed(bundle, |signature, digest, signed_at| {
+    read_manifest_checked_by(bundle, |signature, digest, signed_at| {
         let signer = verify_detached(signature, MANIFEST, digest, &trust.anchors, signed_at)
             .map_err(|e| e.to_string())?;
         trust.signers.check(&signer)
@@ -129,7 +129,7 @@ pub fn read_signed_manifest(
 
 /// Reads the MANIFEST of `bundle`; `check(signature, digest, instant)` decides whether its
 /// signature holds and names the signer. Nothing of the MANIFEST is parsed before.
-pub fn read_manifest_signed(
+pub(super) fn read_manifest_checked_by(
     bundle: &BundleDir,
     check: impl FnOnce(&[u8], &[u8; 32], DateTime<Utc>) -> Result<SignerIdentity, String>,
 ) -> Result<SignedManifest, String> {
@@ -182,7 +182,7 @@ impl BodyCache {
     fn get(&mut self, bundle: &BundleDir, path: &str, limit: u64) -> Result<&[u8], String> {
         if self.path != path {
             self.path.clear();
-            self.bytes = Vec::new();
+            self.bytes.clear();
             let file = std::io::BufReader::new(bundle.open(path).map_err(|e| e.to_string())?);
             GzDecoder::new(file)
                 .take(limit.saturating_add(1))
@@ -294,23 +294,13 @@ impl Checker<'_> {
     /// its record, its signature its bytes and record.
     fn check_version(&mut self, v: &ArchivedVersion) {
         let name = format!("{} version {}", v.list, v.volgnummer);
-        let expected = [
-            (
-                Some(&v.header),
-                version_path(v.list, v.volgnummer, "header"),
-            ),
-            (
-                Some(&v.signature),
-                version_path(v.list, v.volgnummer, "sig"),
-            ),
-        ];
-        for (part, path) in expected {
-            if part != Some(&path) {
-                self.content(format!(
-                    "{name}: its parts are not where the layout puts them"
-                ));
-                return;
-            }
+        if v.header != version_path(v.list, v.volgnummer, "header")
+            || v.signature != version_path(v.list, v.volgnummer, "sig")
+        {
+            self.content(format!(
+                "{name}: its parts are not where the layout puts them"
+            ));
+            return;
         }
         let body_ok = v.body.as_deref().is_none_or(|b| {
             is_bundle_path(b)

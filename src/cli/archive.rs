@@ -261,9 +261,8 @@ pub fn verify(request: VerifyRequest<'_>) -> anyhow::Result<ExitCode> {
         (Some(path), false) => {
             let bytes = std::fs::read(path).map_err(|e| {
                 anyhow::anyhow!(
-                    "cannot read the state {}: {} (the first time, add --init-state)",
-                    path.display(),
-                    crate::archive::FileProblem::describe_io(&e)
+                    "cannot read the state {}: {e} (the first time, add --init-state)",
+                    path.display()
                 )
             })?;
             Some(

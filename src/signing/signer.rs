@@ -5,7 +5,6 @@
 //! by the SHA-256 of its public key (SPKI), which survives a certificate renewal with the same
 //! key.
 
-use std::fmt;
 use std::str::FromStr;
 
 use rustls_pki_types::CertificateDer;
@@ -35,15 +34,6 @@ impl FromStr for SignerPin {
             }
         }
         Err("expected cn:<subject common name> or spki-sha256:<64 hex digits>".into())
-    }
-}
-
-impl fmt::Display for SignerPin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::CommonName(name) => write!(f, "cn:{name}"),
-            Self::SpkiSha256(digest) => write!(f, "spki-sha256:{digest}"),
-        }
     }
 }
 

@@ -440,11 +440,27 @@ async fn the_list_at_an_instant_is_the_version_served_then(db: TestDatabase) {
     assert!(String::from_utf8_lossy(&cli.stderr).contains(&format!("Volgnummer {n} was current")));
 }
 
-/// What an Exporter of a running test node needs besides its storage: the SLA service and
-/// the node's signing key.
-pub(super) fn export_parts(
-    server: &super::support::server::TestServer,
-) -> (SlaService, stelselnode::signing::SigningKey) {
+/// What an Exporter of a running test node needs: its storage, the SLA service, the node's
+/// signing key, and the test CA an earlier bundle must chain to.
+pub(super) struct ExportParts {
+    storage: Arc<dyn stelselnode::storage::Storage>,
+    sla: SlaService,
+    key: stelselnode::signing::SigningKey,
+    pub(super) trust: BundleTrust,
+}
+
+impl ExportParts {
+    pub(super) fn exporter(&self) -> Exporter<'_> {
+        Exporter {
+            storage: self.storage.as_ref(),
+            key: &self.key,
+            sla: &self.sla,
+            trust: Some(&self.trust),
+        }
+    }
+}
+
+pub(super) fn export_parts(server: &super::support::server::TestServer) -> ExportParts {
     let sla = SlaService::new(
         server.db.storage.clone(),
         Arc::new(server.clock.clone()),
@@ -458,7 +474,12 @@ pub(super) fn export_parts(
         Path::new(&signing.certificate_chain_file),
     )
     .unwrap();
-    (sla, key)
+    ExportParts {
+        storage: server.db.storage.clone(),
+        sla,
+        key,
+        trust: BundleTrust::new(vec![server.pki.ca.certificate().clone()]),
+    }
 }
 
 /// `now` minus whole months and days.
@@ -573,24 +594,19 @@ async fn retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifie
 
     // The chain still verifies across the purged version.
     let dir = tempfile::tempdir().unwrap();
-    let (sla, key) = export_parts(&server);
+    let parts = export_parts(&server);
     let request = ExportRequest {
         out: dir.path().join("all"),
         from: None,
         to: now,
         previous: None,
     };
-    Exporter {
-        storage: storage.as_ref(),
-        key: &key,
-        sla: &sla,
-        trust: None,
-    }
-    .export(&request, &mut |_, _| {})
-    .await
-    .unwrap();
-    let trust = BundleTrust::new(vec![server.pki.ca.certificate().clone()]);
-    let verified = verify_bundle(&request.out, &trust, None, now).unwrap();
+    parts
+        .exporter()
+        .export(&request, &mut |_, _| {})
+        .await
+        .unwrap();
+    let verified = verify_bundle(&request.out, &parts.trust, None, now).unwrap();
     assert_eq!(
         verified.state.lists[&ListKind::Whitelist].0,
         v3.volgnummer.get()
@@ -611,15 +627,8 @@ async fn nightly_bundles_chain_and_the_archive_check_finds_damage(db: TestDataba
     let day = Utc::now().duration_trunc(Duration::days(1)).unwrap() - Duration::days(4);
     server.clock.set(day);
     server.publish_all().await;
-    let storage = server.db.storage.clone();
-    let (sla, key) = export_parts(&server);
-    let trust = BundleTrust::new(vec![server.pki.ca.certificate().clone()]);
-    let exporter = Exporter {
-        storage: storage.as_ref(),
-        key: &key,
-        sla: &sla,
-        trust: Some(&trust),
-    };
+    let parts = export_parts(&server);
+    let (exporter, trust) = (parts.exporter(), &parts.trust);
     let dir = tempfile::tempdir().unwrap();
     let mut state = None;
     // Three nights with a publication each day; a second run in a night does nothing; only
@@ -640,7 +649,7 @@ async fn nightly_bundles_chain_and_the_archive_check_finds_damage(db: TestDataba
         );
         let newest = bundles(dir.path()).unwrap().pop().unwrap();
         state = Some(
-            verify_bundle(&newest, &trust, state.as_ref(), at)
+            verify_bundle(&newest, trust, state.as_ref(), at)
                 .unwrap()
                 .state,
         );

@@ -279,10 +279,14 @@ async fn the_signer_must_be_a_signing_certificate_and_can_be_pinned(db: TestData
             common_name: "some other organisation".into(),
         }),
     );
-    b.assert_refused(
-        &unrestricted,
-        "lacks the codeSigning extended key usage",
-        u64::MAX / 2,
+    let refused = verify_cli(&unrestricted, &b.ca, &[]);
+    assert_eq!(refused.code, Some(4), "{}", refused.stdout);
+    assert!(
+        refused
+            .stdout
+            .contains("lacks the codeSigning extended key usage"),
+        "{}",
+        refused.stdout
     );
 
     // Another organisation's signing certificate under the same CA: a signing certificate,
@@ -431,15 +435,8 @@ async fn export_writes_only_what_it_made(db: TestDatabase) {
 
     let server = TestServer::start(db, NodeAccess::Whitelist).await;
     server.publish_all().await;
-    let (sla, key) = export_parts(&server);
-    let storage = server.db.storage.clone();
-    let trust = BundleTrust::new(vec![server.pki.ca.certificate().clone()]);
-    let exporter = Exporter {
-        storage: storage.as_ref(),
-        key: &key,
-        sla: &sla,
-        trust: Some(&trust),
-    };
+    let parts = export_parts(&server);
+    let exporter = parts.exporter();
     let dir = tempfile::tempdir().unwrap();
     let to = Utc::now() + chrono::Duration::hours(1);
     let export = |out: PathBuf, previous: Option<PathBuf>| {
