@@ -362,6 +362,10 @@ impl Config {
                 problems.push(format!("server.{name} must be 1 to {max}"));
             }
         }
+        if self.archive.keep_bundles == 0 {
+            // The next nightly export follows the newest bundle kept.
+            problems.push("archive.keep_bundles must be at least 1".to_owned());
+        }
         if !(1..=100_000).contains(&self.server.max_connections) {
             problems.push("server.max_connections must be 1 to 100000".to_owned());
         }

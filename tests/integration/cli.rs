@@ -216,6 +216,26 @@ fn the_calendar_answers_between_and_deadline() {
 }
 
 #[test]
+fn keeping_no_nightly_bundle_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+        .arg("serve")
+        .env(
+            "STELSELNODE_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("node.db").display()),
+        )
+        .env("STELSELNODE_ARCHIVE_KEEP_BUNDLES", "0")
+        .output()
+        .unwrap();
+    assert!(!serve.status.success());
+    assert!(
+        stderr(&serve).contains("archive.keep_bundles must be at least 1"),
+        "{}",
+        stderr(&serve)
+    );
+}
+
+#[test]
 fn a_log_retention_outside_12_to_15_months_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("node.db").display());
