@@ -24,8 +24,8 @@ pub use crate::domain::CheckError;
 pub use checks::{Stage, check_change};
 pub use retire::{RetirePlan, retire_interface_version};
 pub use workflow::{
-    Actor, Approval, EntryVersion, MutationWorkflow, PublicationOutcome, RetireOutcome,
-    RetireRequest, WorkflowError, WorkflowSettings,
+    Actor, Approval, EntryVersion, MutationWorkflow, OpenQueue, PublicationOutcome, QueuedMutation,
+    RetireOutcome, RetireRequest, WorkflowError, WorkflowSettings,
 };
 
 /// A mutation request that passed rules 1–3: every value obeys its facet, the entry its

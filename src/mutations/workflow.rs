@@ -29,8 +29,24 @@ use crate::domain::{
     Snapshot, Ticketreferentie, VersionRecord, Violation, Violations,
 };
 use crate::publication::{PublishError, PublishOptions, Publisher};
-use crate::sla::SlaPolicy;
-use crate::storage::{MutationQuery, Recheck, StateCache, Storage, StorageError};
+use crate::sla::{SlaPolicy, Standing};
+use crate::storage::{MutationQuery, OpenQueueQuery, Recheck, StateCache, Storage, StorageError};
+
+/// One page of the work queue.
+#[derive(Debug, Clone)]
+pub struct OpenQueue {
+    pub mutations: Vec<QueuedMutation>,
+    /// More open mutations match than this page holds.
+    pub more: bool,
+}
+
+/// An open mutation and where it stands against its deadline (`None` until the node stored
+/// a deadline for a mutation from before the SLA).
+#[derive(Debug, Clone)]
+pub struct QueuedMutation {
+    pub mutation: MutationRecord,
+    pub standing: Option<Standing>,
+}
 
 /// How often scheduled and delayed changes are looked for.
 const SCHEDULE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -264,6 +280,35 @@ impl MutationWorkflow {
         query: &MutationQuery,
     ) -> Result<Vec<MutationRecord>, WorkflowError> {
         Ok(self.storage.mutations(query).await?)
+    }
+
+    /// One page of the work queue: open mutations matching `query`, the most urgent first,
+    /// each with where it stands against its SLA deadline. Exact at any backlog: the
+    /// database selects and orders, so no open mutation hides behind decided ones.
+    pub async fn open_queue(&self, query: &OpenQueueQuery) -> Result<OpenQueue, WorkflowError> {
+        // One more than asked tells whether a next page exists.
+        let mut mutations = self
+            .storage
+            .open_mutations(&OpenQueueQuery {
+                limit: query.limit.saturating_add(1),
+                ..query.clone()
+            })
+            .await?;
+        let more = mutations.len() > query.limit as usize;
+        mutations.truncate(query.limit as usize);
+        let now = self.clock.now();
+        let mutations = mutations
+            .into_iter()
+            .map(|mutation| QueuedMutation {
+                standing: mutation
+                    .sla
+                    .deadline
+                    .as_ref()
+                    .map(|d| self.settings.sla.standing(d.deadline, now)),
+                mutation,
+            })
+            .collect();
+        Ok(OpenQueue { mutations, more })
     }
 
     /// An entry of the working state with its version, removed entries included.

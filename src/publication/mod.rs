@@ -13,6 +13,7 @@ mod contents;
 mod document;
 mod heartbeat;
 mod honoured;
+mod preview;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -33,6 +34,7 @@ use crate::xml::{check_rendered, parse_list, render_list};
 
 pub use document::{CorruptArchive, assemble, gzip, header_len};
 pub use honoured::Honoured;
+pub use preview::{Preview, Verdict};
 
 /// How often a publication is tried when other replicas or writers keep moving the list on.
 /// Within one process publications of a list queue on a lock, so only other replicas and
@@ -249,12 +251,7 @@ impl Publisher {
         let for_serving = self.observer.is_some();
         for _ in 0..MAX_ATTEMPTS {
             let snapshot = self.state.snapshot().await?;
-            let mut published = BTreeMap::new();
-            for (&l, listed) in &snapshot.lists {
-                if let Some(current) = &listed.current {
-                    published.insert(l, self.content(current).await?);
-                }
-            }
+            let published = self.published_entries(&snapshot).await?;
             let key = self.key.read().expect("key lock").clone();
             let now = self.clock.now();
             let settings = self.settings;
@@ -296,7 +293,20 @@ impl Publisher {
         Err(PublishError::Contention { list })
     }
 
-    /// The entries of a published version, from memory or from the archive.
+    /// The entries of each list's current published version in `snapshot`.
+    async fn published_entries(
+        &self,
+        snapshot: &Snapshot,
+    ) -> Result<BTreeMap<ListKind, Arc<ListEntries>>, PublishError> {
+        let mut published = BTreeMap::new();
+        for (&list, listed) in &snapshot.lists {
+            if let Some(current) = &listed.current {
+                published.insert(list, self.content(current).await?);
+            }
+        }
+        Ok(published)
+    }
+
     /// Parses the current versions ahead of the first publication after a start, so that
     /// the first approval does not wait for the archive to be read (10 000 entries: ~0.4 s).
     pub async fn warm_up(&self) {
@@ -312,6 +322,7 @@ impl Publisher {
         }
     }
 
+    /// The entries of a published version, from memory or from the archive.
     pub async fn content(&self, record: &VersionRecord) -> Result<Arc<ListEntries>, PublishError> {
         if let Some(entries) = self.contents.get(&record.sha256) {
             return Ok(entries);
@@ -386,6 +397,16 @@ fn prepare_plan(
         .collect()
 }
 
+/// The next version of a list at `now`: its working state with the next Volgnummer.
+fn next_lijst(listed: &ListSnapshot, now: chrono::DateTime<chrono::Utc>) -> Lijst {
+    Lijst {
+        // Whole seconds, like the lists MedMij has always published.
+        tijdstempel: Tijdstempel::new(now.trunc_subsecs(0)),
+        volgnummer: listed.head.next_volgnummer(),
+        entries: listed.state.entries.clone(),
+    }
+}
+
 /// Renders, re-checks and signs the next version of `list`.
 fn prepare(
     list: ListKind,
@@ -399,13 +420,8 @@ fn prepare(
         now,
         for_serving,
     } = *publication;
-    // Whole seconds, like the lists MedMij has always published.
-    let tijdstempel = Tijdstempel::new(now.trunc_subsecs(0));
-    let lijst = Lijst {
-        tijdstempel,
-        volgnummer: listed.head.next_volgnummer(),
-        entries: listed.state.entries.clone(),
-    };
+    let lijst = next_lijst(listed, now);
+    let tijdstempel = lijst.tijdstempel;
     let document = render_list(&lijst);
     let split = header_len(&document);
     let (header, body) = document.split_at(split);

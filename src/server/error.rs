@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::domain::{DecisionError, Violation, Violations};
 use crate::mutations::{CheckError, WorkflowError};
+use crate::publication::PublishError;
 use crate::sla::{ReportError, SlaError};
 use crate::storage::StorageError;
 
@@ -140,6 +141,16 @@ impl From<WorkflowError> for ApiError {
                 },
             },
             WorkflowError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(e: PublishError) -> Self {
+        match e {
+            PublishError::Storage(e) => e.into(),
+            PublishError::Refused { violations, .. } => ApiError::refused(violations),
+            e => ApiError::internal(e),
         }
     }
 }

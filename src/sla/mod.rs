@@ -164,6 +164,46 @@ impl SlaPolicy {
             false => -self.werkdagen.business_time(deadline, now),
         }
     }
+
+    /// Where an open mutation with `deadline` stands at `now`: the one place "at risk" is
+    /// decided, for the work queue, the notifications and the figures alike.
+    pub fn standing(&self, deadline: DateTime<Utc>, now: DateTime<Utc>) -> Standing {
+        let left = self.werkdagen_left(deadline, now);
+        if left < 0.0 {
+            Standing::Overdue { by: -left }
+        } else if left < self.at_risk_werkdagen {
+            Standing::AtRisk { left }
+        } else {
+            Standing::InTime { left }
+        }
+    }
+}
+
+/// An open mutation against its deadline, in werkdagen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Standing {
+    /// At least `sla.at_risk_werkdagen` left.
+    InTime { left: f64 },
+    /// Less than `sla.at_risk_werkdagen` left: the loket is told to hurry.
+    AtRisk { left: f64 },
+    /// The deadline passed, `by` werkdagen ago.
+    Overdue { by: f64 },
+}
+
+impl Standing {
+    /// Werkdagen left; negative once overdue.
+    pub fn left(self) -> f64 {
+        match self {
+            Standing::InTime { left } | Standing::AtRisk { left } => left,
+            Standing::Overdue { by } => -by,
+        }
+    }
+
+    /// Expected to miss its deadline unless someone acts: at risk or already overdue. The
+    /// notification goes out and the projection counts a breach.
+    pub fn expects_breach(self) -> bool {
+        !matches!(self, Standing::InTime { .. })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -204,10 +204,11 @@ impl SlaService {
             let Some(deadline) = m.deadline else {
                 continue;
             };
-            let left = self.policy.werkdagen_left(deadline, now);
-            if left >= self.policy.at_risk_werkdagen {
+            let standing = self.policy.standing(deadline, now);
+            if !standing.expects_breach() {
                 continue;
             }
+            let left = standing.left();
             let prototype = Notification {
                 mutation_id: m.id,
                 channel: NotificationChannel::Log,

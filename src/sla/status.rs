@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use super::exposition::Exposition;
-use super::{SLA_TARGET, SlaError, SlaPolicy, SlaService};
+use super::{SLA_TARGET, SlaError, SlaPolicy, SlaService, Standing};
 use crate::calendar::{local_date, start_of};
 use crate::domain::{ListKind, MutationStatus, SlaOutcome};
 use crate::storage::SlaTotal;
@@ -43,8 +43,8 @@ pub struct OpenMutation {
     pub status: MutationStatus,
     /// Business time since the SLA clock started.
     pub age_werkdagen: f64,
-    /// Business time left before the deadline; negative when overdue.
-    pub left_werkdagen: f64,
+    /// Business time left before the deadline, and whether that is at risk.
+    pub standing: Standing,
 }
 
 /// Completed and open mutations of one period.
@@ -98,7 +98,6 @@ pub struct SlaStatus {
     pub at: DateTime<Utc>,
     pub totals: Vec<SlaTotal>,
     pub open: Vec<OpenMutation>,
-    pub at_risk_werkdagen: f64,
     /// The rolling window and the current calendar quarter.
     pub rolling: Period,
     pub quarter: Period,
@@ -132,7 +131,7 @@ impl SlaService {
                     list: m.list,
                     status: m.status,
                     age_werkdagen: policy.werkdagen.business_time(start, at),
-                    left_werkdagen: policy.werkdagen_left(deadline, at),
+                    standing: policy.standing(deadline, at),
                 })
             })
             .collect();
@@ -162,9 +161,8 @@ impl SlaService {
             }
         }
         for m in &open {
-            let breach = m.left_werkdagen < policy.at_risk_werkdagen;
             for period in [&mut rolling, &mut quarter] {
-                match breach {
+                match m.standing.expects_breach() {
                     true => period.open_breached += 1,
                     false => period.open_met += 1,
                 }
@@ -175,7 +173,6 @@ impl SlaService {
             at,
             totals: self.storage.sla_totals(&HISTOGRAM_BOUNDS).await?,
             open,
-            at_risk_werkdagen: policy.at_risk_werkdagen,
             rolling,
             quarter,
             business_seconds: policy.werkdagen.business_time(business_clock_origin(), at)
@@ -341,7 +338,7 @@ impl SlaStatus {
         for m in &self.open {
             let band = TIME_LEFT_BANDS
                 .iter()
-                .position(|(_, below)| m.left_werkdagen < *below)
+                .position(|(_, below)| m.standing.left() < *below)
                 .unwrap_or(TIME_LEFT_BANDS.len());
             bands[band] += 1;
         }
@@ -364,7 +361,7 @@ impl SlaStatus {
         let at_risk = self
             .open
             .iter()
-            .filter(|m| (0.0..self.at_risk_werkdagen).contains(&m.left_werkdagen))
+            .filter(|m| matches!(m.standing, Standing::AtRisk { .. }))
             .count();
         out.sample("mutations_at_risk", &[], at_risk as f64);
         out.family(
@@ -372,7 +369,11 @@ impl SlaStatus {
             "gauge",
             "Open mutations past their deadline",
         );
-        let overdue = self.open.iter().filter(|m| m.left_werkdagen < 0.0).count();
+        let overdue = self
+            .open
+            .iter()
+            .filter(|m| matches!(m.standing, Standing::Overdue { .. }))
+            .count();
         out.sample("mutations_overdue", &[], overdue as f64);
     }
 

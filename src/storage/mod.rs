@@ -153,6 +153,24 @@ pub struct MutationQuery {
     pub limit: u32,
 }
 
+/// Which open mutations (submitted, or approved and not yet published) the work queue
+/// shows: every filter is optional, the order is by deadline (the most urgent first, those
+/// without a deadline yet last), then by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenQueueQuery {
+    pub list: Option<ListKind>,
+    /// `Submitted` or `Approved`; any other status matches nothing.
+    pub status: Option<MutationStatus>,
+    /// Part of the deelnemer's name, in any case.
+    pub on_behalf_of: Option<String>,
+    /// Part of the submitter's certificate subject, in any case.
+    pub submitter_subject: Option<String>,
+    pub submitted_before: Option<DateTime<Utc>>,
+    /// Skips this many of the matching mutations (paging).
+    pub offset: u32,
+    pub limit: u32,
+}
+
 /// Which audit records to read; every filter is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {
@@ -396,6 +414,12 @@ pub trait Storage: SlaStore + RetentionStore + Send + Sync {
 
     /// Mutations matching `query`, newest first.
     async fn mutations(&self, query: &MutationQuery) -> Result<Vec<MutationRecord>, StorageError>;
+
+    /// Open mutations matching `query`, the most urgent first (see `OpenQueueQuery`).
+    async fn open_mutations(
+        &self,
+        query: &OpenQueueQuery,
+    ) -> Result<Vec<MutationRecord>, StorageError>;
 
     async fn mutation(&self, id: i64) -> Result<Option<MutationRecord>, StorageError>;
 

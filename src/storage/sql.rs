@@ -21,8 +21,8 @@ mod retention;
 mod sla;
 
 use super::{
-    AuditQuery, ImportOutcome, MutationQuery, NewVersion, Recheck, Storage, StorageError,
-    StoredVersion,
+    AuditQuery, ImportOutcome, MutationQuery, NewVersion, OpenQueueQuery, Recheck, Storage,
+    StorageError, StoredVersion,
 };
 use crate::domain::{
     AuditOutcome, AuditRecord, Decision, EntryChange, Lijst, ListEntries, ListHead, ListKind,
@@ -1171,6 +1171,51 @@ impl<B: Backend> Storage for SqlStorage<B> {
                 .instant(q.submitted_before)
                 .instant(q.submitted_after)
                 .int(i64::from(q.limit)),
+            )
+            .await?
+            .iter()
+            .map(|row| Ok(mutation_from_row(row)?.0))
+            .collect()
+    }
+
+    async fn open_mutations(
+        &self,
+        q: &OpenQueueQuery,
+    ) -> Result<Vec<MutationRecord>, StorageError> {
+        // Case-insensitive "contains": the pattern is lowered here, the column in SQL
+        // (SQLite lowers ASCII letters only; PostgreSQL every letter).
+        let contains = |part: &Option<String>| {
+            part.as_deref().map(|p| {
+                let escaped: String = p
+                    .to_lowercase()
+                    .chars()
+                    .flat_map(|c| match c {
+                        '%' | '_' | '\\' => vec!['\\', c],
+                        c => vec![c],
+                    })
+                    .collect();
+                format!("%{escaped}%")
+            })
+        };
+        let (on_behalf_of, submitter) = (contains(&q.on_behalf_of), contains(&q.submitter_subject));
+        self.0
+            .fetch(
+                query(format!(
+                    "SELECT {MUTATION_COLUMNS} FROM mutations \
+                     WHERE status IN ('submitted', 'approved') AND ($1 IS NULL OR status = $1) \
+                     AND ($2 IS NULL OR list = $2) \
+                     AND ($3 IS NULL OR LOWER(on_behalf_of) LIKE $3 ESCAPE '\\') \
+                     AND ($4 IS NULL OR LOWER(submitted_by_subject) LIKE $4 ESCAPE '\\') \
+                     AND ($5 IS NULL OR submitted_at <= $5) \
+                     ORDER BY sla_deadline IS NULL, sla_deadline, id LIMIT $6 OFFSET $7"
+                ))
+                .text(q.status.map(MutationStatus::as_str))
+                .text(q.list.map(ListKind::as_str))
+                .text(on_behalf_of.as_deref())
+                .text(submitter.as_deref())
+                .instant(q.submitted_before)
+                .int(i64::from(q.limit))
+                .int(i64::from(q.offset)),
             )
             .await?
             .iter()

@@ -43,4 +43,5 @@ mod state_cache;
 mod storage_contract;
 mod support;
 mod ui;
+mod ui_pages;
 mod workflow;

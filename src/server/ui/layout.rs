@@ -116,6 +116,18 @@ pub fn local(at: chrono::DateTime<chrono::Utc>) -> String {
         .to_string()
 }
 
+/// A query-string value.
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A JSON value flattened to `path → text`, for a field-by-field comparison.
 fn flatten(value: &Value, path: String, out: &mut BTreeMap<String, String>) {
     match value {

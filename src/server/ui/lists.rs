@@ -10,9 +10,9 @@ use serde::Deserialize;
 
 use super::Viewer;
 use super::csrf::check_form;
-use super::layout::{diff_table, error_page, fields, local, page};
-use crate::domain::{EntryDiff, ListEntries, ListKind, VersionRecord, Volgnummer};
-use crate::import::render_working_state;
+use super::layout::{diff_table, error_page, fields, local, page, urlencode};
+use crate::domain::{EntryDiff, ListEntries, ListKind, VersionRecord, Violations, Volgnummer};
+use crate::publication::{Preview, Verdict};
 use crate::server::AppState;
 use crate::server::audit::note;
 use crate::server::error::ApiError;
@@ -89,6 +89,45 @@ fn diff_view(diff: &EntryDiff) -> Markup {
     }
 }
 
+/// The next version as `Publisher::preview` decided it: the verdict first, in words.
+fn preview_view(preview: &Preview) -> Markup {
+    let together = |lists: &[ListKind]| -> String {
+        match lists {
+            [] => String::new(),
+            lists => format!(
+                ", samen met {} (de verwijzingen hebben hun wijzigingen nodig)",
+                lists
+                    .iter()
+                    .map(ListKind::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" en ")
+            ),
+        }
+    };
+    html! {
+        @match &preview.verdict {
+            Verdict::Publishes { together: with } => p role="status" {
+                "Volgnummer " (preview.volgnummer) " met " (preview.entries) " entries wordt gepubliceerd" (together(with)) "."
+            },
+            Verdict::NeedsConfirmation { together: with, violations } => div.fout role="alert" {
+                p { "Volgnummer " (preview.volgnummer) " met " (preview.entries) " entries wordt alleen gepubliceerd met een bevestiging van de massale wijziging" (together(with)) ":" }
+                (violation_list(violations))
+            },
+            Verdict::Refused(violations) => div.fout role="alert" {
+                p { "Volgnummer " (preview.volgnummer) " wordt geweigerd; er wordt niets gepubliceerd:" }
+                (violation_list(violations))
+            },
+        }
+        @if let Some(d) = &preview.changes { (diff_view(d)) }
+    }
+}
+
+fn violation_list(violations: &Violations) -> Markup {
+    html! {
+        ul { @for v in violations.as_slice() { li { code { (v.path) } " — " (v.message) } } }
+    }
+}
+
 pub async fn list_page(
     state: web::Data<AppState>,
     viewer: Viewer,
@@ -144,18 +183,8 @@ async fn list_view(
         }
         _ => None,
     };
-    // The next version: the working state rendered and checked as a publication would.
-    let working = state.storage.working_state(list).await?;
-    let rendered = render_working_state(state.storage.as_ref(), list, now).await?;
-    let check = crate::xml::check_rendered(&rendered, list);
-    let next_diff = current_entries.as_ref().map(|c| c.diff(&working.entries));
-    let threshold = state.config.publication.mass_change_threshold_percent;
-    let mass = match (&next_diff, &current_entries) {
-        (Some(d), Some(c)) if !c.is_empty() => {
-            d.removed.len() * 100 > c.len() * usize::from(threshold)
-        }
-        _ => false,
-    };
+    let preview = state.publisher.preview(list).await?;
+    let confirmation = matches!(preview.verdict, Verdict::NeedsConfirmation { .. });
     let body = html! {
         @if q.melding.as_deref() == Some("gepubliceerd") { p.melding role="status" { "Gepubliceerd." } }
         @match &current {
@@ -172,16 +201,11 @@ async fn list_view(
             ul { @for key in &matches { li { (key) " — " a href=(format!("/ui/nieuw/{list}?entry={}", urlencode(key))) { "wijzigen" } } } }
         }
         h2 { "Volgende versie" }
-        @match &check {
-            Ok(entries) => p { "De volgende versie zou " (entries) " entries hebben en voldoet aan het schema." },
-            Err(violations) => p.fout role="alert" { "De volgende versie voldoet niet: " (violations.to_string()) },
-        }
-        @if let Some(d) = &next_diff { (diff_view(d)) }
-        @if mass { p.fout role="alert" { "Let op: deze publicatie verwijdert meer dan " (threshold) " % van de entries; publiceren vraagt een bevestiging." } }
-        @if viewer.is_beheer() {
+        (preview_view(&preview))
+        @if viewer.is_beheer() && !matches!(preview.verdict, Verdict::Refused(_)) {
             form.actie method="post" action=(format!("/ui/lijsten/{list}/publiceren")) {
                 input type="hidden" name="csrf" value=(viewer.csrf);
-                @if mass { div.veld { label for="bevestig" { input id="bevestig" type="checkbox" name="bevestig" value="ja"; " Ik bevestig de massale wijziging" } } }
+                @if confirmation { div.veld { label for="bevestig" { input id="bevestig" type="checkbox" name="bevestig" value="ja"; " Ik bevestig de massale wijziging" } } }
                 button type="submit" { "Publiceer de volgende versie" }
             }
         }
@@ -210,18 +234,6 @@ async fn list_view(
         } }
     };
     Ok(page(&format!("Lijst {list}"), viewer, body))
-}
-
-/// A query-string value.
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[derive(Debug, Deserialize)]

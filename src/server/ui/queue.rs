@@ -6,14 +6,17 @@ use maud::html;
 use serde::Deserialize;
 
 use super::Viewer;
-use super::layout::{error_page, page, status_label};
-use crate::domain::{MutationRecord, MutationStatus};
+use super::layout::{error_page, local, page, status_label, urlencode};
+use crate::domain::MutationStatus;
+use crate::mutations::QueuedMutation;
 use crate::server::AppState;
+use crate::server::error::ApiError;
 use crate::server::query::list_name;
-use crate::storage::MutationQuery;
+use crate::sla::Standing;
+use crate::storage::OpenQueueQuery;
 
-/// The most open mutations one page shows.
-const PAGE: u32 = 1000;
+/// Open mutations per page.
+const PAGE: u32 = 100;
 
 #[derive(Debug, Deserialize)]
 pub struct QueueFilter {
@@ -25,6 +28,69 @@ pub struct QueueFilter {
     indiener: Option<String>,
     /// Submitted at least this many days ago.
     dagen: Option<String>,
+    /// The page, from 1.
+    pagina: Option<String>,
+}
+
+impl QueueFilter {
+    /// The query this filter asks the workflow.
+    fn query(&self, now: chrono::DateTime<chrono::Utc>) -> Result<OpenQueueQuery, ApiError> {
+        let given = |value: &Option<String>| {
+            value
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let list = given(&self.lijst).map(|l| list_name(&l)).transpose()?;
+        let status = match given(&self.status).as_deref() {
+            None => None,
+            Some(s) => match s.parse::<MutationStatus>() {
+                Ok(status @ (MutationStatus::Submitted | MutationStatus::Approved)) => Some(status),
+                _ => return Err(ApiError::BadRequest("onbekende status".into())),
+            },
+        };
+        let submitted_before = match given(&self.dagen) {
+            None => None,
+            Some(d) => match d.parse::<u16>() {
+                Ok(days) => Some(now - chrono::Duration::days(i64::from(days))),
+                Err(_) => return Err(ApiError::BadRequest("dagen moet een getal zijn".into())),
+            },
+        };
+        let page = match given(&self.pagina) {
+            None => 1,
+            Some(p) => match p.parse::<u32>() {
+                Ok(page @ 1..=10_000) => page,
+                _ => return Err(ApiError::BadRequest("pagina moet 1 tot 10000 zijn".into())),
+            },
+        };
+        Ok(OpenQueueQuery {
+            list,
+            status,
+            on_behalf_of: given(&self.deelnemer),
+            submitter_subject: given(&self.indiener),
+            submitted_before,
+            offset: (page - 1) * PAGE,
+            limit: PAGE,
+        })
+    }
+
+    /// This filter's address on page `page`.
+    fn address(&self, page: u32) -> String {
+        let mut address = format!("/ui?pagina={page}");
+        for (name, value) in [
+            ("lijst", &self.lijst),
+            ("status", &self.status),
+            ("deelnemer", &self.deelnemer),
+            ("indiener", &self.indiener),
+            ("dagen", &self.dagen),
+        ] {
+            if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+                address.push_str(&format!("&{name}={}", urlencode(value)));
+            }
+        }
+        address
+    }
 }
 
 pub async fn page_handler(
@@ -32,69 +98,16 @@ pub async fn page_handler(
     viewer: Viewer,
     filter: web::Query<QueueFilter>,
 ) -> HttpResponse {
-    let list = match filter
-        .lijst
-        .as_deref()
-        .filter(|l| !l.is_empty())
-        .map(list_name)
-    {
-        Some(Err(e)) => return error_page(&viewer, e),
-        Some(Ok(list)) => Some(list),
-        None => None,
+    let query = match filter.query(state.clock.now()) {
+        Ok(query) => query,
+        Err(e) => return error_page(&viewer, e),
     };
-    let wanted = filter.status.as_deref().filter(|s| !s.is_empty());
-    let part = |value: &Option<String>| {
-        value
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_lowercase)
-    };
-    let (deelnemer, indiener) = (part(&filter.deelnemer), part(&filter.indiener));
-    let contains = |text: &str, wanted: &Option<String>| {
-        wanted
-            .as_ref()
-            .is_none_or(|w| text.to_lowercase().contains(w.as_str()))
-    };
-    let days = match filter
-        .dagen
-        .as_deref()
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-    {
-        Some(d) => match d.parse::<u16>() {
-            Ok(days) => Some(i64::from(days)),
-            Err(_) => {
-                return error_page(
-                    &viewer,
-                    crate::server::error::ApiError::BadRequest("dagen moet een getal zijn".into()),
-                );
-            }
-        },
-        None => None,
-    };
-    let query = MutationQuery {
-        list,
-        limit: PAGE,
-        ..MutationQuery::default()
-    };
-    let mut open: Vec<MutationRecord> = match state.workflow.mutations(&query).await {
-        Ok(all) => all
-            .into_iter()
-            .filter(|m| m.is_open() && wanted.is_none_or(|s| m.status.as_str() == s))
-            .filter(|m| {
-                contains(&m.on_behalf_of, &deelnemer)
-                    && contains(&m.submitted_by_subject, &indiener)
-            })
-            .filter(|m| {
-                days.is_none_or(|d| m.submitted_at <= state.clock.now() - chrono::Duration::days(d))
-            })
-            .collect(),
+    let queue = match state.workflow.open_queue(&query).await {
+        Ok(queue) => queue,
         Err(e) => return error_page(&viewer, e.into()),
     };
-    open.sort_by_key(|m| (m.sla.deadline.as_ref().map(|d| d.deadline), m.id));
-    let now = state.clock.now();
-    let policy = state.sla.policy();
+    let page_number = query.offset / PAGE + 1;
+    let wanted = query.status.map(MutationStatus::as_str);
     let body = html! {
         form.filters method="get" action="/ui" hx-get="/ui" hx-target="#inhoud" hx-select="#inhoud" hx-swap="outerHTML" hx-push-url="true" {
             div {
@@ -120,7 +133,7 @@ pub async fn page_handler(
             }
             button type="submit" { "Filter" }
         }
-        @if open.is_empty() {
+        @if queue.mutations.is_empty() {
             p { "Geen open mutaties." }
         } @else {
             div.tabel { table {
@@ -131,26 +144,24 @@ pub async fn page_handler(
                     th scope="col" { "Termijn" } th scope="col" { "Werkdagen over" }
                 } }
                 tbody {
-                    @for m in &open {
-                        @let left = m.sla.deadline.as_ref().map(|d| policy.werkdagen_left(d.deadline, now));
-                        @let class = match left {
-                            Some(l) if l < 0.0 => "te-laat",
-                            Some(l) if l < policy.at_risk_werkdagen => "risico",
+                    @for QueuedMutation { mutation: m, standing } in &queue.mutations {
+                        tr class=(match standing {
+                            Some(Standing::Overdue { .. }) => "te-laat",
+                            Some(Standing::AtRisk { .. }) => "risico",
                             _ => "",
-                        };
-                        tr class=(class) {
+                        }) {
                             td { a href=(format!("/ui/mutaties/{}", m.id)) { "#" (m.id) } @if m.urgent { " (urgent)" } }
                             td { (m.list) }
                             td { (m.entry_key) }
                             td { (m.on_behalf_of) }
                             td { (m.submitted_by_subject) }
                             td { (status_label(m.status)) }
-                            td { @if let Some(d) = &m.sla.deadline { (d.deadline.with_timezone(&chrono_tz::Europe::Amsterdam).format("%d-%m-%Y %H:%M")) } }
+                            td { @if let Some(d) = &m.sla.deadline { (local(d.deadline)) } }
                             td.termijn {
-                                @match left {
-                                    Some(l) if l < 0.0 => { "te laat (" (format!("{:.2}", -l)) ")" }
-                                    Some(l) if l < policy.at_risk_werkdagen => { (format!("{l:.2}")) " — dreigt te laat" }
-                                    Some(l) => { (format!("{l:.2}")) }
+                                @match standing {
+                                    Some(Standing::Overdue { by }) => { "te laat (" (format!("{by:.2}")) ")" }
+                                    Some(Standing::AtRisk { left }) => { (format!("{left:.2}")) " — dreigt te laat" }
+                                    Some(Standing::InTime { left }) => { (format!("{left:.2}")) }
                                     None => { "—" }
                                 }
                             }
@@ -158,6 +169,13 @@ pub async fn page_handler(
                     }
                 }
             } }
+            @if page_number > 1 || queue.more {
+                nav.paginas aria-label="Pagina's" {
+                    @if page_number > 1 { a href=(filter.address(page_number - 1)) rel="prev" { "Vorige " (PAGE) } " " }
+                    "Pagina " (page_number)
+                    @if queue.more { " " a href=(filter.address(page_number + 1)) rel="next" { "Volgende " (PAGE) } }
+                }
+            }
         }
     };
     page("Werkvoorraad", &viewer, body)
