@@ -33,6 +33,7 @@ pub mod publication;
 pub mod roles;
 pub mod sample;
 pub mod server;
+pub mod services;
 pub mod signing;
 pub mod sla;
 pub mod storage;

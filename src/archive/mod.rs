@@ -20,7 +20,7 @@ pub use bundle::{ArchivedVersion, MANIFEST, MANIFEST_SIGNATURE, SLA_REPORT, vers
 pub use check::{ArchiveCheck, CheckReport};
 pub use export::{BUNDLE_LIFETIME, ExportRequest, ExportSummary, Exporter};
 pub use manifest::{Manifest, ManifestFile};
-pub use nightly::{bundles, export_nightly};
+pub use nightly::{ArchiveExports, bundles, export_nightly};
 pub use retention::Retention;
 pub use verify::{BundleState, BundleTrust, Problem, Severity, Verified, verify_bundle};
 

@@ -9,12 +9,113 @@
 //! written beside its name and renamed into place only if nothing is there yet.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use tokio::sync::watch;
 
-use super::ArchiveError;
 use super::export::{ExportRequest, ExportSummary, Exporter};
+use super::{ArchiveError, BundleTrust};
 use crate::calendar::{local_date, start_of};
+use crate::clock::Clock;
+use crate::publication::Publisher;
+use crate::sla::SlaService;
+use crate::storage::Storage;
+
+/// How often `serve` looks whether a midnight passed since the newest bundle.
+const NIGHTLY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(900);
+
+/// Bundles as a service: what every export is made with, for the CLI's `archive export` and
+/// `archive nightly` and for `serve`'s nightly schedule alike. It signs with the key the
+/// publisher signs with now, so a key SIGHUP put in place signs the next bundle.
+pub struct ArchiveExports {
+    storage: Arc<dyn Storage>,
+    publisher: Arc<Publisher>,
+    sla: Arc<SlaService>,
+    /// Whose earlier bundle an export follows (`archive.ca_file`; without it, this node's
+    /// own signing certificate).
+    trust: Option<BundleTrust>,
+    clock: Arc<dyn Clock>,
+}
+
+impl ArchiveExports {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        publisher: Arc<Publisher>,
+        sla: Arc<SlaService>,
+        trust: Option<BundleTrust>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            storage,
+            publisher,
+            sla,
+            trust,
+            clock,
+        }
+    }
+
+    /// Writes the bundle `request` asks for; `progress` hears (done, total) versions.
+    pub async fn export(
+        &self,
+        request: &ExportRequest,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<ExportSummary, ArchiveError> {
+        let key = self.key()?;
+        self.exporter(&key).export(request, progress).await
+    }
+
+    /// `export_nightly` into `dir`, keeping the newest `keep` bundles.
+    pub async fn nightly(
+        &self,
+        dir: &Path,
+        keep: usize,
+    ) -> Result<Option<ExportSummary>, ArchiveError> {
+        let key = self.key()?;
+        export_nightly(&self.exporter(&key), dir, keep, self.clock.now()).await
+    }
+
+    /// `serve` with `archive.nightly_dir`: looks every 15 minutes whether a midnight passed
+    /// since the newest bundle; failures are logged and tried again.
+    pub async fn run_nightly(
+        self: Arc<Self>,
+        dir: PathBuf,
+        keep: usize,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            match self.nightly(&dir, keep).await {
+                Ok(Some(summary)) => tracing::info!(
+                    versions = summary.versions,
+                    bytes = summary.bytes,
+                    manifest = %summary.manifest_sha256,
+                    "nightly archive bundle written"
+                ),
+                Ok(None) => {}
+                Err(error) => tracing::error!(%error, "the nightly archive export failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(NIGHTLY_INTERVAL) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    fn key(&self) -> Result<Arc<crate::signing::SigningKey>, ArchiveError> {
+        self.publisher
+            .signing_key()
+            .map_err(|e| ArchiveError::Invalid(e.to_string()))
+    }
+
+    fn exporter<'a>(&'a self, key: &'a crate::signing::SigningKey) -> Exporter<'a> {
+        Exporter {
+            storage: self.storage.as_ref(),
+            key,
+            sla: &self.sla,
+            trust: self.trust.as_ref(),
+        }
+    }
+}
 
 /// The bundles in `dir`, oldest first: subdirectories named `YYYY-MM-DD` with a MANIFEST.
 pub fn bundles(dir: &Path) -> Result<Vec<PathBuf>, ArchiveError> {

@@ -8,13 +8,13 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 
-use super::{load_signing_key, read_ca};
-use crate::archive::{BundleState, BundleTrust, ExportRequest, Exporter, Severity, verify_bundle};
+use super::read_ca;
+use crate::archive::{
+    ArchiveCheck, BundleState, BundleTrust, ExportRequest, Severity, verify_bundle,
+};
 use crate::calendar::{local_date, start_of};
-use crate::clock::SystemClock;
-use crate::config::Config;
 use crate::domain::ListKind;
-use crate::sla::SlaService;
+use crate::services::Services;
 use crate::storage::Storage;
 
 #[derive(Subcommand)]
@@ -65,24 +65,27 @@ pub enum ArchiveAction {
     /// Exit status: 0 valid, 4 content, digest, signature or chain problem, 5 past its
     /// `expires` (freeze), 6 older than the last bundle seen (rollback), 1 error. Every problem
     /// is printed; the state is written only when there is none.
-    Verify {
-        dir: PathBuf,
-        /// The CA certificate(s) the node's signing certificate chains to (PEM).
-        #[arg(long)]
-        ca: PathBuf,
-        /// The expected signer: cn:<subject common name> or spki-sha256:<hex> (repeatable;
-        /// any one matches). Without it, any certificate under the CA with the codeSigning
-        /// usage signs.
-        #[arg(long)]
-        signer: Vec<crate::signing::SignerPin>,
-        /// JSON file with the last bundle accepted; updated on success. It must exist, unless
-        /// --init-state is given (the first bundle an auditor verifies).
-        #[arg(long)]
-        state: Option<PathBuf>,
-        /// Create --state: no earlier bundle has been seen.
-        #[arg(long, requires = "state")]
-        init_state: bool,
-    },
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    dir: PathBuf,
+    /// The CA certificate(s) the node's signing certificate chains to (PEM).
+    #[arg(long)]
+    ca: PathBuf,
+    /// The expected signer: cn:<subject common name> or spki-sha256:<hex> (repeatable;
+    /// any one matches). Without it, any certificate under the CA with the codeSigning
+    /// usage signs.
+    #[arg(long)]
+    signer: Vec<crate::signing::SignerPin>,
+    /// JSON file with the last bundle accepted; updated on success. It must exist, unless
+    /// --init-state is given (the first bundle an auditor verifies).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Create --state: no earlier bundle has been seen.
+    #[arg(long, requires = "state")]
+    init_state: bool,
 }
 
 /// A day (its start in Europe/Amsterdam) or an RFC 3339 instant.
@@ -95,61 +98,45 @@ fn instant(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|_| "expected YYYY-MM-DD or an RFC 3339 instant".into())
 }
 
-pub async fn run(
-    config: &Config,
-    storage: Arc<dyn Storage>,
-    sla: &SlaService,
-    action: ArchiveAction,
-) -> anyhow::Result<ExitCode> {
-    let (out, from, to, previous) = match action {
+pub async fn run(services: &Services, action: ArchiveAction) -> anyhow::Result<ExitCode> {
+    match action {
         ArchiveAction::Export {
             out,
             from,
             to,
             previous,
-        } => (out, from, to, previous),
-        ArchiveAction::At { list, at, out } => {
-            return served_at(storage.as_ref(), list, at, out).await;
+        } => {
+            let request = ExportRequest {
+                out,
+                from,
+                to: to.unwrap_or_else(|| start_of(local_date(services.clock.now()))),
+                previous,
+            };
+            export(services, &request).await
         }
         ArchiveAction::Nightly { dir, keep } => {
-            let key = load_signing_key(config)?;
-            let trust = configured_trust(config)?;
-            let exporter = Exporter {
-                storage: storage.as_ref(),
-                key: &key,
-                sla,
-                trust: trust.as_ref(),
-            };
-            match crate::archive::export_nightly(&exporter, &dir, keep as usize, Utc::now()).await?
-            {
+            match services.exports.nightly(&dir, keep as usize).await? {
                 Some(summary) => eprintln!(
                     "{} versions exported; MANIFEST sha256 {}",
                     summary.versions, summary.manifest_sha256
                 ),
                 None => eprintln!("the newest bundle in {} is up to date", dir.display()),
             }
-            return Ok(ExitCode::SUCCESS);
+            Ok(ExitCode::SUCCESS)
         }
-        ArchiveAction::Check { ca } => return check(config, storage, ca.as_deref()).await,
-        ArchiveAction::Verify { .. } => unreachable!("verify runs without a database"),
-    };
-    let key = load_signing_key(config)?;
-    let request = ExportRequest {
-        out,
-        from,
-        to: to.unwrap_or_else(|| start_of(local_date(Utc::now()))),
-        previous,
-    };
-    let trust = configured_trust(config)?;
-    let exporter = Exporter {
-        storage: storage.as_ref(),
-        key: &key,
-        sla,
-        trust: trust.as_ref(),
-    };
+        ArchiveAction::Check { ca } => check(services, ca.as_deref()).await,
+        ArchiveAction::At { list, at, out } => {
+            served_at(services.storage.as_ref(), list, at, out).await
+        }
+        ArchiveAction::Verify(args) => verify(&args),
+    }
+}
+
+async fn export(services: &Services, request: &ExportRequest) -> anyhow::Result<ExitCode> {
     let mut last_report = std::time::Instant::now();
-    let summary = exporter
-        .export(&request, &mut |done, total| {
+    let summary = services
+        .exports
+        .export(request, &mut |done, total| {
             if done == total || last_report.elapsed().as_secs() >= 2 {
                 eprintln!("exported {done} of {total} versions");
                 last_report = std::time::Instant::now();
@@ -167,20 +154,19 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn check(
-    config: &Config,
-    storage: Arc<dyn Storage>,
-    ca: Option<&Path>,
-) -> anyhow::Result<ExitCode> {
-    let ca = match (ca, config.archive.ca_file.as_str()) {
-        (Some(path), _) => read_ca(path)?,
-        (None, "") => {
-            eprintln!("no --ca or archive.ca_file: signatures are not checked");
-            Vec::new()
-        }
-        (None, file) => read_ca(Path::new(file))?,
+/// The archive check of `serve`, once; `--ca` replaces `archive.ca_file` for this run.
+async fn check(services: &Services, ca: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let check = match ca {
+        Some(path) => Arc::new(ArchiveCheck::new(
+            services.storage.clone(),
+            services.clock.clone(),
+            read_ca(path)?,
+        )),
+        None => services.archive_check.clone(),
     };
-    let check = crate::archive::ArchiveCheck::new(storage, Arc::new(SystemClock), ca);
+    if ca.is_none() && services.config.archive.ca_file.is_empty() {
+        eprintln!("no --ca or archive.ca_file: signatures are not checked");
+    }
     let report = check.run().await?;
     for problem in &report.problems {
         println!("PROBLEM: {problem}");
@@ -228,30 +214,13 @@ async fn served_at(
     })
 }
 
-/// The CA of `archive.ca_file`, for checking the bundle an export follows; none configured:
-/// this node's own signing certificate.
-fn configured_trust(config: &Config) -> anyhow::Result<Option<BundleTrust>> {
-    match config.archive.ca_file.as_str() {
-        "" => Ok(None),
-        file => Ok(Some(BundleTrust::new(read_ca(Path::new(file))?))),
-    }
-}
-
-/// What `archive verify` is told.
-pub struct VerifyRequest<'a> {
-    pub dir: &'a Path,
-    pub ca: &'a Path,
-    pub signers: Vec<crate::signing::SignerPin>,
-    pub state_file: Option<&'a Path>,
-    pub init_state: bool,
-}
-
-pub fn verify(request: VerifyRequest<'_>) -> anyhow::Result<ExitCode> {
+pub fn verify(request: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let trust = BundleTrust {
-        anchors: read_ca(request.ca)?,
-        signers: crate::signing::SignerPolicy::pinned(request.signers),
+        anchors: read_ca(&request.ca)?,
+        signers: crate::signing::SignerPolicy::pinned(request.signer.clone()),
     };
-    let state: Option<BundleState> = match (request.state_file, request.init_state) {
+    let state_file = request.state.as_deref();
+    let state: Option<BundleState> = match (state_file, request.init_state) {
         (Some(path), true) => {
             if std::fs::symlink_metadata(path).is_ok() {
                 anyhow::bail!("{} exists: --init-state makes a new one", path.display());
@@ -272,9 +241,9 @@ pub fn verify(request: VerifyRequest<'_>) -> anyhow::Result<ExitCode> {
         }
         (None, _) => None,
     };
-    match verify_bundle(request.dir, &trust, state.as_ref(), Utc::now()) {
+    match verify_bundle(&request.dir, &trust, state.as_ref(), Utc::now()) {
         Ok(verified) => {
-            if let Some(path) = request.state_file {
+            if let Some(path) = state_file {
                 let json = serde_json::to_vec_pretty(&verified.state).expect("state serialises");
                 std::fs::write(path, json)
                     .with_context(|| format!("cannot write {}", path.display()))?;

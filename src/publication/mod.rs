@@ -16,7 +16,7 @@ mod honoured;
 mod preview;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use chrono::{Duration, SubsecRound};
 use sha2::{Digest, Sha256};
@@ -128,10 +128,12 @@ pub struct Publisher {
     storage: Arc<dyn Storage>,
     /// The working state, shared with the mutation workflow's checks.
     state: Arc<StateCache>,
-    observer: Option<Arc<dyn PublicationObserver>>,
+    /// Set once, by the server that serves what is published (`observe`).
+    observer: OnceLock<Arc<dyn PublicationObserver>>,
     clock: Arc<dyn Clock>,
     settings: Settings,
-    key: RwLock<Arc<SigningKey>>,
+    /// `None` on a node configured without a signing key: it refuses to publish.
+    key: RwLock<Option<Arc<SigningKey>>>,
     contents: Contents,
     health: Mutex<HashMap<ListKind, PublicationHealth>>,
     /// One publication at a time in this process (a plan may span several lists).
@@ -145,15 +147,15 @@ impl Publisher {
         storage: Arc<dyn Storage>,
         clock: Arc<dyn Clock>,
         settings: Settings,
-        key: SigningKey,
+        key: impl Into<Option<SigningKey>>,
     ) -> Self {
         Self {
             state: Arc::new(StateCache::new(storage.clone())),
             storage,
-            observer: None,
+            observer: OnceLock::new(),
             clock,
             settings,
-            key: RwLock::new(Arc::new(key)),
+            key: RwLock::new(key.into().map(Arc::new)),
             contents: Contents::default(),
             health: Mutex::new(HashMap::new()),
             in_progress: tokio::sync::Mutex::new(()),
@@ -161,10 +163,12 @@ impl Publisher {
         }
     }
 
-    /// Tells `observer` of every version stored from now on.
-    pub fn with_observer(mut self, observer: Arc<dyn PublicationObserver>) -> Self {
-        self.observer = Some(observer);
-        self
+    /// Tells `observer` of every version stored from now on (one observer per publisher: the
+    /// server that serves it; a second one is ignored and logged).
+    pub fn observe(&self, observer: Arc<dyn PublicationObserver>) {
+        if self.observer.set(observer).is_err() {
+            tracing::error!("the publisher already has an observer; the second one is ignored");
+        }
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -181,12 +185,24 @@ impl Publisher {
 
     /// Replaces the signing key (certificate renewal, SIGHUP); later publications use it.
     pub fn replace_key(&self, key: SigningKey) {
-        *self.key.write().expect("key lock") = Arc::new(key);
+        *self.key.write().expect("key lock") = Some(Arc::new(key));
+    }
+
+    /// The key publications sign with now (the one SIGHUP put in place); the nightly export
+    /// signs its manifest with it too.
+    pub fn signing_key(&self) -> Result<Arc<SigningKey>, SigningError> {
+        self.key.read().expect("key lock").clone().ok_or_else(|| {
+            SigningError::Key(
+                "no signing key: publishing needs signing.key_file and \
+                 signing.certificate_chain_file in the configuration"
+                    .into(),
+            )
+        })
     }
 
     /// When the signing certificate stops being valid (readiness fails closed before).
     pub fn signing_certificate_expiry(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        let key = self.key.read().expect("key lock").clone();
+        let key = self.signing_key().ok()?;
         crate::tls::not_after(key.chain().first()?.as_ref())
     }
 
@@ -232,7 +248,7 @@ impl Publisher {
         for (version, ready) in outcome? {
             // The lists the plan took along were published too.
             self.record_outcome(version.list, &Ok::<_, PublishError>(()));
-            if let (Some(observer), Some(ready)) = (&self.observer, ready) {
+            if let (Some(observer), Some(ready)) = (self.observer.get(), ready) {
                 observer.published(&version, ready).await;
             }
             if version.list == list {
@@ -248,11 +264,11 @@ impl Publisher {
         options: &PublishOptions,
     ) -> Result<Vec<(VersionRecord, Option<ReadyToServe>)>, PublishError> {
         let _turn = self.in_progress.lock().await;
-        let for_serving = self.observer.is_some();
+        let for_serving = self.observer.get().is_some();
         for _ in 0..MAX_ATTEMPTS {
             let snapshot = self.state.snapshot().await?;
             let published = self.published_entries(&snapshot).await?;
-            let key = self.key.read().expect("key lock").clone();
+            let key = self.signing_key()?;
             let now = self.clock.now();
             let settings = self.settings;
             let options = options.clone();

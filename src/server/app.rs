@@ -4,7 +4,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
@@ -12,57 +12,16 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use tokio::sync::watch;
 
-use super::audit::AuditBacklog;
 use super::observe::observe;
-use super::served::{RefreshError, ServedLists, ServedVersion};
+use super::served::{RefreshError, ServeAtOnce, ServedLists};
+use super::state::AppState;
 use super::trust::{follow_trust, remember_peer};
 use super::{admin, audit, error, ops, read_api};
-use crate::archive::{ArchiveCheck, Exporter, Retention, export_nightly};
-use crate::clock::Clock;
-use crate::config::{AdminIdentity, Config};
-use crate::domain::{ListKind, VersionRecord};
+use crate::config::Config;
+use crate::domain::ListKind;
 use crate::metrics::Metrics;
-use crate::mutations::{MutationWorkflow, WorkflowSettings};
-use crate::publication::{PublicationObserver, Publisher, ReadyToServe, Settings};
-use crate::roles::{Role, roles_of};
-use crate::signing::SigningKey;
-use crate::sla::{SlaPolicy, SlaService};
-use crate::storage::Storage;
-use crate::tls::{ClientIdentity, Peer, Tls};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
-
-/// What every request handler can reach.
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub storage: Arc<dyn Storage>,
-    pub publisher: Arc<Publisher>,
-    pub workflow: Arc<MutationWorkflow>,
-    pub sla: Arc<SlaService>,
-    pub archive_check: Arc<ArchiveCheck>,
-    /// Signs the web forms' CSRF tokens.
-    pub ui_csrf: super::ui::CsrfKey,
-    pub served: Arc<ServedLists>,
-    pub metrics: Arc<Metrics>,
-    pub clock: Arc<dyn Clock>,
-    pub tls: Arc<Tls>,
-    /// Audit records waiting for the database to take writes again.
-    pub audit_backlog: AuditBacklog,
-    /// `[[admin.identities]]`, replaced when the configuration is reloaded (SIGHUP).
-    admin_identities: RwLock<Arc<Vec<AdminIdentity>>>,
-}
-
-impl AppState {
-    /// The roles the current configuration gives a client certificate.
-    pub fn roles_of(&self, identity: &ClientIdentity) -> Vec<Role> {
-        let identities = self
-            .admin_identities
-            .read()
-            .expect("identities lock")
-            .clone();
-        roles_of(identity, &identities)
-    }
-}
+use crate::services::{Services, ServicesError, signing_key};
+use crate::tls::{Peer, Tls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -78,11 +37,9 @@ pub enum StartError {
     #[error(transparent)]
     Signing(#[from] crate::signing::SigningError),
     #[error(transparent)]
-    Storage(#[from] crate::storage::StorageError),
+    Services(#[from] ServicesError),
     #[error(transparent)]
-    Notify(#[from] crate::sla::NotifyError),
-    #[error("archive.ca_file {file}: {message}")]
-    ArchiveCa { file: String, message: String },
+    Storage(#[from] crate::storage::StorageError),
 }
 
 /// A running node.
@@ -101,75 +58,6 @@ fn required(value: &str, name: &str) -> Result<String, StartError> {
     match value.is_empty() {
         true => Err(StartError::Config(format!("{name} is required to serve"))),
         false => Ok(value.to_owned()),
-    }
-}
-
-/// Serves a version the moment this node publishes it (other replicas' versions come with
-/// the refresh loop): the approval answer can promise the new list is served.
-struct ServeAtOnce {
-    served: Arc<ServedLists>,
-    tls: Arc<Tls>,
-    /// Stores the outcome of the mutations the version published.
-    sla: Arc<SlaService>,
-    metrics: Arc<Metrics>,
-}
-
-#[async_trait::async_trait]
-impl PublicationObserver for ServeAtOnce {
-    async fn published(&self, version: &VersionRecord, ready: ReadyToServe) {
-        let record = version.clone();
-        let served =
-            tokio::task::spawn_blocking(move || ServedVersion::from_published(&record, ready))
-                .await
-                .expect("preparing a version to serve does not panic");
-        if let Err(e) = self.served.install(served, &self.tls) {
-            // The refresh loop serves it shortly; nothing is lost.
-            tracing::error!(error = %e, list = %version.list, "cannot serve the new version yet");
-        }
-        self.sla.changed();
-        self.metrics.count_publication(version);
-    }
-}
-
-/// The nightly export from `serve` (`archive.nightly_dir`): looks every 15 minutes whether
-/// a midnight passed since the newest bundle; failures are logged and tried again.
-async fn nightly_loop(state: web::Data<AppState>, mut shutdown: watch::Receiver<bool>) {
-    const INTERVAL: Duration = Duration::from_secs(900);
-    let dir = std::path::PathBuf::from(&state.config.archive.nightly_dir);
-    loop {
-        let run = async {
-            let signing = &state.config.signing;
-            let key = SigningKey::from_pem_files(
-                std::path::Path::new(&signing.key_file),
-                std::path::Path::new(&signing.certificate_chain_file),
-            )
-            .map_err(|e| e.to_string())?;
-            let trust = state.archive_check.trust();
-            let exporter = Exporter {
-                storage: state.storage.as_ref(),
-                key: &key,
-                sla: &state.sla,
-                trust: trust.as_ref(),
-            };
-            let keep = state.config.archive.keep_bundles;
-            export_nightly(&exporter, &dir, keep, state.clock.now())
-                .await
-                .map_err(|e| e.to_string())
-        };
-        match run.await {
-            Ok(Some(summary)) => tracing::info!(
-                versions = summary.versions,
-                bytes = summary.bytes,
-                manifest = %summary.manifest_sha256,
-                "nightly archive bundle written"
-            ),
-            Ok(None) => {}
-            Err(error) => tracing::error!(%error, "the nightly archive export failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(INTERVAL) => {}
-            _ = shutdown.changed() => return,
-        }
     }
 }
 
@@ -250,12 +138,10 @@ fn start(
 }
 
 impl Application {
-    /// Starts the three listeners (any of them may name port 0) and the background tasks.
-    pub async fn build(
-        config: Config,
-        storage: Arc<dyn Storage>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, StartError> {
+    /// Starts the three listeners (any of them may name port 0) and the background tasks,
+    /// on `services` (`Services::build`).
+    pub async fn build(services: Services) -> Result<Self, StartError> {
+        let config = services.config.clone();
         let server = &config.server;
         let tls = Arc::new(Tls::load(crate::tls::TlsFiles {
             certificate_chain: required(
@@ -266,80 +152,25 @@ impl Application {
             client_ca: required(&server.client_ca_file, "server.client_ca_file")?,
             crls: server.crl_files.clone(),
         })?);
-        let key = SigningKey::from_pem_files(
-            std::path::Path::new(&required(&config.signing.key_file, "signing.key_file")?),
-            std::path::Path::new(&required(
-                &config.signing.certificate_chain_file,
-                "signing.certificate_chain_file",
-            )?),
-        )?;
-        storage.migrate().await?;
-        let sla_policy = Arc::new(SlaPolicy::new(&config.sla));
-        let sla = Arc::new(SlaService::new(
-            storage.clone(),
-            clock.clone(),
-            sla_policy.clone(),
-            config.notify.clone(),
-        )?);
+        // A node that serves publishes: it needs its signing key (the CLI may do without).
+        services.publisher.signing_key()?;
         // Mutations stored before the SLA was get their deadline now (issue 13).
-        if let Err(e) = sla.settle_backlog().await {
+        if let Err(e) = services.sla.settle_backlog().await {
             tracing::error!(error = %e, "cannot store SLA deadlines yet; trying again shortly");
         }
-        let archive_ca = match config.archive.ca_file.as_str() {
-            "" => Vec::new(),
-            file => CertificateDer::pem_file_iter(file)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| StartError::ArchiveCa {
-                    file: file.to_owned(),
-                    message: e.to_string(),
-                })?,
-        };
-        let archive_check = Arc::new(ArchiveCheck::new(
-            storage.clone(),
-            clock.clone(),
-            archive_ca,
-        ));
         let served = Arc::new(ServedLists::default());
         let metrics = Arc::new(Metrics::new());
-        let publisher = Arc::new(
-            Publisher::new(
-                storage.clone(),
-                clock.clone(),
-                Settings::from(&config.publication),
-                key,
-            )
-            .with_observer(Arc::new(ServeAtOnce {
-                served: served.clone(),
-                tls: tls.clone(),
-                sla: sla.clone(),
-                metrics: metrics.clone(),
-            })),
-        );
-        let workflow = Arc::new(MutationWorkflow::new(
-            storage.clone(),
-            publisher.clone(),
-            clock.clone(),
-            WorkflowSettings::new(&config.publication, sla_policy),
-        ));
-        if let Err(e) = served.refresh(storage.as_ref(), &tls).await {
+        services.publisher.observe(Arc::new(ServeAtOnce {
+            served: served.clone(),
+            tls: tls.clone(),
+            sla: services.sla.clone(),
+            metrics: metrics.clone(),
+        }));
+        if let Err(e) = served.refresh(services.storage.as_ref(), &tls).await {
             // Not fatal: the node starts not-ready and keeps trying.
             tracing::error!(error = %e, "cannot load the current versions");
         }
-        let state = web::Data::new(AppState {
-            config: Arc::new(config.clone()),
-            storage,
-            publisher,
-            workflow,
-            sla,
-            archive_check,
-            ui_csrf: super::ui::CsrfKey::random(),
-            served,
-            metrics,
-            clock,
-            tls: tls.clone(),
-            audit_backlog: AuditBacklog::default(),
-            admin_identities: RwLock::new(Arc::new(config.admin.identities.clone())),
-        });
+        let state = web::Data::new(AppState::new(services, served, metrics, tls.clone()));
         let workers = match server.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -373,9 +204,10 @@ impl Application {
                 audited: false,
             },
         ];
+        let services = &state.services;
         // The working state is read before staff can submit, so that the first submissions
         // do not wait for it (issue 12); a failure here is only slower first requests.
-        if let Err(e) = state.publisher.state().current().await {
+        if let Err(e) = services.publisher.state().current().await {
             tracing::warn!(error = %e, "cannot read the working state ahead of the first request");
         }
         let mut servers = Vec::new();
@@ -386,26 +218,36 @@ impl Application {
             addresses.push(address);
         }
         let (shutdown, _) = watch::channel(false);
-        let publisher = state.publisher.clone();
+        let publisher = services.publisher.clone();
         tokio::spawn(async move { publisher.warm_up().await });
-        tokio::spawn(state.publisher.clone().run_heartbeat(shutdown.subscribe()));
-        tokio::spawn(state.workflow.clone().run_schedule(shutdown.subscribe()));
-        tokio::spawn(refresh_loop(state.clone(), shutdown.subscribe()));
-        tokio::spawn(state.sla.clone().run(shutdown.subscribe()));
-        let retention = Retention::new(
-            state.storage.clone(),
-            state.clock.clone(),
-            state.config.retention.clone(),
-        );
-        tokio::spawn(Arc::new(retention).run_schedule(shutdown.subscribe()));
         tokio::spawn(
-            state
+            services
+                .publisher
+                .clone()
+                .run_heartbeat(shutdown.subscribe()),
+        );
+        tokio::spawn(services.workflow.clone().run_schedule(shutdown.subscribe()));
+        tokio::spawn(refresh_loop(state.clone(), shutdown.subscribe()));
+        tokio::spawn(services.sla.clone().run(shutdown.subscribe()));
+        tokio::spawn(
+            services
+                .retention
+                .clone()
+                .run_schedule(shutdown.subscribe()),
+        );
+        tokio::spawn(
+            services
                 .archive_check
                 .clone()
                 .run_schedule(shutdown.subscribe()),
         );
-        if !state.config.archive.nightly_dir.is_empty() {
-            tokio::spawn(nightly_loop(state.clone(), shutdown.subscribe()));
+        let archive = &services.config.archive;
+        if !archive.nightly_dir.is_empty() {
+            tokio::spawn(services.exports.clone().run_nightly(
+                PathBuf::from(&archive.nightly_dir),
+                archive.keep_bundles,
+                shutdown.subscribe(),
+            ));
         }
         let [node_address, admin_address, ops_address]: [SocketAddr; 3] =
             addresses.try_into().expect("three listeners were started");
@@ -430,12 +272,8 @@ impl Application {
 
     /// Replaces the staff identities: from the next request on, a removed identity has no role,
     /// and its open connections are closed at their next request.
-    pub fn replace_admin_identities(&self, identities: Vec<AdminIdentity>) {
-        *self
-            .state
-            .admin_identities
-            .write()
-            .expect("identities lock") = Arc::new(identities);
+    pub fn replace_admin_identities(&self, identities: Vec<crate::config::AdminIdentity>) {
+        self.state.replace_admin_identities(identities);
     }
 
     pub fn node_address(&self) -> SocketAddr {
@@ -455,7 +293,7 @@ impl Application {
     pub async fn refresh(&self) -> Result<Vec<ListKind>, RefreshError> {
         self.state
             .served
-            .refresh(self.state.storage.as_ref(), &self.state.tls)
+            .refresh(self.state.services.storage.as_ref(), &self.state.tls)
             .await
     }
 
@@ -468,12 +306,10 @@ impl Application {
             self.replace_admin_identities(config.admin.identities);
         }
         self.state.tls.reload()?;
-        let config = &self.state.config.signing;
-        let key = SigningKey::from_pem_files(
-            std::path::Path::new(&config.key_file),
-            std::path::Path::new(&config.certificate_chain_file),
-        )?;
-        self.state.publisher.replace_key(key);
+        let services = &self.state.services;
+        if let Some(key) = signing_key(&services.config.signing)? {
+            services.publisher.replace_key(key);
+        }
         tracing::info!("certificates and keys reloaded");
         Ok(())
     }
@@ -508,7 +344,7 @@ impl Application {
 }
 
 async fn refresh_loop(state: web::Data<AppState>, mut shutdown: watch::Receiver<bool>) {
-    let interval = Duration::from_secs(state.config.server.refresh_interval_seconds);
+    let interval = Duration::from_secs(state.services.config.server.refresh_interval_seconds);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -516,7 +352,7 @@ async fn refresh_loop(state: web::Data<AppState>, mut shutdown: watch::Receiver<
         }
         match state
             .served
-            .refresh(state.storage.as_ref(), &state.tls)
+            .refresh(state.services.storage.as_ref(), &state.tls)
             .await
         {
             Ok(changed) if !changed.is_empty() => {
@@ -525,6 +361,9 @@ async fn refresh_loop(state: web::Data<AppState>, mut shutdown: watch::Receiver<
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot load new versions"),
         }
-        state.audit_backlog.flush(state.storage.as_ref()).await;
+        state
+            .audit_backlog
+            .flush(state.services.storage.as_ref())
+            .await;
     }
 }

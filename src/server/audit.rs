@@ -51,7 +51,7 @@ pub async fn find_noted(
     id: i64,
 ) -> Result<MutationRecord, ApiError> {
     note(request, |n| n.object = Some(format!("mutations/{id}")));
-    let record = state.workflow.mutation(id).await?;
+    let record = state.services.workflow.mutation(id).await?;
     let on_behalf_of = record.on_behalf_of.clone();
     note(request, |n| n.on_behalf_of = Some(on_behalf_of));
     Ok(record)
@@ -95,7 +95,7 @@ pub async fn audit(
         .cloned()
         .expect("state is registered");
     let seen = Seen {
-        at: state.clock.now(),
+        at: state.services.clock.now(),
         identity: request.conn_data::<ClientIdentity>().cloned(),
         action: action(request.method(), request.match_pattern(), request.path()),
     };
@@ -112,7 +112,7 @@ pub async fn audit(
     let record = record_of(seen, &response, note, &state);
     if state
         .audit_backlog
-        .write(state.storage.as_ref(), record)
+        .write(state.services.storage.as_ref(), record)
         .await
         .is_err()
     {
@@ -280,6 +280,6 @@ pub async fn audit_log(
     filter: web::Query<AuditFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let query = filter.into_inner().into_query()?;
-    let records = state.storage.audit_records(&query).await?;
+    let records = state.services.storage.audit_records(&query).await?;
     Ok(HttpResponse::Ok().json(json!({ "records": records })))
 }

@@ -1,7 +1,8 @@
 //! The HTTPS server: the node listener (mTLS, Whitelist in the handshake), the admin
 //! listener (mTLS, roles by certificate) and the plain-HTTP ops listener.
 //!
-//! `app.rs` starts the node and its background work; `observe.rs` is the metrics and
+//! `app.rs` starts the node and its background work; `state.rs` is what every handler
+//! reaches (the services, and what only the server has); `observe.rs` is the metrics and
 //! access-log middleware; each listener declares its routes once with `route_table!`
 //! (`read_api.rs`, `admin.rs`, `ops.rs`); handler files (`mutations_api.rs`,
 //! `publications_api.rs`, `read_api.rs`) extract, call a service and answer, and never import
@@ -54,13 +55,15 @@ mod query;
 mod read_api;
 mod served;
 mod sla_api;
+mod state;
 mod trust;
 mod ui;
 
 pub use admin::ROUTES as ADMIN_ROUTES;
-pub use app::{AppState, Application, StartError};
+pub use app::{Application, StartError};
 pub use error::ApiError;
 pub use ops::readiness_problems;
 pub use read_api::{ROUTES as READ_ROUTES, legacy_paths};
 pub use served::{RefreshError, ServedLists, ServedVersion};
+pub use state::AppState;
 pub use ui::ROUTES as UI_ROUTES;

@@ -33,7 +33,7 @@ pub async fn submit(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let submission = submission(&request, &body)?;
-    let record = state.workflow.submit(&actor, submission).await?;
+    let record = state.services.workflow.submit(&actor, submission).await?;
     note(&request, |n| n.recorded = true);
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/mutations/{}", record.id)))
@@ -46,7 +46,7 @@ pub async fn validate(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let submission = submission(&request, &body)?;
-    state.workflow.validate(&submission).await?;
+    state.services.workflow.validate(&submission).await?;
     Ok(HttpResponse::Ok().json(json!({
         "valid": true,
         "list": submission.change.list(),
@@ -93,8 +93,8 @@ pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner().parse(state.clock.now())?;
-    let mutations = state.workflow.mutations(&query).await?;
+    let query = query.into_inner().parse(state.services.clock.now())?;
+    let mutations = state.services.workflow.mutations(&query).await?;
     Ok(HttpResponse::Ok().json(json!({ "mutations": mutations })))
 }
 
@@ -113,7 +113,7 @@ pub async fn withdraw(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let record = find(&state, &request, *id).await?;
-    let withdrawn = state.workflow.withdraw(&actor, &record).await?;
+    let withdrawn = state.services.workflow.withdraw(&actor, &record).await?;
     note(&request, |n| n.recorded = true);
     Ok(HttpResponse::Ok().json(withdrawn))
 }
@@ -134,7 +134,11 @@ pub async fn reject(
     let reason = Reden::parse(body.into_inner().reason.trim())
         .map_err(|e| ApiError::refused(Violations::one(e.at("$.reason"))))?;
     let record = find(&state, &request, *id).await?;
-    let rejected = state.workflow.reject(&actor, &record, reason).await?;
+    let rejected = state
+        .services
+        .workflow
+        .reject(&actor, &record, reason)
+        .await?;
     note(&request, |n| n.recorded = true);
     Ok(HttpResponse::Ok().json(rejected))
 }
@@ -146,7 +150,7 @@ pub async fn approve(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let record = find(&state, &request, *id).await?;
-    let approval = state.workflow.approve(&actor, &record).await?;
+    let approval = state.services.workflow.approve(&actor, &record).await?;
     note(&request, |n| n.recorded = true);
     Ok(HttpResponse::Ok().json(approval))
 }
@@ -159,5 +163,5 @@ pub async fn entry(
     let (list, key) = path.into_inner();
     let list = list_name(&list)?;
     note(&request, |n| n.object = Some(format!("{list}/{key}")));
-    Ok(HttpResponse::Ok().json(state.workflow.entry(list, &key).await?))
+    Ok(HttpResponse::Ok().json(state.services.workflow.entry(list, &key).await?))
 }

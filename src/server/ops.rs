@@ -18,7 +18,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Why the node is not ready; empty when it is.
 pub fn readiness_problems(state: &AppState) -> Vec<String> {
-    let now = state.clock.now();
+    let now = state.services.clock.now();
     let mut problems = Vec::new();
     for list in ListKind::ALL {
         match state.served.current(list) {
@@ -32,12 +32,12 @@ pub fn readiness_problems(state: &AppState) -> Vec<String> {
             )),
             Some(_) => {}
         }
-        if let Some(failure) = state.publisher.health(list).last_failure {
+        if let Some(failure) = state.services.publisher.health(list).last_failure {
             problems.push(format!("{list}: the last publication failed: {failure}"));
         }
     }
     let margin = Duration::days(i64::from(
-        state.config.server.signing_certificate_margin_days,
+        state.services.config.server.signing_certificate_margin_days,
     ));
     for crl in state.tls.crls() {
         if let Some(next_update) = crl.next_update
@@ -49,7 +49,7 @@ pub fn readiness_problems(state: &AppState) -> Vec<String> {
             ));
         }
     }
-    match state.publisher.signing_certificate_expiry() {
+    match state.services.publisher.signing_certificate_expiry() {
         Some(not_after) if not_after - now <= margin => {
             problems.push(format!(
                 "the signing certificate expires at {not_after}, within the {} day margin",
@@ -78,7 +78,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     // The SLA figures come from the database. When it cannot answer, the rest of the scrape
     // (list freshness above all) still matters, so it is served with the SLA figures marked
     // unavailable rather than failed as a whole.
-    let sla = state.sla.status().await;
+    let sla = state.services.sla.status().await;
     if let Err(e) = &sla {
         tracing::error!(error = %e, "the SLA figures cannot be computed for this scrape");
     }
@@ -90,10 +90,10 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 
 /// The gauges that describe the state now: lists, CRLs, the signing certificate, refusals.
 fn set_state_gauges(state: &AppState) {
-    let now = state.clock.now();
+    let now = state.services.clock.now();
     let m = &state.metrics;
     for list in ListKind::ALL {
-        let health = state.publisher.health(list);
+        let health = state.services.publisher.health(list);
         m.publication_failing
             .with_label_values(&[list.as_str()])
             .set(i64::from(health.last_failure.is_some()));
@@ -124,11 +124,11 @@ fn set_state_gauges(state: &AppState) {
                 .set((next_update - now).num_seconds());
         }
     }
-    if let Some(not_after) = state.publisher.signing_certificate_expiry() {
+    if let Some(not_after) = state.services.publisher.signing_certificate_expiry() {
         m.signing_certificate_seconds_until_expiry
             .set((not_after - now).num_seconds());
     }
-    let check = &state.archive_check;
+    let check = &state.services.archive_check;
     m.archive_check_problems.set(
         check
             .last_problems

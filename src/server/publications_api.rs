@@ -55,6 +55,7 @@ pub async fn publish(
             .then(|| "mass change confirmed".into());
     });
     let published = state
+        .services
         .workflow
         .publish(&actor, &lists, body.confirm_mass_change)
         .await?;
@@ -109,6 +110,7 @@ pub async fn retire_interface_version(
     // audit middleware, so this handler never marks the request recorded.
     Ok(
         match state
+            .services
             .workflow
             .retire_interface_version(&actor, retire)
             .await?

@@ -171,13 +171,18 @@ async fn legacy(
     list: ListKind,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(api) = &query.api {
-        let known = api
-            .parse::<u32>()
-            .is_ok_and(|major| state.config.server.legacy_api_majors.contains(&major));
+        let known = api.parse::<u32>().is_ok_and(|major| {
+            state
+                .services
+                .config
+                .server
+                .legacy_api_majors
+                .contains(&major)
+        });
         if !known {
             return Err(ApiError::NotFound(format!(
                 "api={api} is not served here; this node serves api majors {:?}",
-                state.config.server.legacy_api_majors
+                state.services.config.server.legacy_api_majors
             )));
         }
     }
@@ -202,7 +207,7 @@ fn serve_current(
             "no version of the {list} list has been published yet"
         ))
     })?;
-    let now = state.clock.now();
+    let now = state.services.clock.now();
     if now >= served.record.expires_at {
         // Fail closed: an expired list is never served as current.
         return Err(ApiError::Unavailable(format!(
@@ -231,11 +236,12 @@ async fn versions(
 ) -> Result<HttpResponse, ApiError> {
     let list = list_of(&path)?;
     let records = state
+        .services
         .storage
         .versions(list)
         .await
         .map_err(ApiError::internal)?;
-    let now = state.clock.now();
+    let now = state.services.clock.now();
     let index: Vec<IndexedVersion> = records
         .into_iter()
         .map(|record| IndexedVersion {
@@ -265,6 +271,7 @@ async fn stored(
         return Ok(current);
     }
     let stored = state
+        .services
         .storage
         .version(list, volgnummer)
         .await
@@ -338,13 +345,14 @@ async fn at(
     let t = DateTime::parse_from_rfc3339(&query.t)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| ApiError::BadRequest("t must be an RFC 3339 instant".into()))?;
-    if t > state.clock.now() {
+    if t > state.services.clock.now() {
         return Err(ApiError::NotFound(
             "t lies in the future: no version is known for it yet; /lists/{list} is the current one"
                 .into(),
         ));
     }
     let honoured = state
+        .services
         .storage
         .versions_honoured_at(list, t)
         .await
@@ -400,6 +408,7 @@ async fn content(
     volgnummer: Volgnummer,
 ) -> Result<Arc<ListEntries>, ApiError> {
     let record = state
+        .services
         .storage
         .version(list, volgnummer)
         .await
@@ -408,6 +417,7 @@ async fn content(
         .record;
     refuse_purged(&record)?;
     state
+        .services
         .publisher
         .content(&record)
         .await
@@ -449,8 +459,9 @@ async fn honoured(
         .map_err(|e| ApiError::BadRequest(format!("zorgaanbieder: {e}")))?;
     let gegevensdienst = GegevensdienstId::parse(query.gegevensdienst.as_str())
         .map_err(|e| ApiError::BadRequest(format!("gegevensdienst: {e}")))?;
-    let at = query.at.unwrap_or_else(|| state.clock.now());
+    let at = query.at.unwrap_or_else(|| state.services.clock.now());
     let answer = state
+        .services
         .publisher
         .honoured(&zorgaanbieder, &gegevensdienst, at)
         .await

@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{ListEntries, ListKind, VersionRecord};
-use crate::publication::{PublishError, ReadyToServe, assemble, gzip};
+use crate::metrics::Metrics;
+use crate::publication::{PublicationObserver, PublishError, ReadyToServe, assemble, gzip};
+use crate::sla::SlaService;
 use crate::storage::{Storage, StorageError, StoredVersion};
 use crate::tls::Tls;
 use crate::xml::parse_list;
@@ -217,4 +219,31 @@ pub enum RefreshError {
     Publish(#[from] PublishError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// Serves a version the moment this node publishes it (other replicas' versions come with
+/// the refresh loop): the approval answer can promise the new list is served.
+pub(super) struct ServeAtOnce {
+    pub served: Arc<ServedLists>,
+    pub tls: Arc<Tls>,
+    /// Stores the outcome of the mutations the version published.
+    pub sla: Arc<SlaService>,
+    pub metrics: Arc<Metrics>,
+}
+
+#[async_trait::async_trait]
+impl PublicationObserver for ServeAtOnce {
+    async fn published(&self, version: &VersionRecord, ready: ReadyToServe) {
+        let record = version.clone();
+        let served =
+            tokio::task::spawn_blocking(move || ServedVersion::from_published(&record, ready))
+                .await
+                .expect("preparing a version to serve does not panic");
+        if let Err(e) = self.served.install(served, &self.tls) {
+            // The refresh loop serves it shortly; nothing is lost.
+            tracing::error!(error = %e, list = %version.list, "cannot serve the new version yet");
+        }
+        self.sla.changed();
+        self.metrics.count_publication(version);
+    }
 }

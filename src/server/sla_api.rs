@@ -33,7 +33,7 @@ pub async fn report(
         Some("csv") => true,
         Some(_) => return Err(bad_request("format must be json or csv")),
     };
-    let report = state.sla.report(from, to).await?;
+    let report = state.services.sla.report(from, to).await?;
     Ok(match csv {
         true => HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
@@ -49,6 +49,6 @@ pub async fn notifications(
 ) -> Result<HttpResponse, ApiError> {
     note(&request, |n| n.object = Some(format!("mutations/{id}")));
     // 404 for a mutation that does not exist, rather than an empty list.
-    state.workflow.mutation(*id).await?;
-    Ok(HttpResponse::Ok().json(state.sla.notifications(*id).await?))
+    state.services.workflow.mutation(*id).await?;
+    Ok(HttpResponse::Ok().json(state.services.sla.notifications(*id).await?))
 }

@@ -9,14 +9,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use stelselnode::archive::{
-    BundleState, BundleTrust, ExportRequest, Exporter, MANIFEST, MANIFEST_SIGNATURE, Problem,
-    Severity, verify_bundle,
+    BundleState, BundleTrust, ExportRequest, MANIFEST, MANIFEST_SIGNATURE, Problem, Severity,
+    verify_bundle,
 };
-use stelselnode::config::{NotifyConfig, SlaConfig};
 use stelselnode::devpki::KeyAlgorithm;
 use stelselnode::domain::ListKind;
 use stelselnode::signing::sign_detached;
-use stelselnode::sla::{SlaPolicy, SlaService};
 
 use super::support::TestDatabase;
 use super::support::node::{Node, node, options};
@@ -48,29 +46,18 @@ impl Archive {
         to: DateTime<Utc>,
         previous: Option<&str>,
     ) -> PathBuf {
-        let storage = self.node.db.storage.clone();
-        let sla = SlaService::new(
-            storage.clone(),
-            Arc::new(self.node.clock.clone()),
-            Arc::new(SlaPolicy::new(&SlaConfig::default())),
-            NotifyConfig::default(),
-        )
-        .unwrap();
         let request = ExportRequest {
             out: self.dir.path().join(out),
             from: None,
             to,
             previous: previous.map(|p| self.dir.path().join(p)),
         };
-        Exporter {
-            storage: storage.as_ref(),
-            key: &self.node.signer.key,
-            sla: &sla,
-            trust: None,
-        }
-        .export(&request, &mut |_, _| {})
-        .await
-        .unwrap();
+        self.node
+            .services
+            .exports
+            .export(&request, &mut |_, _| {})
+            .await
+            .unwrap();
         request.out
     }
 
@@ -97,7 +84,11 @@ pub(super) async fn archive(db: TestDatabase) -> Archive {
         ListKind::Ocl,
         ListKind::Zal,
     ] {
-        node.publisher.publish(list, &options()).await.unwrap();
+        node.services
+            .publisher
+            .publish(list, &options())
+            .await
+            .unwrap();
     }
     for at in [
         Duration::days(1),
@@ -106,14 +97,16 @@ pub(super) async fn archive(db: TestDatabase) -> Archive {
         Duration::days(2) + Duration::minutes(40),
     ] {
         node.clock.set(start + at);
-        node.publisher
+        node.services
+            .publisher
             .publish(ListKind::Whitelist, &options())
             .await
             .unwrap();
     }
     node.clock
         .set(start + Duration::days(2) + Duration::hours(1));
-    node.publisher
+    node.services
+        .publisher
         .publish(ListKind::Gnl, &options())
         .await
         .unwrap();
@@ -440,45 +433,30 @@ async fn the_list_at_an_instant_is_the_version_served_then(db: TestDatabase) {
     assert!(String::from_utf8_lossy(&cli.stderr).contains(&format!("Volgnummer {n} was current")));
 }
 
-/// What an Exporter of a running test node needs: its storage, the SLA service, the node's
-/// signing key, and the test CA an earlier bundle must chain to.
+/// The services of a running test node, built as `serve` builds them, with
+/// `archive.ca_file` naming the test CA: the CA an earlier bundle must chain to.
 pub(super) struct ExportParts {
-    storage: Arc<dyn stelselnode::storage::Storage>,
-    sla: SlaService,
-    key: stelselnode::signing::SigningKey,
+    pub(super) services: stelselnode::services::Services,
     pub(super) trust: BundleTrust,
-}
-
-impl ExportParts {
-    pub(super) fn exporter(&self) -> Exporter<'_> {
-        Exporter {
-            storage: self.storage.as_ref(),
-            key: &self.key,
-            sla: &self.sla,
-            trust: Some(&self.trust),
-        }
-    }
+    _ca_file: tempfile::TempDir,
 }
 
 pub(super) fn export_parts(server: &super::support::server::TestServer) -> ExportParts {
-    let sla = SlaService::new(
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("archive-ca.pem");
+    std::fs::write(&ca_file, server.pki.ca.certificate_pem()).unwrap();
+    let mut config = server.config.clone();
+    config.archive.ca_file = ca_file.display().to_string();
+    let services = stelselnode::services::Services::build(
+        &config,
         server.db.storage.clone(),
         Arc::new(server.clock.clone()),
-        Arc::new(SlaPolicy::new(&SlaConfig::default())),
-        NotifyConfig::default(),
-    )
-    .unwrap();
-    let signing = &server.config.signing;
-    let key = stelselnode::signing::SigningKey::from_pem_files(
-        Path::new(&signing.key_file),
-        Path::new(&signing.certificate_chain_file),
     )
     .unwrap();
     ExportParts {
-        storage: server.db.storage.clone(),
-        sla,
-        key,
+        services,
         trust: BundleTrust::new(vec![server.pki.ca.certificate().clone()]),
+        _ca_file: dir,
     }
 }
 
@@ -491,8 +469,6 @@ async fn retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifie
     db: TestDatabase,
 ) {
     use super::support::server::TestServer;
-    use stelselnode::archive::Retention;
-    use stelselnode::config::RetentionConfig;
     use stelselnode::domain::{AuditOutcome, AuditRecord};
     use stelselnode::tls::NodeAccess;
 
@@ -534,14 +510,8 @@ async fn retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifie
         .unwrap();
 
     server.clock.set(now);
-    let retention = Retention::new(
-        storage.clone(),
-        Arc::new(server.clock.clone()),
-        RetentionConfig {
-            archive_months: 12,
-            audit_months: 13,
-        },
-    );
+    // The default retention: 12 months of archive, 13 of audit log.
+    let retention = &server.app.state().services.retention;
     let outcome = retention.run("test").await.unwrap();
     assert_eq!(outcome.versions, 1, "{outcome:?}");
     // The old request, and the audit records of the publications 13 months ago.
@@ -602,7 +572,8 @@ async fn retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifie
         previous: None,
     };
     parts
-        .exporter()
+        .services
+        .exports
         .export(&request, &mut |_, _| {})
         .await
         .unwrap();
@@ -620,7 +591,7 @@ async fn retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifie
 async fn nightly_bundles_chain_and_the_archive_check_finds_damage(db: TestDatabase) {
     use super::support::execute_sql;
     use super::support::server::TestServer;
-    use stelselnode::archive::{bundles, export_nightly};
+    use stelselnode::archive::bundles;
     use stelselnode::tls::NodeAccess;
 
     let server = TestServer::start(db, NodeAccess::Whitelist).await;
@@ -628,7 +599,7 @@ async fn nightly_bundles_chain_and_the_archive_check_finds_damage(db: TestDataba
     server.clock.set(day);
     server.publish_all().await;
     let parts = export_parts(&server);
-    let (exporter, trust) = (parts.exporter(), &parts.trust);
+    let (exports, trust) = (&parts.services.exports, &parts.trust);
     let dir = tempfile::tempdir().unwrap();
     let mut state = None;
     // Three nights with a publication each day; a second run in a night does nothing; only
@@ -639,14 +610,10 @@ async fn nightly_bundles_chain_and_the_archive_check_finds_damage(db: TestDataba
             .set(day + Duration::days(night) - Duration::hours(12));
         server.publish(ListKind::Whitelist).await;
         let at = day + Duration::days(night) + Duration::hours(2);
-        let summary = export_nightly(&exporter, dir.path(), 2, at).await.unwrap();
+        server.clock.set(at);
+        let summary = exports.nightly(dir.path(), 2).await.unwrap();
         assert!(summary.is_some(), "night {night}");
-        assert!(
-            export_nightly(&exporter, dir.path(), 2, at)
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(exports.nightly(dir.path(), 2).await.unwrap().is_none());
         let newest = bundles(dir.path()).unwrap().pop().unwrap();
         state = Some(
             verify_bundle(&newest, trust, state.as_ref(), at)
@@ -657,7 +624,7 @@ async fn nightly_bundles_chain_and_the_archive_check_finds_damage(db: TestDataba
     assert_eq!(bundles(dir.path()).unwrap().len(), 2);
 
     // The archive check: clean, then a body swapped for another behind the node's back.
-    let check = &server.app.state().archive_check;
+    let check = &server.app.state().services.archive_check;
     let clean = check.run().await.unwrap();
     assert!(clean.problems.is_empty(), "{:?}", clean.problems);
     execute_sql(

@@ -90,7 +90,7 @@ async fn revoked_or_removed_staff_lose_their_open_connection() {
         .await
         .unwrap();
     assert_eq!(other.get("/audit?limit=1").await.unwrap().status, 200);
-    let mut identities = server.app.state().config.admin.identities.clone();
+    let mut identities = server.app.state().services.config.admin.identities.clone();
     identities.retain(|i| i.common_name.as_deref() != Some("beheer-2"));
     server.app.replace_admin_identities(identities);
     assert_eq!(other.get("/audit?limit=1").await.unwrap().status, 403);

@@ -99,7 +99,7 @@ async fn run(node: &Node, seed: u64) {
     let delayed = node.workflow_with_delay(600);
     for step in 0..STEPS {
         let workflow = match random.below(2) {
-            0 => &*node.workflow,
+            0 => &*node.services.workflow,
             _ => &delayed,
         };
         match random.below(10) {
@@ -145,7 +145,11 @@ async fn run(node: &Node, seed: u64) {
 async fn random_interleavings_never_publish_an_inconsistent_set(db: TestDatabase) {
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
     for list in ListKind::PUBLICATION_ORDER {
-        node.publisher.publish(list, &options()).await.unwrap();
+        node.services
+            .publisher
+            .publish(list, &options())
+            .await
+            .unwrap();
     }
     let versions = || async {
         let mut count = 0;

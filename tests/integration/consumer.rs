@@ -43,6 +43,7 @@ async fn the_verifier_accepts_refuses_and_remembers() {
     // A version published a week and a day ago has expired.
     node.clock.set(Utc::now() - Duration::days(8));
     let old = node
+        .services
         .publisher
         .publish(ListKind::Zal, &options())
         .await
@@ -55,12 +56,14 @@ async fn the_verifier_accepts_refuses_and_remembers() {
     // Two current versions, a minute apart.
     node.clock.set(Utc::now() - Duration::minutes(2));
     let v1 = node
+        .services
         .publisher
         .publish(ListKind::Zal, &options())
         .await
         .unwrap();
     node.clock.set(Utc::now() - Duration::minutes(1));
     let v2 = node
+        .services
         .publisher
         .publish(ListKind::Zal, &options())
         .await

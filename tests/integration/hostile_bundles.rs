@@ -9,9 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use stelselnode::archive::{
-    BundleTrust, ExportRequest, Exporter, MANIFEST, MANIFEST_SIGNATURE, bundles, export_nightly,
-};
+use stelselnode::archive::{BundleTrust, ExportRequest, MANIFEST, MANIFEST_SIGNATURE, bundles};
 use stelselnode::devpki::{KeyAlgorithm, Purpose};
 use stelselnode::domain::ListKind;
 use stelselnode::import::{import_document, render_working_state};
@@ -337,7 +335,11 @@ async fn an_import_never_makes_a_volgnummer_gap(db: TestDatabase) {
         ListKind::Ocl,
         ListKind::Zal,
     ] {
-        node.publisher.publish(list, &options()).await.unwrap();
+        node.services
+            .publisher
+            .publish(list, &options())
+            .await
+            .unwrap();
     }
     let published = storage
         .current_version(ListKind::Gnl)
@@ -361,7 +363,8 @@ async fn an_import_never_makes_a_volgnummer_gap(db: TestDatabase) {
     )
     .await
     .unwrap();
-    node.publisher
+    node.services
+        .publisher
         .publish(ListKind::Gnl, &options())
         .await
         .unwrap();
@@ -393,36 +396,22 @@ async fn an_import_never_makes_a_volgnummer_gap(db: TestDatabase) {
 
     // The archive of it verifies, and the archive check sees no jump.
     let dir = tempfile::tempdir().unwrap();
-    let sla = stelselnode::sla::SlaService::new(
-        storage.clone(),
-        std::sync::Arc::new(node.clock.clone()),
-        std::sync::Arc::new(stelselnode::sla::SlaPolicy::new(&Default::default())),
-        Default::default(),
-    )
-    .unwrap();
     let request = ExportRequest {
         out: dir.path().join("bundle"),
         from: None,
         to: Utc::now() + chrono::Duration::hours(1),
         previous: None,
     };
-    Exporter {
-        storage: storage.as_ref(),
-        key: &node.signer.key,
-        sla: &sla,
-        trust: None,
-    }
-    .export(&request, &mut |_, _| {})
-    .await
-    .unwrap();
+    let services = node.services_with_archive_ca();
+    services
+        .exports
+        .export(&request, &mut |_, _| {})
+        .await
+        .unwrap();
     let trust = BundleTrust::new(vec![node.signer.ca.certificate().clone()]);
     stelselnode::archive::verify_bundle(&request.out, &trust, None, Utc::now())
         .unwrap_or_else(|problems| panic!("{problems:?}"));
-    let check = stelselnode::archive::ArchiveCheck::new(
-        storage.clone(),
-        std::sync::Arc::new(node.clock.clone()),
-        vec![node.signer.ca.certificate().clone()],
-    );
+    let check = &services.archive_check;
     let report = check.run().await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
@@ -436,7 +425,7 @@ async fn export_writes_only_what_it_made(db: TestDatabase) {
     let server = TestServer::start(db, NodeAccess::Whitelist).await;
     server.publish_all().await;
     let parts = export_parts(&server);
-    let exporter = parts.exporter();
+    let exports = &parts.services.exports;
     let dir = tempfile::tempdir().unwrap();
     let to = Utc::now() + chrono::Duration::hours(1);
     let export = |out: PathBuf, previous: Option<PathBuf>| {
@@ -446,8 +435,7 @@ async fn export_writes_only_what_it_made(db: TestDatabase) {
             to,
             previous,
         };
-        let exporter = &exporter;
-        async move { exporter.export(&request, &mut |_, _| {}).await }
+        async move { exports.export(&request, &mut |_, _| {}).await }
     };
     let leftovers = || {
         std::fs::read_dir(dir.path())
@@ -513,7 +501,7 @@ async fn export_writes_only_what_it_made(db: TestDatabase) {
     // Nightly: keep 0 is refused; a stray bundle named for a far-off day does not stop the
     // exports ("up to date") — its signature is checked first.
     let nightly = dir.path().join("nightly");
-    let keep_none = export_nightly(&exporter, &nightly, 0, Utc::now()).await;
+    let keep_none = exports.nightly(&nightly, 0).await;
     assert!(keep_none.is_err());
     std::fs::create_dir_all(nightly.join("2099-01-01")).unwrap();
     std::fs::write(
@@ -521,7 +509,7 @@ async fn export_writes_only_what_it_made(db: TestDatabase) {
         "stelselnode-archive-bundle 1\ncovers-from beginning\ncovers-up-to 2099-01-01T00:00:00Z\n",
     )
     .unwrap();
-    let stray = export_nightly(&exporter, &nightly, 2, Utc::now()).await;
+    let stray = exports.nightly(&nightly, 2).await;
     assert!(stray.is_err(), "{stray:?}");
     assert_eq!(bundles(&nightly).unwrap().len(), 1);
 }

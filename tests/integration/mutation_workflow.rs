@@ -636,7 +636,7 @@ async fn a_scheduled_mutation_is_published_first_after_its_instant(db: TestDatab
     assert!(!has_host(&server, NEW_HOST).await);
     // The first version after the instant does: the node publishes it itself.
     server.clock.set(effective);
-    let outcomes = server.app.state().workflow.publish_due().await;
+    let outcomes = server.app.state().services.workflow.publish_due().await;
     let version = outcomes[0].1.as_ref().unwrap().volgnummer.get();
     assert_eq!(
         version,

@@ -13,7 +13,7 @@ use stelselnode::publication::{PublishError, PublishOptions};
 use stelselnode::signing::verify_signature;
 use stelselnode::xml::parse_list;
 
-use super::support::node::{Node, node, options, published, publisher_for, t0};
+use super::support::node::{Node, node, options, published, t0};
 use super::support::signer::xmlsec1_verify;
 use super::support::{TestDatabase, official_example, xmllint_validate};
 
@@ -46,7 +46,12 @@ async fn publication_after_import_continues_the_volgnummer_and_verifies(db: Test
     for list in ListKind::ALL {
         let imported = parse_list(&std::fs::read(official_example(list)).unwrap(), list).unwrap();
         let published_at = node.clock_now();
-        let first = node.publisher.publish(list, &options()).await.unwrap();
+        let first = node
+            .services
+            .publisher
+            .publish(list, &options())
+            .await
+            .unwrap();
         assert_eq!(first.volgnummer, imported.volgnummer.next(), "{list}");
         assert_eq!(first.previous_sha256, None);
         let (bytes, signature) = published(&node, list, first.volgnummer).await;
@@ -67,7 +72,12 @@ async fn publication_after_import_continues_the_volgnummer_and_verifies(db: Test
         assert_eq!(document.tijdstempel.instant(), published_at);
 
         node.clock.advance(Duration::minutes(5));
-        let second = node.publisher.publish(list, &options()).await.unwrap();
+        let second = node
+            .services
+            .publisher
+            .publish(list, &options())
+            .await
+            .unwrap();
         assert_eq!(second.volgnummer, first.volgnummer.next());
         assert_eq!(
             second.previous_sha256.as_deref(),
@@ -109,7 +119,10 @@ async fn a_publication_that_breaks_integrity_stores_nothing(db: TestDatabase) {
         .await
         .unwrap();
     let message = refused(
-        node.publisher.publish(ListKind::Zal, &options()).await,
+        node.services
+            .publisher
+            .publish(ListKind::Zal, &options())
+            .await,
         Rule::Reference,
     );
     assert!(
@@ -117,7 +130,10 @@ async fn a_publication_that_breaks_integrity_stores_nothing(db: TestDatabase) {
         "{message}"
     );
     refused(
-        node.publisher.publish(ListKind::Gnl, &options()).await,
+        node.services
+            .publisher
+            .publish(ListKind::Gnl, &options())
+            .await,
         Rule::Reference,
     );
     // A Whitelist host still used by the ZAL and the OCL.
@@ -132,7 +148,8 @@ async fn a_publication_that_breaks_integrity_stores_nothing(db: TestDatabase) {
             .unwrap();
     }
     let message = refused(
-        node.publisher
+        node.services
+            .publisher
             .publish(ListKind::Whitelist, &options())
             .await,
         Rule::Reference,
@@ -158,7 +175,8 @@ async fn a_publication_that_breaks_integrity_stores_nothing(db: TestDatabase) {
             .unwrap();
     }
     refused(
-        node.publisher
+        node.services
+            .publisher
             .publish(
                 ListKind::Whitelist,
                 &PublishOptions {
@@ -187,7 +205,7 @@ async fn a_publication_that_breaks_integrity_stores_nothing(db: TestDatabase) {
     );
     // A refusal is kept for staff, but is not a failure of the node: the current version
     // keeps being served and the node stays ready.
-    let health = node.publisher.health(ListKind::Whitelist);
+    let health = node.services.publisher.health(ListKind::Whitelist);
     assert!(health.last_refusal.is_some());
     assert!(health.last_failure.is_none());
 }
@@ -195,7 +213,8 @@ async fn a_publication_that_breaks_integrity_stores_nothing(db: TestDatabase) {
 async fn mass_removals_need_confirmation(db: TestDatabase) {
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
     let storage = node.db.storage.clone();
-    node.publisher
+    node.services
+        .publisher
         .publish(ListKind::Gnl, &options())
         .await
         .unwrap();
@@ -209,11 +228,15 @@ async fn mass_removals_need_confirmation(db: TestDatabase) {
         .await
         .unwrap();
     let message = refused(
-        node.publisher.publish(ListKind::Gnl, &options()).await,
+        node.services
+            .publisher
+            .publish(ListKind::Gnl, &options())
+            .await,
         Rule::MassChange,
     );
     assert!(message.contains("removes 1 of 7 entries"), "{message}");
     let confirmed = node
+        .services
         .publisher
         .publish(
             ListKind::Gnl,
@@ -238,7 +261,8 @@ async fn retired_gegevensdienst_ids_are_never_reused(db: TestDatabase) {
         )
         .await
         .unwrap();
-    node.publisher
+    node.services
+        .publisher
         .publish(ListKind::Gnl, &options())
         .await
         .unwrap();
@@ -251,7 +275,10 @@ async fn retired_gegevensdienst_ids_are_never_reused(db: TestDatabase) {
         .await
         .unwrap();
     let message = refused(
-        node.publisher.publish(ListKind::Gnl, &options()).await,
+        node.services
+            .publisher
+            .publish(ListKind::Gnl, &options())
+            .await,
         Rule::Reuse,
     );
     assert!(
@@ -280,6 +307,7 @@ async fn statuses_and_the_honoured_query_follow_the_grace_hour(db: TestDatabase)
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
     let storage = node.db.storage.clone();
     let v7 = node
+        .services
         .publisher
         .publish(ListKind::Zal, &options())
         .await
@@ -302,6 +330,7 @@ async fn statuses_and_the_honoured_query_follow_the_grace_hour(db: TestDatabase)
         .await
         .unwrap();
     let v8 = node
+        .services
         .publisher
         .publish(ListKind::Zal, &options())
         .await
@@ -333,7 +362,7 @@ async fn statuses_and_the_honoured_query_follow_the_grace_hour(db: TestDatabase)
     let umc = Zorgaanbiedernaam::parse("umcharderwijk@medmij").unwrap();
     let four = GegevensdienstId::parse("4").unwrap();
     let six = GegevensdienstId::parse("6").unwrap();
-    let asked = |at| node.publisher.honoured(&umc, &four, at);
+    let asked = |at| node.services.publisher.honoured(&umc, &four, at);
     let before = asked(superseded - Duration::seconds(1)).await.unwrap();
     assert_eq!(before.by, vec![(v7.volgnummer, VersionStatus::Current)]);
     let inside = asked(superseded + Duration::minutes(30)).await.unwrap();
@@ -351,6 +380,7 @@ async fn statuses_and_the_honoured_query_follow_the_grace_hour(db: TestDatabase)
         "before anything was published"
     );
     let six_inside = node
+        .services
         .publisher
         .honoured(&umc, &six, superseded + Duration::minutes(30))
         .await
@@ -367,35 +397,49 @@ async fn statuses_and_the_honoured_query_follow_the_grace_hour(db: TestDatabase)
 async fn the_heartbeat_renews_validity_before_expiry(db: TestDatabase) {
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
     let first = node
+        .services
         .publisher
         .publish(ListKind::Whitelist, &options())
         .await
         .unwrap();
-    let settings = node.publisher.settings();
+    let settings = node.services.publisher.settings();
     // Just before the refresh window: nothing is due.
     node.clock
         .set(first.expires_at - settings.refresh_before - Duration::seconds(1));
-    assert!(node.publisher.heartbeat_due().await.unwrap().is_empty());
-    assert!(node.publisher.heartbeat_tick().await.is_empty());
+    assert!(
+        node.services
+            .publisher
+            .heartbeat_due()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(node.services.publisher.heartbeat_tick().await.is_empty());
     // Inside it: the Whitelist is re-published with the same content and a new window.
     node.clock.advance(Duration::seconds(2));
-    let outcomes = node.publisher.heartbeat_tick().await;
+    let outcomes = node.services.publisher.heartbeat_tick().await;
     assert_eq!(outcomes.len(), 1);
     let renewed = outcomes.into_iter().next().unwrap().1.unwrap();
     assert!(renewed.heartbeat);
     assert_eq!(renewed.volgnummer, first.volgnummer.next());
     assert!(renewed.expires_at > first.expires_at);
     assert_eq!(renewed.body_sha256, first.body_sha256);
-    assert!(node.publisher.heartbeat_due().await.unwrap().is_empty());
+    assert!(
+        node.services
+            .publisher
+            .heartbeat_due()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn concurrent_publishers_never_share_or_skip_a_number(db: TestDatabase) {
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
     // A second replica: its own connection pool on the same database.
-    let replica_storage = stelselnode::storage::connect(&node.db.url).await.unwrap();
-    let replica = publisher_for(replica_storage, &node.clock, &node.signer);
+    let replica = node.replica_with_delay(0).await.publisher;
     let mut tasks = Vec::new();
-    for publisher in [node.publisher.clone(), replica] {
+    for publisher in [node.services.publisher.clone(), replica] {
         for _ in 0..4 {
             let publisher = publisher.clone();
             tasks.push(tokio::spawn(async move {
@@ -436,6 +480,7 @@ async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDa
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
     let storage = node.db.storage.clone();
     let first = node
+        .services
         .publisher
         .publish(ListKind::Whitelist, &options())
         .await
@@ -471,15 +516,16 @@ async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDa
     // A publication before the instant does not contain it.
     node.clock.set(effective - Duration::minutes(30));
     let before = node
+        .services
         .publisher
         .publish(ListKind::Whitelist, &options())
         .await
         .unwrap();
     assert!(!has_host(before.volgnummer).await);
-    assert!(node.workflow.publish_due().await.is_empty());
+    assert!(node.services.workflow.publish_due().await.is_empty());
     // At the instant the node applies and publishes it itself.
     node.clock.set(effective);
-    let outcomes = node.workflow.publish_due().await;
+    let outcomes = node.services.workflow.publish_due().await;
     assert_eq!(outcomes.len(), 1);
     let scheduled = outcomes.into_iter().next().unwrap().1.unwrap();
     assert_eq!(scheduled.volgnummer, before.volgnummer.next());

@@ -312,7 +312,7 @@ async fn notifications(server: &TestServer, id: i64) -> Vec<Value> {
 /// Runs the SLA task until every notification of `id` is delivered.
 async fn until_delivered(server: &TestServer, id: i64) -> Vec<Value> {
     for _ in 0..100 {
-        server.app.state().sla.tick().await.unwrap();
+        server.app.state().services.sla.tick().await.unwrap();
         let all = notifications(server, id).await;
         if all.iter().all(|n| n["delivered_at"].is_string()) {
             return all;
@@ -342,12 +342,12 @@ async fn an_expected_breach_is_mailed_and_posted_exactly_once_across_restarts(db
     )
     .await;
     // Not at risk yet: two werkdagen left, nothing queued.
-    server.app.state().sla.tick().await.unwrap();
+    server.app.state().services.sla.tick().await.unwrap();
     assert!(notifications(&server, id).await.is_empty());
 
     // Friday 08:00: one hour (1/24 werkdag) left, below the 0.5 threshold.
     server.clock.set(at("2026-12-11T08:00:00+01:00"));
-    server.app.state().sla.tick().await.unwrap();
+    server.app.state().services.sla.tick().await.unwrap();
     let queued = notifications(&server, id).await;
     let channels: Vec<&str> = queued
         .iter()
@@ -388,7 +388,7 @@ async fn an_expected_breach_is_mailed_and_posted_exactly_once_across_restarts(db
     let server = server.restart().await;
     for _ in 0..3 {
         server.clock.advance(Duration::hours(1));
-        server.app.state().sla.tick().await.unwrap();
+        server.app.state().services.sla.tick().await.unwrap();
     }
     let bodies = webhook.bodies();
     assert_eq!(bodies.len(), 1, "{bodies:?}");

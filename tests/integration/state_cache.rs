@@ -48,18 +48,24 @@ async fn a_cold_cache_is_read_once_for_a_burst_of_callers(db: TestDatabase) {
 
 async fn after_an_approval_the_cache_holds_what_the_database_holds(db: TestDatabase) {
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
-    let cache = node.publisher.state().clone();
+    let cache = node.services.publisher.state().clone();
     let before = cache.current().await.unwrap();
     let (loket, beheer) = (
         actor("loket", &[Role::Loket]),
         actor("beheer", &[Role::Beheer]),
     );
     let record = node
+        .services
         .workflow
         .submit(&loket, parsed(&whitelist_upsert("medmij.cache.nl", 0)))
         .await
         .unwrap();
-    let approval = node.workflow.approve(&beheer, &record).await.unwrap();
+    let approval = node
+        .services
+        .workflow
+        .approve(&beheer, &record)
+        .await
+        .unwrap();
     assert!(approval.publication.unwrap().published);
 
     let after = cache.current().await.unwrap();

@@ -109,7 +109,13 @@ async fn publishing(server: &TestServer, list: ListKind) -> (Said, Vec<Rule>) {
             confirm_mass_change,
             published_by: "test".into(),
         };
-        server.app.state().publisher.publish(list, &options).await
+        server
+            .app
+            .state()
+            .services
+            .publisher
+            .publish(list, &options)
+            .await
     };
     match publish(false).await {
         Ok(_) => (Said::Publishes, Vec::new()),

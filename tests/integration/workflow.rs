@@ -52,7 +52,11 @@ fn beheer2() -> Actor {
 async fn published_node(db: TestDatabase) -> Node {
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
     for list in ListKind::PUBLICATION_ORDER {
-        node.publisher.publish(list, &options()).await.unwrap();
+        node.services
+            .publisher
+            .publish(list, &options())
+            .await
+            .unwrap();
     }
     node
 }
@@ -77,12 +81,18 @@ async fn an_approved_change_is_published_at_once_and_verifies(db: TestDatabase) 
     let node = published_node(db).await;
     let before = current(&node, ListKind::Whitelist).await;
     let submitted = node
+        .services
         .workflow
         .submit(&loket(), parsed(&whitelist_upsert(NEW_HOST, 0)))
         .await
         .unwrap();
     assert_eq!(submitted.status, MutationStatus::Submitted);
-    let approval = node.workflow.approve(&beheer(), &submitted).await.unwrap();
+    let approval = node
+        .services
+        .workflow
+        .approve(&beheer(), &submitted)
+        .await
+        .unwrap();
     let publication = approval
         .publication
         .expect("published right after approval");
@@ -107,7 +117,7 @@ async fn an_approved_change_is_published_at_once_and_verifies(db: TestDatabase) 
 
 async fn nobody_decides_on_their_own_mutation_and_only_the_submitter_withdraws(db: TestDatabase) {
     let node = published_node(db).await;
-    let workflow = &node.workflow;
+    let workflow = &node.services.workflow;
     let own = workflow
         .submit(&beheer(), parsed(&whitelist_upsert(NEW_HOST, 0)))
         .await
@@ -140,7 +150,7 @@ async fn nobody_decides_on_their_own_mutation_and_only_the_submitter_withdraws(d
 
 async fn an_approval_checks_the_change_again_against_the_state_then(db: TestDatabase) {
     let node = published_node(db).await;
-    let workflow = &node.workflow;
+    let workflow = &node.services.workflow;
     let host = workflow
         .submit(&loket(), parsed(&whitelist_upsert(NEW_HOST, 0)))
         .await
@@ -174,7 +184,7 @@ async fn an_approval_checks_the_change_again_against_the_state_then(db: TestData
 
 async fn a_stale_base_version_is_a_conflict_at_submission_and_at_approval(db: TestDatabase) {
     let node = published_node(db).await;
-    let workflow = &node.workflow;
+    let workflow = &node.services.workflow;
     // The example Whitelist holds the host at version 1.
     let host = "medmij.xisbridge.net";
     assert_eq!(
@@ -250,7 +260,7 @@ async fn a_publication_delay_leaves_the_change_to_the_schedule(db: TestDatabase)
 
 async fn the_release_clean_up_submits_reviewed_mutations(db: TestDatabase) {
     let node = published_node(db).await;
-    let workflow = &node.workflow;
+    let workflow = &node.services.workflow;
     let mut old = gegevensdienst("4", "medmij.xisbridge.net");
     old["interfaceversie"] = json!("release1");
     let za = workflow
@@ -307,7 +317,7 @@ async fn the_release_clean_up_submits_reviewed_mutations(db: TestDatabase) {
 async fn of_two_concurrent_approvals_of_one_mutation_one_wins(db: TestDatabase) {
     let node = published_node(db).await;
     let before = current(&node, ListKind::Whitelist).await;
-    let workflow = node.workflow.clone();
+    let workflow = node.services.workflow.clone();
     let submitted = workflow
         .submit(&loket(), parsed(&whitelist_upsert(NEW_HOST, 0)))
         .await
@@ -333,7 +343,7 @@ async fn of_two_concurrent_approvals_of_one_mutation_one_wins(db: TestDatabase) 
 /// a mass-change confirmation) when a ZAL change uses a new GegevensdienstId.
 async fn a_list_is_never_published_referring_to_an_unpublished_gegevensdienst(db: TestDatabase) {
     let node = published_node(db).await;
-    let workflow = &node.workflow;
+    let workflow = &node.services.workflow;
     let gnl_before = current(&node, ListKind::Gnl).await;
     let approve = |body: serde_json::Value| async move {
         let submitted = workflow.submit(&loket(), parsed(&body)).await.unwrap();
@@ -429,7 +439,7 @@ async fn of_two_conflicting_approvals_on_two_nodes_one_succeeds(db: TestDatabase
     const PAIRS: usize = 100;
     let node = published_node(db).await;
     let one = Arc::new(node.workflow_with_delay(3600));
-    let two = Arc::new(node.replica_with_delay(3600).await);
+    let two = node.replica_with_delay(3600).await.workflow;
     let mut refused = 0;
     for pair in 0..PAIRS {
         let host = format!("race{pair}.voorbeeld.nl");

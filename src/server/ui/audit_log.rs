@@ -18,7 +18,7 @@ pub async fn page_handler(
         Ok(query) => query,
         Err(e) => return error_page(&viewer, e),
     };
-    let records = match state.storage.audit_records(&query).await {
+    let records = match state.services.storage.audit_records(&query).await {
         Ok(records) => records,
         Err(e) => return error_page(&viewer, e.into()),
     };

@@ -91,9 +91,10 @@ pub fn check_form(
 ) -> Result<(), ApiError> {
     let fingerprint = &viewer.actor.fingerprint;
     let refusal = cross_origin(request).or_else(|| {
-        (!state.ui_csrf.check(token, fingerprint, state.clock.now())).then_some(
-            "the form's CSRF token is missing, expired or not yours; open the page again",
-        )
+        (!state
+            .ui_csrf
+            .check(token, fingerprint, state.services.clock.now()))
+        .then_some("the form's CSRF token is missing, expired or not yours; open the page again")
     });
     match refusal {
         Some(reason) => {

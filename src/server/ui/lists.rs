@@ -27,7 +27,7 @@ fn status_word(record: &VersionRecord, now: chrono::DateTime<chrono::Utc>) -> St
 }
 
 pub async fn overview(state: web::Data<AppState>, viewer: Viewer) -> HttpResponse {
-    let now = state.clock.now();
+    let now = state.services.clock.now();
     let body = html! {
         div.tabel { table {
             caption.visually-hidden { "De vier lijsten" }
@@ -65,6 +65,7 @@ async fn content(
     n: Volgnummer,
 ) -> Result<std::sync::Arc<ListEntries>, ApiError> {
     let record = state
+        .services
         .storage
         .version(list, n)
         .await?
@@ -74,6 +75,7 @@ async fn content(
         return Err(ApiError::Gone(format!("{list} version {n} was purged")));
     }
     state
+        .services
         .publisher
         .content(&record)
         .await
@@ -147,7 +149,7 @@ async fn list_view(
     q: &ListQuery,
 ) -> Result<HttpResponse, ApiError> {
     let list = list_name(list)?;
-    let now = state.clock.now();
+    let now = state.services.clock.now();
     let current = state.served.current(list);
     let current_entries = match &current {
         Some(v) => Some(content(state, list, v.record.volgnummer).await?),
@@ -169,7 +171,7 @@ async fn list_view(
             .collect(),
         _ => Vec::new(),
     };
-    let versions = state.storage.versions(list).await?;
+    let versions = state.services.storage.versions(list).await?;
     let between = match (q.van.as_deref(), q.tot.as_deref()) {
         (Some(a), Some(b)) => {
             let parse =
@@ -183,7 +185,7 @@ async fn list_view(
         }
         _ => None,
     };
-    let preview = state.publisher.preview(list).await?;
+    let preview = state.services.publisher.preview(list).await?;
     let confirmation = matches!(preview.verdict, Verdict::NeedsConfirmation { .. });
     let body = html! {
         @if q.melding.as_deref() == Some("gepubliceerd") { p.melding role="status" { "Gepubliceerd." } }
@@ -256,6 +258,7 @@ pub async fn publish(
         check_form(&request, &state, &viewer, &form.csrf)?;
         let confirmed = form.bevestig.as_deref() == Some("ja");
         state
+            .services
             .workflow
             .publish(&viewer.actor, &[list], confirmed)
             .await?;

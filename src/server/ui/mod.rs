@@ -70,7 +70,9 @@ impl FromRequest for Viewer {
                 let state = request
                     .app_data::<web::Data<AppState>>()
                     .ok_or_else(|| ApiError::internal("the application state is missing"))?;
-                let csrf = state.ui_csrf.token(&actor.fingerprint, state.clock.now());
+                let csrf = state
+                    .ui_csrf
+                    .token(&actor.fingerprint, state.services.clock.now());
                 Ok(Viewer { actor, csrf })
             });
         std::future::ready(viewer)

@@ -62,12 +62,13 @@ async fn detail(
     notice: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     let m = find_noted(state, request, id).await?;
-    let current = match state.workflow.entry(m.list, &m.entry_key).await {
+    let current = match state.services.workflow.entry(m.list, &m.entry_key).await {
         Ok(entry) => entry.entry,
         Err(crate::mutations::WorkflowError::UnknownEntry { .. }) => None,
         Err(e) => return Err(e.into()),
     };
     let history = state
+        .services
         .storage
         .audit_records(&AuditQuery {
             object: Some(format!("mutations/{id}")),
@@ -77,7 +78,7 @@ async fn detail(
         .await?;
     // The integrity rules as an approval would apply them now (open mutations only).
     let integrity = match m.status {
-        MutationStatus::Submitted => Some(match state.workflow.check_now(&m).await {
+        MutationStatus::Submitted => Some(match state.services.workflow.check_now(&m).await {
             Ok(()) => Ok(()),
             Err(crate::mutations::WorkflowError::Check(e)) => Err(e.to_string()),
             Err(e) => return Err(e.into()),
@@ -181,7 +182,11 @@ async fn decide(
     let record: MutationRecord = find_noted(&state, &request, id).await?;
     let notice = match decision {
         "goedkeuren" => {
-            let approval = state.workflow.approve(&viewer.actor, &record).await?;
+            let approval = state
+                .services
+                .workflow
+                .approve(&viewer.actor, &record)
+                .await?;
             match approval.publication.is_some_and(|p| p.published) {
                 true => "goedgekeurd",
                 false => "goedgekeurd-later",
@@ -191,13 +196,18 @@ async fn decide(
             let reason = Reden::parse(form.reden.as_deref().unwrap_or_default().trim())
                 .map_err(|e| ApiError::BadRequest(format!("reden: {e}")))?;
             state
+                .services
                 .workflow
                 .reject(&viewer.actor, &record, reason)
                 .await?;
             "afgewezen"
         }
         _ => {
-            state.workflow.withdraw(&viewer.actor, &record).await?;
+            state
+                .services
+                .workflow
+                .withdraw(&viewer.actor, &record)
+                .await?;
             "ingetrokken"
         }
     };

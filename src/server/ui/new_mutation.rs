@@ -279,7 +279,7 @@ pub async fn form_handler(
     };
     let mut body = json!({ "entry": {}, "base_version": 0 });
     if let Some(key) = prefill.entry.as_deref() {
-        match state.workflow.entry(list, key).await {
+        match state.services.workflow.entry(list, key).await {
             Ok(current) => {
                 put(
                     &mut body,
@@ -367,7 +367,7 @@ async fn post(
         Err(refused) => return violations(refused.as_slice().to_vec()),
     };
     if action != "indienen" {
-        return match state.workflow.validate(&submission).await {
+        return match state.services.workflow.validate(&submission).await {
             Ok(()) => violations(Vec::new()),
             Err(WorkflowError::Check(crate::domain::CheckError::Invalid(v))) => {
                 violations(v.as_slice().to_vec())
@@ -383,7 +383,12 @@ async fn post(
         ));
         n.on_behalf_of = Some(submission.on_behalf_of.to_string());
     });
-    match state.workflow.submit(&viewer.actor, submission).await {
+    match state
+        .services
+        .workflow
+        .submit(&viewer.actor, submission)
+        .await
+    {
         Ok(record) => {
             note(request, |n| n.recorded = true);
             Ok(HttpResponse::SeeOther()

@@ -98,11 +98,11 @@ pub async fn page_handler(
     viewer: Viewer,
     filter: web::Query<QueueFilter>,
 ) -> HttpResponse {
-    let query = match filter.query(state.clock.now()) {
+    let query = match filter.query(state.services.clock.now()) {
         Ok(query) => query,
         Err(e) => return error_page(&viewer, e),
     };
-    let queue = match state.workflow.open_queue(&query).await {
+    let queue = match state.services.workflow.open_queue(&query).await {
         Ok(queue) => queue,
         Err(e) => return error_page(&viewer, e.into()),
     };

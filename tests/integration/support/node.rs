@@ -7,15 +7,15 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use stelselnode::clock::ManualClock;
-use stelselnode::config::{PublicationConfig, SlaConfig};
+use stelselnode::config::{Config, PublicationConfig};
 use stelselnode::devpki::KeyAlgorithm;
 use stelselnode::domain::{ListEntries, ListKind, Volgnummer};
 use stelselnode::import::import_document;
 use stelselnode::integrity;
 use stelselnode::mutations::{MutationWorkflow, WorkflowSettings};
-use stelselnode::publication::{PublishOptions, Publisher, Settings, assemble};
+use stelselnode::publication::{PublishOptions, assemble};
+use stelselnode::services::Services;
 use stelselnode::sla::SlaPolicy;
-use stelselnode::storage::Storage;
 use stelselnode::xml::parse_list;
 
 use super::signer::{Signer, signer};
@@ -28,29 +28,14 @@ pub fn t0() -> DateTime<Utc> {
 }
 
 pub struct Node {
-    pub publisher: Arc<Publisher>,
-    pub workflow: Arc<MutationWorkflow>,
+    /// Built by `Services::build`, as `serve` builds them.
+    pub services: Services,
     pub clock: ManualClock,
     pub signer: Signer,
     pub db: TestDatabase,
-}
-
-pub fn publisher_for(
-    storage: Arc<dyn Storage>,
-    clock: &ManualClock,
-    signer: &Signer,
-) -> Arc<Publisher> {
-    let key = stelselnode::signing::SigningKey::from_der(
-        signer.key_der.secret_pkcs8_der(),
-        vec![signer.certificate.clone()],
-    )
-    .unwrap();
-    Arc::new(Publisher::new(
-        storage,
-        Arc::new(clock.clone()),
-        Settings::from(&PublicationConfig::default()),
-        key,
-    ))
+    /// The configuration its services were built from; replicas read its key files.
+    pub config: Config,
+    key_files: tempfile::TempDir,
 }
 
 /// A node whose four lists are the official examples, imported, nothing published yet.
@@ -63,19 +48,24 @@ pub async fn node(db: TestDatabase, algorithm: KeyAlgorithm) -> Node {
     }
     let clock = ManualClock::new(t0());
     let signer = signer(algorithm);
-    let publisher = publisher_for(db.storage.clone(), &clock, &signer);
-    let workflow = Arc::new(MutationWorkflow::new(
-        db.storage.clone(),
-        publisher.clone(),
-        Arc::new(clock.clone()),
-        delayed(0),
-    ));
+    let files = tempfile::tempdir().unwrap();
+    let write = |name: &str, content: &str| {
+        let path = files.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    };
+    let mut config = Config::default();
+    config.database.url = db.url.clone();
+    config.signing.key_file = write("signer.key", &signer.key_pem);
+    config.signing.certificate_chain_file = write("signer.pem", &signer.certificate_pem);
+    let services = Services::build(&config, db.storage.clone(), Arc::new(clock.clone())).unwrap();
     Node {
-        publisher,
-        workflow,
+        services,
         clock,
         signer,
         db,
+        config,
+        key_files: files,
     }
 }
 
@@ -119,39 +109,48 @@ pub async fn assert_published_lists_consistent(node: &Node) {
     published_lists_consistent(node).await.unwrap();
 }
 
-fn delayed(seconds: u64) -> WorkflowSettings {
-    WorkflowSettings::new(
-        &PublicationConfig {
-            auto_publish_delay_seconds: seconds,
-            ..PublicationConfig::default()
-        },
-        Arc::new(SlaPolicy::new(&SlaConfig::default())),
-    )
-}
-
 impl Node {
-    /// Another workflow on this node whose approved changes wait `seconds` before the
-    /// schedule publishes them.
+    /// Another workflow on this node, sharing its publisher, whose approved changes wait
+    /// `seconds` before the schedule publishes them.
     pub fn workflow_with_delay(&self, seconds: u64) -> MutationWorkflow {
+        let settings = WorkflowSettings::new(
+            &PublicationConfig {
+                auto_publish_delay_seconds: seconds,
+                ..self.config.publication.clone()
+            },
+            Arc::new(SlaPolicy::new(&self.config.sla)),
+        );
         MutationWorkflow::new(
             self.db.storage.clone(),
-            self.publisher.clone(),
+            self.services.publisher.clone(),
             Arc::new(self.clock.clone()),
-            delayed(seconds),
+            settings,
         )
     }
 
-    /// The workflow of a second node on the same database, with connections, a publisher and
-    /// a working-state cache of its own, as a replica behind a load balancer has.
-    pub async fn replica_with_delay(&self, seconds: u64) -> MutationWorkflow {
+    /// The services of a second node on the same database and configuration (with
+    /// `auto_publish_delay_seconds` = `seconds`): connections, a publisher and a
+    /// working-state cache of its own, as a replica behind a load balancer has.
+    pub async fn replica_with_delay(&self, seconds: u64) -> Services {
         let storage = stelselnode::storage::connect(&self.db.url).await.unwrap();
-        let publisher = publisher_for(storage.clone(), &self.clock, &self.signer);
-        MutationWorkflow::new(
-            storage,
-            publisher,
+        let mut config = self.config.clone();
+        config.publication.auto_publish_delay_seconds = seconds;
+        Services::build(&config, storage, Arc::new(self.clock.clone())).unwrap()
+    }
+
+    /// The services of this node with `archive.ca_file` naming the signer's CA: the archive
+    /// check verifies every signature, an export follows only bundles under that CA.
+    pub fn services_with_archive_ca(&self) -> Services {
+        let ca_file = self.key_files.path().join("archive-ca.pem");
+        std::fs::write(&ca_file, self.signer.ca.certificate_pem()).unwrap();
+        let mut config = self.config.clone();
+        config.archive.ca_file = ca_file.display().to_string();
+        Services::build(
+            &config,
+            self.db.storage.clone(),
             Arc::new(self.clock.clone()),
-            delayed(seconds),
         )
+        .unwrap()
     }
 
     /// Rule 4 over the working state of the four lists.

@@ -13,6 +13,7 @@ use stelselnode::domain::{ListKind, Role, Volgnummer};
 use stelselnode::import::import_document;
 use stelselnode::publication::{PublishOptions, assemble};
 use stelselnode::server::Application;
+use stelselnode::services::Services;
 use stelselnode::tls::NodeAccess;
 
 use super::http_client::{Response, connector, plain_get, request};
@@ -84,9 +85,8 @@ impl Pki {
 }
 
 async fn build(config: &Config, db: &TestDatabase, clock: &ManualClock) -> Application {
-    Application::build(config.clone(), db.storage.clone(), Arc::new(clock.clone()))
-        .await
-        .unwrap()
+    let services = Services::build(config, db.storage.clone(), Arc::new(clock.clone())).unwrap();
+    Application::build(services).await.unwrap()
 }
 
 pub struct TestServer {
@@ -203,6 +203,7 @@ impl TestServer {
         let record = self
             .app
             .state()
+            .services
             .publisher
             .publish(list, &options)
             .await

@@ -10,8 +10,10 @@ use stelselnode::signing::{SigningKey, list_uri};
 pub struct Signer {
     pub ca: DevCa,
     pub key: SigningKey,
-    pub key_der: rustls_pki_types::PrivatePkcs8KeyDer<'static>,
     pub certificate: rustls_pki_types::CertificateDer<'static>,
+    /// The same key and certificate as PEM, for a configuration to name.
+    pub key_pem: String,
+    pub certificate_pem: String,
 }
 
 pub fn signer(algorithm: KeyAlgorithm) -> Signer {
@@ -32,8 +34,9 @@ pub fn signer(algorithm: KeyAlgorithm) -> Signer {
     Signer {
         ca,
         key,
-        key_der: issued.key_der,
         certificate: issued.certificate,
+        key_pem: issued.key_pem,
+        certificate_pem: issued.certificate_pem,
     }
 }
 
