@@ -9,7 +9,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::domain::{AuditOutcome, AuditRecord};
 use crate::domain::{Lijst, ListKind, Tijdstempel, Violations};
-use crate::storage::{ImportOutcome, Storage, StorageError};
+use crate::storage::{ImportOutcome, ListStore, StorageError};
 use crate::xml::{parse_list, render_list};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +26,7 @@ pub enum ImportError {
 /// Parses `document` as `list` and, only when it is entirely valid, replaces that list's
 /// working state with it. `actor` is recorded in the audit log.
 pub async fn import_document(
-    storage: &dyn Storage,
+    storage: &dyn ListStore,
     list: ListKind,
     document: &[u8],
     actor: &str,
@@ -51,7 +51,7 @@ pub async fn import_document(
 /// The working state of `list` as the next publication would render it: the next Volgnummer
 /// and `now` (to the second) as Tijdstempel. Not signed and not stored.
 pub async fn render_working_state(
-    storage: &dyn Storage,
+    storage: &dyn ListStore,
     list: ListKind,
     now: DateTime<Utc>,
 ) -> Result<Vec<u8>, StorageError> {

@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::domain::{ListKind, VersionRecord};
 use crate::publication::assemble;
 use crate::signing::verify_signature_of_digest;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{StorageError, VersionStore};
 
 const INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// The first check waits this long after start, so a restart does not read the whole archive
@@ -30,7 +30,7 @@ pub struct CheckReport {
 }
 
 pub struct ArchiveCheck {
-    storage: Arc<dyn Storage>,
+    storage: Arc<dyn VersionStore>,
     clock: Arc<dyn Clock>,
     /// The CA the signing certificate chains to; without it signatures are not checked.
     ca: Vec<CertificateDer<'static>>,
@@ -41,7 +41,7 @@ pub struct ArchiveCheck {
 
 impl ArchiveCheck {
     pub fn new(
-        storage: Arc<dyn Storage>,
+        storage: Arc<dyn VersionStore>,
         clock: Arc<dyn Clock>,
         ca: Vec<CertificateDer<'static>>,
     ) -> Self {

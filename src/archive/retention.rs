@@ -12,20 +12,24 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::config::RetentionConfig;
 use crate::domain::{AuditOutcome, AuditRecord};
-use crate::storage::{RetentionOutcome, Storage, StorageError};
+use crate::storage::{RetentionOutcome, RetentionStore, StorageError};
 
 /// How often `serve` runs retention: often enough that nothing outlives its limit by more
 /// than this, rarely enough to cost nothing.
 const INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 pub struct Retention {
-    storage: Arc<dyn Storage>,
+    storage: Arc<dyn RetentionStore>,
     clock: Arc<dyn Clock>,
     config: RetentionConfig,
 }
 
 impl Retention {
-    pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, config: RetentionConfig) -> Self {
+    pub fn new(
+        storage: Arc<dyn RetentionStore>,
+        clock: Arc<dyn Clock>,
+        config: RetentionConfig,
+    ) -> Self {
         Self {
             storage,
             clock,

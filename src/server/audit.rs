@@ -18,8 +18,7 @@ use super::query::{limit, text_filter};
 use crate::domain::{AuditOutcome, AuditRecord, MutationRecord};
 use crate::mutations::Actor;
 use crate::roles::Role;
-use crate::storage::AuditQuery;
-use crate::storage::Storage;
+use crate::storage::{AuditQuery, AuditStore};
 use crate::tls::ClientIdentity;
 
 /// The longest reason kept in an audit record.
@@ -142,7 +141,7 @@ pub struct AuditBacklog {
 impl AuditBacklog {
     /// Writes `record`, after any older records still waiting; keeps it for later when the
     /// database refuses. `Err` when it can be neither written nor kept.
-    pub async fn write(&self, storage: &dyn Storage, record: AuditRecord) -> Result<(), ()> {
+    pub async fn write(&self, storage: &dyn AuditStore, record: AuditRecord) -> Result<(), ()> {
         if self.is_empty() {
             match storage.append_audit(&record).await {
                 Ok(()) => return Ok(()),
@@ -168,7 +167,7 @@ impl AuditBacklog {
     }
 
     /// Writes the waiting records, oldest first, until the database refuses one.
-    pub async fn flush(&self, storage: &dyn Storage) {
+    pub async fn flush(&self, storage: &dyn AuditStore) {
         let _turn = self.flushing.lock().await;
         loop {
             let Some(oldest) = self

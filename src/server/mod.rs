@@ -43,6 +43,7 @@ macro_rules! route_table {
     };
 }
 
+mod access;
 mod admin;
 mod app;
 mod audit;

@@ -14,7 +14,7 @@ use crate::domain::{ListEntries, ListKind, VersionRecord};
 use crate::metrics::Metrics;
 use crate::publication::{PublicationObserver, PublishError, ReadyToServe, assemble, gzip};
 use crate::sla::SlaService;
-use crate::storage::{Storage, StorageError, StoredVersion};
+use crate::storage::{StorageError, StoredVersion, VersionStore};
 use crate::tls::Tls;
 use crate::xml::parse_list;
 
@@ -141,7 +141,7 @@ impl ServedLists {
     /// that changed. The Whitelist also goes to the TLS layer, for the handshake check.
     pub async fn refresh(
         &self,
-        storage: &dyn Storage,
+        storage: &dyn VersionStore,
         tls: &Tls,
     ) -> Result<Vec<ListKind>, RefreshError> {
         let mut changed = Vec::new();

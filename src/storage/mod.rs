@@ -1,6 +1,10 @@
-//! Persistence behind one small trait. Its transaction logic is written once (`sql.rs`)
-//! over two backends that supply only connections, locking and encodings: SQLite (the
-//! embedded default) and PostgreSQL (several replicas). Both pass the same contract tests
+//! Persistence behind one small trait per concern — `ListStore` (the working state),
+//! `VersionStore`, `MutationStore`, `AuditStore`, `SlaStore`, `RetentionStore` — and
+//! `Storage`, all of them: a service takes the narrowest role it needs (the archive check
+//! reads versions, the audit log appends, the state cache reads the working state).
+//! The transaction logic is written once (`sql/`, one file per concern) over two backends
+//! that supply only connections, locking and encodings: SQLite (the embedded default) and
+//! PostgreSQL (several replicas). Both pass the same contract tests
 //! (`tests/integration/storage_contract.rs`).
 
 mod connection;
@@ -315,12 +319,10 @@ pub trait RetentionStore: Send + Sync {
     ) -> Result<RetentionOutcome, StorageError>;
 }
 
-/// The database operations the node needs. Every method is one transaction.
+/// The working state of the four lists: entries with their versions, the list heads, an
+/// import, a consistent snapshot. Every method is one transaction.
 #[async_trait]
-pub trait Storage: SlaStore + RetentionStore + Send + Sync {
-    /// Applies the backend's migrations (idempotent).
-    async fn migrate(&self) -> Result<(), StorageError>;
-
+pub trait ListStore: Send + Sync {
     async fn working_state(&self, list: ListKind) -> Result<WorkingState, StorageError>;
 
     /// Applies one change if the entry is still at `change.base_version`; returns the new version.
@@ -352,7 +354,12 @@ pub trait Storage: SlaStore + RetentionStore + Send + Sync {
     /// The same, sharing the working state of each list whose revision is still the one in
     /// `known` instead of reading it again (`StateCache`).
     async fn snapshot_reusing(&self, known: Option<&Snapshot>) -> Result<Snapshot, StorageError>;
+}
 
+/// Published versions: stored once, each the newest of its list, read back as published.
+/// Every method is one transaction.
+#[async_trait]
+pub trait VersionStore: Send + Sync {
     /// Stores new versions, each as its list's newest, and marks the versions they follow
     /// superseded, in one transaction serialised with every other publication of those
     /// lists. Refuses with `StaleList` unless each version follows its list's last Volgnummer
@@ -377,9 +384,12 @@ pub trait Storage: SlaStore + RetentionStore + Send + Sync {
         list: ListKind,
         at: DateTime<Utc>,
     ) -> Result<Vec<VersionRecord>, StorageError>;
+}
 
-    async fn append_audit(&self, record: &AuditRecord) -> Result<(), StorageError>;
-
+/// Mutations: submitted, decided, applied when due, and read back (all, one, or the open
+/// queue). Every method is one transaction.
+#[async_trait]
+pub trait MutationStore: Send + Sync {
     /// Stores a submitted mutation and its audit record (whose object becomes
     /// `mutations/{id}`) in one transaction. Refused with `StaleEntry` when the entry is no
     /// longer at the mutation's base version, and with `OpenMutation` while another mutation
@@ -422,9 +432,26 @@ pub trait Storage: SlaStore + RetentionStore + Send + Sync {
     ) -> Result<Vec<MutationRecord>, StorageError>;
 
     async fn mutation(&self, id: i64) -> Result<Option<MutationRecord>, StorageError>;
+}
+
+/// The append-only audit log. Every method is one transaction.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn append_audit(&self, record: &AuditRecord) -> Result<(), StorageError>;
 
     /// Audit records in `[since, until)`, newest first, at most `limit`.
     async fn audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StorageError>;
+}
+
+/// Every role together: what a node's database is. Each service takes the narrowest role it
+/// needs where it can (`SlaStore`, `RetentionStore`, …); the composition root
+/// (`crate::services`) holds the whole.
+#[async_trait]
+pub trait Storage:
+    ListStore + VersionStore + MutationStore + AuditStore + SlaStore + RetentionStore + Send + Sync
+{
+    /// Applies the backend's migrations (idempotent).
+    async fn migrate(&self) -> Result<(), StorageError>;
 }
 
 /// Opens the database named by `url` (`sqlite://path` or `postgres://...`).

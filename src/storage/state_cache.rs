@@ -24,11 +24,11 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{Storage, StorageError};
+use super::{ListStore, StorageError};
 use crate::domain::{EntryChange, ListKind, Snapshot};
 
 pub struct StateCache {
-    storage: Arc<dyn Storage>,
+    storage: Arc<dyn ListStore>,
     cached: Mutex<Option<Arc<Snapshot>>>,
     /// Held by the one caller that reloads, or by an approval storing its change.
     reloading: tokio::sync::Mutex<()>,
@@ -36,7 +36,7 @@ pub struct StateCache {
 }
 
 impl StateCache {
-    pub fn new(storage: Arc<dyn Storage>) -> Self {
+    pub fn new(storage: Arc<dyn ListStore>) -> Self {
         Self {
             storage,
             cached: Mutex::new(None),

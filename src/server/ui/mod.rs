@@ -22,13 +22,9 @@ pub use csrf::CsrfKey;
 use layout::Viewer;
 
 use super::AppState;
-use super::admin::require;
+use super::access::{BEHEER, STAFF, require};
 use super::error::ApiError;
 use crate::mutations::Actor;
-use crate::roles::Role;
-
-const STAFF: &[Role] = &[Role::Loket, Role::Beheer];
-const BEHEER: &[Role] = &[Role::Beheer];
 
 route_table! {
     "/ui" [STAFF] { read => queue::page_handler }

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Backend, SqlStorage, Transaction, insert_audit, lock_working_state, query};
+use super::audit::insert_audit;
+use super::entries::lock_working_state;
+use super::{Backend, SqlStorage, Transaction, query};
 use crate::domain::AuditRecord;
 use crate::storage::{RetentionOutcome, RetentionStore, StorageError};
 

@@ -4,10 +4,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{
-    Backend, MUTATION_COLUMNS, RequiredColumns, Row, SqlStorage, Transaction, corrupt, list_of,
-    mutation_from_row, query,
-};
+use super::rows::{MUTATION_COLUMNS, list_of, mutation_from_row};
+use super::{Backend, RequiredColumns, Row, SqlStorage, Transaction, corrupt, query};
 use crate::domain::{MutationRecord, MutationSla, Notification, NotificationChannel};
 use crate::storage::{OpenDeadline, SlaStore, SlaTotal, StorageError};
 
