@@ -16,6 +16,7 @@
 
 pub mod admin_client;
 pub mod archive;
+pub mod audit_log;
 pub mod background;
 pub mod calendar;
 pub mod cli;

@@ -11,6 +11,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use crate::archive::{ArchiveCheck, ArchiveExports, BundleTrust, Retention};
+use crate::audit_log::AuditLog;
 use crate::clock::Clock;
 use crate::config::{Config, SigningConfig};
 use crate::mutations::{MutationWorkflow, WorkflowSettings};
@@ -42,6 +43,7 @@ pub struct Services {
     pub archive_check: Arc<ArchiveCheck>,
     pub exports: Arc<ArchiveExports>,
     pub retention: Arc<Retention>,
+    pub audit: Arc<AuditLog>,
 }
 
 impl Services {
@@ -92,6 +94,7 @@ impl Services {
                 clock.clone(),
                 config.retention.clone(),
             )),
+            audit: Arc::new(AuditLog::new(storage.clone())),
             config: Arc::new(config.clone()),
             storage,
             clock,

@@ -385,6 +385,16 @@ impl AnyEntry {
         }
     }
 
+    /// An entry of `list` from its storage form; every value goes through its constructor.
+    pub fn from_json(list: ListKind, json: &str) -> Result<Self, serde_json::Error> {
+        Ok(match list {
+            ListKind::Zal => AnyEntry::Zorgaanbieder(serde_json::from_str(json)?),
+            ListKind::Ocl => AnyEntry::OAuthclient(serde_json::from_str(json)?),
+            ListKind::Gnl => AnyEntry::GegevensdienstNaam(serde_json::from_str(json)?),
+            ListKind::Whitelist => AnyEntry::MedMijNode(serde_json::from_str(json)?),
+        })
+    }
+
     /// The storage form of the entry.
     pub fn to_json(&self) -> String {
         let json = match self {

@@ -25,7 +25,7 @@ impl Publisher {
         at: DateTime<Utc>,
     ) -> Result<Honoured, PublishError> {
         let mut by = Vec::new();
-        for record in self.storage.versions_honoured_at(ListKind::Zal, at).await? {
+        for record in self.versions_honoured_at(ListKind::Zal, at).await? {
             let status = record.status_at(at);
             if !status.is_honoured() {
                 continue;

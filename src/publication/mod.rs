@@ -25,7 +25,9 @@ use self::contents::Contents;
 use crate::background;
 use crate::clock::Clock;
 use crate::config::PublicationConfig;
-use crate::domain::{Lijst, ListEntries, ListKind, Tijdstempel, VersionRecord, Violations};
+use crate::domain::{
+    Lijst, ListEntries, ListKind, Tijdstempel, VersionRecord, Violations, Volgnummer,
+};
 use crate::domain::{ListSnapshot, Snapshot};
 use crate::integrity::{PublicationCheck, plan_publication};
 use crate::signing::{SigningError, SigningKey, VersionProperties, hex, sign_version};
@@ -335,6 +337,45 @@ impl Publisher {
             if let Err(e) = self.content(&current).await {
                 tracing::warn!(error = %e, %list, "cannot warm up the content cache");
             }
+        }
+    }
+
+    /// Every version of `list`, oldest first.
+    pub async fn versions(&self, list: ListKind) -> Result<Vec<VersionRecord>, PublishError> {
+        Ok(self.storage.versions(list).await?)
+    }
+
+    /// Version `volgnummer` of `list` as stored: header, shared body, signature.
+    pub async fn stored_version(
+        &self,
+        list: ListKind,
+        volgnummer: Volgnummer,
+    ) -> Result<Option<crate::storage::StoredVersion>, PublishError> {
+        Ok(self.storage.version(list, volgnummer).await?)
+    }
+
+    /// The versions of `list` that could be honoured at `at`: valid then, not out of grace.
+    pub async fn versions_honoured_at(
+        &self,
+        list: ListKind,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<VersionRecord>, PublishError> {
+        Ok(self.storage.versions_honoured_at(list, at).await?)
+    }
+
+    /// The entries of version `volgnummer` of `list`: `None` when there is no such version,
+    /// `Some(None)` when retention purged its bytes.
+    pub async fn version_content(
+        &self,
+        list: ListKind,
+        volgnummer: Volgnummer,
+    ) -> Result<Option<Option<Arc<ListEntries>>>, PublishError> {
+        let Some(stored) = self.storage.version(list, volgnummer).await? else {
+            return Ok(None);
+        };
+        match stored.record.purged_at {
+            Some(_) => Ok(Some(None)),
+            None => Ok(Some(Some(self.content(&stored.record).await?))),
         }
     }
 

@@ -244,13 +244,13 @@ fn record_of<B>(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditFilter {
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
-    actor: Option<String>,
-    action: Option<String>,
-    object: Option<String>,
-    outcome: Option<String>,
-    limit: Option<u32>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub object: Option<String>,
+    pub outcome: Option<String>,
+    pub limit: Option<u32>,
 }
 
 impl AuditFilter {
@@ -279,6 +279,6 @@ pub async fn audit_log(
     filter: web::Query<AuditFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let query = filter.into_inner().into_query()?;
-    let records = state.services.storage.audit_records(&query).await?;
+    let records = state.services.audit.records(&query).await?;
     Ok(HttpResponse::Ok().json(json!({ "records": records })))
 }

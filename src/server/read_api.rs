@@ -237,7 +237,7 @@ async fn versions(
     let list = list_of(&path)?;
     let records = state
         .services
-        .storage
+        .publisher
         .versions(list)
         .await
         .map_err(ApiError::internal)?;
@@ -272,8 +272,8 @@ async fn stored(
     }
     let stored = state
         .services
-        .storage
-        .version(list, volgnummer)
+        .publisher
+        .stored_version(list, volgnummer)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::NotFound(format!("{list} has no version {volgnummer}")))?;
@@ -353,7 +353,7 @@ async fn at(
     }
     let honoured = state
         .services
-        .storage
+        .publisher
         .versions_honoured_at(list, t)
         .await
         .map_err(ApiError::internal)?;
@@ -409,8 +409,8 @@ async fn content(
 ) -> Result<Arc<ListEntries>, ApiError> {
     let record = state
         .services
-        .storage
-        .version(list, volgnummer)
+        .publisher
+        .stored_version(list, volgnummer)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::NotFound(format!("{list} has no version {volgnummer}")))?

@@ -11,7 +11,7 @@ mod tree;
 
 pub use check::check_rendered;
 pub use parse::{MAX_DOCUMENT_BYTES, parse_list};
-pub use render::render_list;
+pub use render::{render_entry, render_list};
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,9 @@
 //! Document rules (SPEC §3): XML declaration with UTF-8, no BOM, the default namespace without
 //! prefix, indentation only between elements, never inside a value, Tijdstempel in UTC with `Z`.
 
-use crate::domain::{Lijst, ListEntries};
+use crate::domain::{
+    AnyEntry, GegevensdienstNaam, Lijst, ListEntries, MedMijNode, OAuthclient, Zorgaanbieder,
+};
 
 struct Writer {
     out: Vec<u8>,
@@ -55,6 +57,107 @@ impl Writer {
     }
 }
 
+/// One entry of any list, borrowed.
+#[derive(Clone, Copy)]
+enum AnyEntryRef<'a> {
+    Zorgaanbieder(&'a Zorgaanbieder),
+    OAuthclient(&'a OAuthclient),
+    GegevensdienstNaam(&'a GegevensdienstNaam),
+    MedMijNode(&'a MedMijNode),
+}
+
+impl<'a> From<&'a AnyEntry> for AnyEntryRef<'a> {
+    fn from(entry: &'a AnyEntry) -> Self {
+        match entry {
+            AnyEntry::Zorgaanbieder(e) => AnyEntryRef::Zorgaanbieder(e),
+            AnyEntry::OAuthclient(e) => AnyEntryRef::OAuthclient(e),
+            AnyEntry::GegevensdienstNaam(e) => AnyEntryRef::GegevensdienstNaam(e),
+            AnyEntry::MedMijNode(e) => AnyEntryRef::MedMijNode(e),
+        }
+    }
+}
+
+impl Writer {
+    /// The element around a list's entries, and the entries.
+    fn entries<'a>(&mut self, outer: &str, entries: impl Iterator<Item = AnyEntryRef<'a>>) {
+        self.open(outer);
+        for entry in entries {
+            self.entry(entry);
+        }
+        self.close(outer);
+    }
+
+    /// One entry element, as it stands in its list.
+    fn entry(&mut self, entry: AnyEntryRef<'_>) {
+        match entry {
+            AnyEntryRef::Zorgaanbieder(za) => {
+                self.open("Zorgaanbieder");
+                self.leaf("Zorgaanbiedernaam", za.naam().as_str());
+                self.open("Gegevensdiensten");
+                for gd in za.gegevensdiensten() {
+                    self.open("Gegevensdienst");
+                    self.leaf("GegevensdienstId", gd.id().as_str());
+                    self.wrapped_leaf(
+                        "AuthorizationEndpoint",
+                        "AuthorizationEndpointuri",
+                        gd.authorization_endpoint().as_str(),
+                    );
+                    self.wrapped_leaf(
+                        "TokenEndpoint",
+                        "TokenEndpointuri",
+                        gd.token_endpoint().as_str(),
+                    );
+                    self.open("Systeemrollen");
+                    for rol in gd.systeemrollen() {
+                        self.open("Systeemrol");
+                        self.leaf("Systeemrolcode", rol.code.as_str());
+                        self.wrapped_leaf(
+                            "ResourceEndpoint",
+                            "ResourceEndpointuri",
+                            rol.resource_endpoint.as_str(),
+                        );
+                        self.close("Systeemrol");
+                    }
+                    self.close("Systeemrollen");
+                    self.close("Gegevensdienst");
+                }
+                self.close("Gegevensdiensten");
+                self.close("Zorgaanbieder");
+            }
+            AnyEntryRef::OAuthclient(client) => {
+                self.open("OAuthclient");
+                self.leaf("Hostname", client.hostname.as_str());
+                self.leaf(
+                    "OAuthclientOrganisatienaam",
+                    client.organisatienaam.as_str(),
+                );
+                self.close("OAuthclient");
+            }
+            AnyEntryRef::GegevensdienstNaam(naam) => {
+                self.open("Gegevensdienst");
+                self.leaf("GegevensdienstId", naam.id.as_str());
+                self.leaf("Weergavenaam", naam.weergavenaam.as_str());
+                self.close("Gegevensdienst");
+            }
+            AnyEntryRef::MedMijNode(node) => {
+                self.wrapped_leaf("MedMijNode", "Hostname", node.hostname.as_str());
+            }
+        }
+    }
+}
+
+/// One entry exactly as `render_list` writes it inside its list, without the list around it
+/// (the mutation page shows what a change does to the published XML).
+pub fn render_entry(entry: &AnyEntry) -> String {
+    let mut w = Writer {
+        out: Vec::new(),
+        depth: 0,
+    };
+    w.entry(entry.into());
+    let text = String::from_utf8(w.out).expect("rendered XML is UTF-8");
+    text.trim_start_matches('\n').to_owned()
+}
+
 fn escape_into(out: &mut Vec<u8>, value: &str) {
     let mut rest = value.as_bytes();
     while let Some(i) = rest.iter().position(|b| matches!(b, b'&' | b'<' | b'>')) {
@@ -102,74 +205,22 @@ pub fn render_list(list: &Lijst) -> Vec<u8> {
     w.leaf("Tijdstempel", &list.tijdstempel.to_xml());
     w.leaf("Volgnummer", &list.volgnummer.to_string());
     match &list.entries {
-        ListEntries::Zal(zorgaanbieders) => {
-            w.open("Zorgaanbieders");
-            for za in zorgaanbieders.as_slice() {
-                w.open("Zorgaanbieder");
-                w.leaf("Zorgaanbiedernaam", za.naam().as_str());
-                w.open("Gegevensdiensten");
-                for gd in za.gegevensdiensten() {
-                    w.open("Gegevensdienst");
-                    w.leaf("GegevensdienstId", gd.id().as_str());
-                    w.wrapped_leaf(
-                        "AuthorizationEndpoint",
-                        "AuthorizationEndpointuri",
-                        gd.authorization_endpoint().as_str(),
-                    );
-                    w.wrapped_leaf(
-                        "TokenEndpoint",
-                        "TokenEndpointuri",
-                        gd.token_endpoint().as_str(),
-                    );
-                    w.open("Systeemrollen");
-                    for rol in gd.systeemrollen() {
-                        w.open("Systeemrol");
-                        w.leaf("Systeemrolcode", rol.code.as_str());
-                        w.wrapped_leaf(
-                            "ResourceEndpoint",
-                            "ResourceEndpointuri",
-                            rol.resource_endpoint.as_str(),
-                        );
-                        w.close("Systeemrol");
-                    }
-                    w.close("Systeemrollen");
-                    w.close("Gegevensdienst");
-                }
-                w.close("Gegevensdiensten");
-                w.close("Zorgaanbieder");
-            }
-            w.close("Zorgaanbieders");
-        }
-        ListEntries::Ocl(clients) => {
-            w.open("OAuthclients");
-            for client in clients.as_slice() {
-                w.open("OAuthclient");
-                w.leaf("Hostname", client.hostname.as_str());
-                w.leaf(
-                    "OAuthclientOrganisatienaam",
-                    client.organisatienaam.as_str(),
-                );
-                w.close("OAuthclient");
-            }
-            w.close("OAuthclients");
-        }
-        ListEntries::Gnl(namen) => {
-            w.open("Gegevensdiensten");
-            for naam in namen.as_slice() {
-                w.open("Gegevensdienst");
-                w.leaf("GegevensdienstId", naam.id.as_str());
-                w.leaf("Weergavenaam", naam.weergavenaam.as_str());
-                w.close("Gegevensdienst");
-            }
-            w.close("Gegevensdiensten");
-        }
-        ListEntries::Whitelist(nodes) => {
-            w.open("MedMijNodes");
-            for node in nodes.as_slice() {
-                w.wrapped_leaf("MedMijNode", "Hostname", node.hostname.as_str());
-            }
-            w.close("MedMijNodes");
-        }
+        ListEntries::Zal(s) => w.entries(
+            "Zorgaanbieders",
+            s.as_slice().iter().map(AnyEntryRef::Zorgaanbieder),
+        ),
+        ListEntries::Ocl(s) => w.entries(
+            "OAuthclients",
+            s.as_slice().iter().map(AnyEntryRef::OAuthclient),
+        ),
+        ListEntries::Gnl(s) => w.entries(
+            "Gegevensdiensten",
+            s.as_slice().iter().map(AnyEntryRef::GegevensdienstNaam),
+        ),
+        ListEntries::Whitelist(s) => w.entries(
+            "MedMijNodes",
+            s.as_slice().iter().map(AnyEntryRef::MedMijNode),
+        ),
     }
     w.close(root);
     w.out.push(b'\n');

@@ -314,3 +314,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_entry_renders_as_it_stands_in_its_list() {
+    let network = crate::sample::network(
+        crate::sample::SampleSize::realistic(3),
+        chrono::DateTime::UNIX_EPOCH,
+    );
+    for lijst in [&network.zal, &network.ocl, &network.gnl, &network.whitelist] {
+        let document = String::from_utf8(render_list(lijst)).unwrap();
+        for (key, json) in lijst.entries.to_json_rows() {
+            let entry = crate::domain::AnyEntry::from_json(lijst.kind(), &json).unwrap();
+            let alone = render_entry(&entry);
+            // In the list it stands two levels deep (root, entries element).
+            let indented: Vec<String> = alone.lines().map(|l| format!("        {l}")).collect();
+            assert!(
+                document.contains(&format!("\n{}\n", indented.join("\n"))),
+                "{key}:\n{alone}"
+            );
+            assert!(alone.contains(&format!(">{key}<")), "{alone}");
+        }
+    }
+}

@@ -7,12 +7,14 @@ use stelselnode::publication::{PublishError, PublishOptions};
 use stelselnode::tls::NodeAccess;
 
 use super::support::TestDatabase;
+use super::support::mutations::whitelist_upsert;
 use super::support::mutations::{LOKET, audit, decide, submission, t, whitelist_node};
-use super::support::server::TestServer;
+use super::support::server::{TestServer, submit as submit_over_api};
 
 on_both_backends!(
     the_work_queue_shows_an_old_open_mutation_behind_a_thousand_decided_ones,
     the_lists_preview_refuses_exactly_when_publish_refuses,
+    the_pages_say_what_happened_in_dutch,
 );
 
 /// More decided mutations than the work queue ever read at once before issue 22.
@@ -179,4 +181,53 @@ async fn the_lists_preview_refuses_exactly_when_publish_refuses(db: TestDatabase
     );
     assert_eq!(said(&server, ListKind::Zal).await, Said::Publishes);
     assert_eq!(publishing(&server, ListKind::Zal).await.0, Said::Publishes);
+}
+
+async fn the_pages_say_what_happened_in_dutch(db: TestDatabase) {
+    use stelselnode::clock::Clock;
+
+    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    server.publish_all().await;
+    let pki = &server.pki;
+    let id = submit_over_api(&server, &pki.loket, &whitelist_upsert("medmij.nieuw.nl", 0)).await;
+
+    // The timeline in words, the fields by the names the list gives them.
+    let page = server
+        .admin_get(&pki.beheer, &format!("/ui/mutaties/{id}"))
+        .await
+        .text();
+    assert!(
+        page.contains("indienen via de API, door CN=loket-1"),
+        "{page}"
+    );
+    assert!(!page.contains("POST /mutations"), "no route templates");
+    assert!(!page.contains(" — allowed"), "no English outcome");
+    assert!(page.contains("<th scope=\"row\">Hostname</th>"), "{page}");
+
+    // A refusal in Dutch, its status unchanged.
+    let unknown = server.admin_get(&pki.beheer, "/ui/lijsten/onbekend").await;
+    assert_eq!(unknown.status, 400);
+    assert!(unknown.text().contains("Het verzoek klopt niet"));
+
+    // The Audit page by day (Europe/Amsterdam, both days included).
+    let today = stelselnode::calendar::local_date(server.clock.now());
+    let object = format!("object=mutations/{id}");
+    let server = &server;
+    let on = async |query: String| {
+        let response = server
+            .admin_get(&server.pki.beheer, &format!("/ui/audit?{query}"))
+            .await;
+        (response.status, response.text())
+    };
+    let (status, shown) = on(format!("{object}&van={today}&tot={today}")).await;
+    assert_eq!(status, 200);
+    assert!(shown.contains("POST /mutations"), "{shown}");
+    assert!(shown.contains("toegestaan"), "{shown}");
+    let (_, before) = on(format!("{object}&tot=2000-01-01")).await;
+    assert!(!before.contains("POST /mutations"), "{before}");
+    let (_, after) = on(format!("{object}&van={}", today.succ_opt().unwrap())).await;
+    assert!(!after.contains("POST /mutations"), "{after}");
+    let (status, refused) = on("van=gisteren".into()).await;
+    assert_eq!(status, 400);
+    assert!(refused.contains("van moet een datum zijn"), "{refused}");
 }

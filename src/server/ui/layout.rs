@@ -9,7 +9,7 @@ use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
 use super::assets::{HTMX_PATH, STYLESHEET_PATH};
-use crate::domain::MutationStatus;
+use super::words::{error_text, field_label};
 use crate::mutations::Actor;
 use crate::roles::Role;
 use crate::server::error::ApiError;
@@ -87,7 +87,7 @@ fn respond(
 /// A refusal or failure as a page, with the status the JSON API would give.
 pub fn error_page(viewer: &Viewer, error: ApiError) -> HttpResponse {
     let body = html! {
-        p.fout role="alert" { (error.to_string()) }
+        div.fout role="alert" { (error_text(&error)) }
         p { a href="/ui" { "Terug naar de werkvoorraad" } }
     };
     respond(
@@ -96,17 +96,6 @@ pub fn error_page(viewer: &Viewer, error: ApiError) -> HttpResponse {
         viewer,
         body,
     )
-}
-
-/// A mutation's status in the words of the loket.
-pub fn status_label(status: MutationStatus) -> &'static str {
-    match status {
-        MutationStatus::Submitted => "ingediend",
-        MutationStatus::Approved => "goedgekeurd, nog niet gepubliceerd",
-        MutationStatus::Published => "gepubliceerd",
-        MutationStatus::Rejected => "afgewezen",
-        MutationStatus::Withdrawn => "ingetrokken",
-    }
 }
 
 /// An instant as the loket reads it: Europe/Amsterdam, to the minute.
@@ -149,6 +138,8 @@ fn flatten(value: &Value, path: String, out: &mut BTreeMap<String, String>) {
         Value::String(s) => {
             out.insert(path, s.clone());
         }
+        // An absent optional value: the table shows "—" for it.
+        Value::Null => {}
         other => {
             out.insert(path, other.to_string());
         }
@@ -173,7 +164,7 @@ pub fn diff_table(before: &BTreeMap<String, String>, after: &BTreeMap<String, St
                 @for key in keys {
                     @let (b, a) = (before.get(key), after.get(key));
                     tr class=[(b != a).then_some("gewijzigd")] {
-                        th scope="row" { (key) }
+                        th scope="row" { (field_label(key)) }
                         td.voor { (b.map(String::as_str).unwrap_or("—")) }
                         td.na { (a.map(String::as_str).unwrap_or("—")) @if b != a { span.visually-hidden { " (gewijzigd)" } } }
                     }

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use super::Viewer;
 use super::csrf::check_form;
 use super::layout::{diff_table, error_page, fields, local, page, urlencode};
-use crate::domain::{EntryDiff, ListEntries, ListKind, VersionRecord, Violations, Volgnummer};
+use super::words::violation_list;
+use crate::domain::{EntryDiff, ListEntries, ListKind, VersionRecord, Volgnummer};
 use crate::publication::{Preview, Verdict};
 use crate::server::AppState;
 use crate::server::audit::note;
@@ -64,22 +65,11 @@ async fn content(
     list: ListKind,
     n: Volgnummer,
 ) -> Result<std::sync::Arc<ListEntries>, ApiError> {
-    let record = state
-        .services
-        .storage
-        .version(list, n)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("{list} has no version {n}")))?
-        .record;
-    if record.purged_at.is_some() {
-        return Err(ApiError::Gone(format!("{list} version {n} was purged")));
+    match state.services.publisher.version_content(list, n).await? {
+        Some(Some(entries)) => Ok(entries),
+        Some(None) => Err(ApiError::Gone(format!("{list} version {n} was purged"))),
+        None => Err(ApiError::NotFound(format!("{list} has no version {n}"))),
     }
-    state
-        .services
-        .publisher
-        .content(&record)
-        .await
-        .map_err(ApiError::internal)
 }
 
 fn diff_view(diff: &EntryDiff) -> Markup {
@@ -113,20 +103,14 @@ fn preview_view(preview: &Preview) -> Markup {
             },
             Verdict::NeedsConfirmation { together: with, violations } => div.fout role="alert" {
                 p { "Volgnummer " (preview.volgnummer) " met " (preview.entries) " entries wordt alleen gepubliceerd met een bevestiging van de massale wijziging" (together(with)) ":" }
-                (violation_list(violations))
+                (violation_list(violations.as_slice()))
             },
             Verdict::Refused(violations) => div.fout role="alert" {
                 p { "Volgnummer " (preview.volgnummer) " wordt geweigerd; er wordt niets gepubliceerd:" }
-                (violation_list(violations))
+                (violation_list(violations.as_slice()))
             },
         }
         @if let Some(d) = &preview.changes { (diff_view(d)) }
-    }
-}
-
-fn violation_list(violations: &Violations) -> Markup {
-    html! {
-        ul { @for v in violations.as_slice() { li { code { (v.path) } " — " (v.message) } } }
     }
 }
 
@@ -171,7 +155,7 @@ async fn list_view(
             .collect(),
         _ => Vec::new(),
     };
-    let versions = state.services.storage.versions(list).await?;
+    let versions = state.services.publisher.versions(list).await?;
     let between = match (q.van.as_deref(), q.tot.as_deref()) {
         (Some(a), Some(b)) => {
             let parse =

@@ -14,6 +14,7 @@ mod lists;
 mod mutation;
 mod new_mutation;
 mod queue;
+mod words;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};

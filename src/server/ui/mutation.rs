@@ -10,30 +10,20 @@ use serde::Deserialize;
 
 use super::Viewer;
 use super::csrf::check_form;
-use super::layout::{diff_table, error_page, fields, local, page, status_label};
+use super::layout::{diff_table, error_page, fields, local, page};
+use super::words::{status_label, what_happened};
 use crate::domain::{MutationRecord, MutationStatus, Reden};
 use crate::server::AppState;
 use crate::server::audit::{find_noted, note};
 use crate::server::error::ApiError;
-use crate::storage::AuditQuery;
 
-/// An entry as it appears in the published XML: rendered through the same renderer, as a
-/// one-entry list whose header and root are left off.
+/// An entry as it appears in the published XML, written by the publication's own renderer.
 fn xml_fragment(
     list: crate::domain::ListKind,
     entry: Option<&serde_json::Value>,
 ) -> Option<String> {
-    let json = entry?.to_string();
-    let entries = crate::domain::ListEntries::from_json_rows(list, [json.as_str()]).ok()?;
-    let document = crate::xml::render_list(&crate::domain::Lijst {
-        tijdstempel: crate::domain::Tijdstempel::new(chrono::DateTime::UNIX_EPOCH),
-        volgnummer: crate::domain::Volgnummer::FIRST,
-        entries,
-    });
-    let text = String::from_utf8(document).ok()?;
-    let body = text.split_once("</Volgnummer>")?.1;
-    let body = body.trim_end().rsplit_once('\n')?.0;
-    Some(body.trim_matches('\n').to_owned())
+    let entry = crate::domain::AnyEntry::from_json(list, &entry?.to_string()).ok()?;
+    Some(crate::xml::render_entry(&entry))
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,12 +59,8 @@ async fn detail(
     };
     let history = state
         .services
-        .storage
-        .audit_records(&AuditQuery {
-            object: Some(format!("mutations/{id}")),
-            limit: 200,
-            ..AuditQuery::default()
-        })
+        .audit
+        .timeline(&format!("mutations/{id}"))
         .await?;
     // The integrity rules as an approval would apply them now (open mutations only).
     let integrity = match m.status {
@@ -134,9 +120,8 @@ async fn detail(
         }
         h2 { "Verloop" }
         ol {
-            @for record in history.iter().rev() {
-                li { (local(record.at)) ": " (record.action) " door " (record.actor_subject)
-                     " — " (record.outcome.as_str()) @if let Some(r) = &record.reason { " (" (r) ")" } }
+            @for record in &history {
+                li { (local(record.at)) ": " (what_happened(record)) ", door " (record.actor_subject) }
             }
         }
     };

@@ -6,7 +6,8 @@ use maud::html;
 use serde::Deserialize;
 
 use super::Viewer;
-use super::layout::{error_page, local, page, status_label, urlencode};
+use super::layout::{error_page, local, page, urlencode};
+use super::words::status_label;
 use crate::domain::MutationStatus;
 use crate::mutations::QueuedMutation;
 use crate::server::AppState;
