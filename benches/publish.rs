@@ -98,7 +98,7 @@ fn publish(c: &mut Criterion) {
                             }
                         };
                         storage.apply_change(&change, Utc::now()).await.unwrap();
-                    })
+                    });
                 },
                 |()| {
                     runtime
@@ -106,7 +106,7 @@ fn publish(c: &mut Criterion) {
                         .unwrap()
                 },
                 BatchSize::PerIteration,
-            )
+            );
         });
     }
     group.finish();

@@ -21,13 +21,13 @@ fn zal(c: &mut Criterion) {
         let bytes = render_list(&list);
         eprintln!("ZAL of {size} Zorgaanbieders: {} bytes", bytes.len());
         group.bench_function(format!("render/{size}"), |b| {
-            b.iter(|| render_list(black_box(&list)))
+            b.iter(|| render_list(black_box(&list)));
         });
         group.bench_function(format!("check/{size}"), |b| {
-            b.iter(|| check_rendered(black_box(&bytes), ListKind::Zal).unwrap())
+            b.iter(|| check_rendered(black_box(&bytes), ListKind::Zal).unwrap());
         });
         group.bench_function(format!("parse/{size}"), |b| {
-            b.iter(|| parse_list(black_box(&bytes), ListKind::Zal).unwrap())
+            b.iter(|| parse_list(black_box(&bytes), ListKind::Zal).unwrap());
         });
     }
     group.finish();

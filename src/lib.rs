@@ -6,13 +6,21 @@
 //! - `integrity` checks whole lists before publication (SPEC §4 rules 4–7).
 //! - `calendar`: werkdagen (SPEC §8) and business time between instants.
 //! - Services, each owning its dependencies with I/O at the edges: `publication::Publisher`
-//!   (snapshot → check → render → sign → store) and `mutations::MutationWorkflow` (submit,
-//!   decide, approve-then-publish, schedule, release clean-up).
-//! - `storage`: one trait, its transaction logic written once over SQLite and PostgreSQL.
+//!   (snapshot → check → render → sign → store, and the preview of exactly that),
+//!   `mutations::MutationWorkflow` (submit, decide, approve-then-publish, schedule, the open
+//!   queue, release clean-up), `sla::SlaService`, the archive's `ArchiveExports`,
+//!   `ArchiveCheck` and `Retention`, `audit_log::AuditLog`.
+//! - `services`: the composition root — `Services::build` makes all of them once, for
+//!   `serve`, `dev`, the CLI and the tests alike.
+//! - `storage`: one small trait per concern, their transaction logic written once over
+//!   SQLite and PostgreSQL.
 //! - `server`: the three listeners; handlers extract, call a service and answer.
 //! - `tls`, `roles`: who is on the other end of a connection and what they may do.
 //! - The operator's side: `config`, `cli` (with `admin_client` for staff), `dev`, `import`,
 //!   `consumer` (the verifier for nodes), `sample`, `metrics`, `clock`.
+
+// No `unsafe` anywhere (also `unsafe_code = "forbid"` in Cargo.toml's `[lints]`).
+#![forbid(unsafe_code)]
 
 pub mod admin_client;
 pub mod archive;

@@ -58,7 +58,7 @@ impl Manifest {
         for list in ListKind::ALL {
             match self.volgnummers.get(&list).copied().flatten() {
                 Some((first, last)) => {
-                    out.push_str(&format!("volgnummers {list} {first}-{last}\n"))
+                    out.push_str(&format!("volgnummers {list} {first}-{last}\n"));
                 }
                 None => out.push_str(&format!("volgnummers {list} none\n")),
             }

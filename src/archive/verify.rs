@@ -278,7 +278,7 @@ impl Checker<'_> {
                     self.content(format!(
                         "{} holds the record of {} version {}",
                         file.path, v.list, v.volgnummer
-                    ))
+                    ));
                 }
                 Ok(v) => by_list.entry(v.list).or_default().push(v),
                 Err(_) => self.content(format!("{} is not a version record", file.path)),

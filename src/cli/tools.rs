@@ -28,7 +28,7 @@ pub fn calendar(
     extra_days: Vec<chrono::NaiveDate>,
 ) -> anyhow::Result<ExitCode> {
     let werkdagen = crate::calendar::Werkdagen::new(extra_days);
-    let utc = |t: chrono::DateTime<chrono::FixedOffset>| t.with_timezone(&chrono::Utc);
+    let utc = |t: chrono::DateTime<chrono::FixedOffset>| t.with_timezone(&Utc);
     match question {
         CalendarQuestion::Between { from, to } => {
             println!("{:.6}", werkdagen.business_time(utc(from), utc(to)));

@@ -120,7 +120,7 @@ impl Walker {
         built
             .map_err(|v| {
                 self.violations
-                    .extend(v.into_vec().into_iter().map(|v| v.within(path)))
+                    .extend(v.into_vec().into_iter().map(|v| v.within(path)));
             })
             .ok()
     }

@@ -50,7 +50,7 @@ fn state() -> Snapshot {
     }
 }
 
-fn zal_upsert(base: i64, naam: &str, gd_id: &str, host: &str) -> serde_json::Value {
+fn zal_upsert(base: i64, naam: &str, gd_id: &str, host: &str) -> Value {
     json!({
         "list": "zal", "operation": "upsert", "base_version": base,
         "on_behalf_of": "Ziekenhuis Voorbeeld", "reference": "MEDMIJ-1",
@@ -293,7 +293,7 @@ fn a_retired_id_is_not_reused_and_the_whitelist_never_empties() {
     );
 
     let only = crate::domain::EntrySet::new(vec![crate::domain::MedMijNode {
-        hostname: crate::domain::Hostname::parse("enige.example.nl").unwrap(),
+        hostname: Hostname::parse("enige.example.nl").unwrap(),
     }])
     .unwrap();
     let whitelist = state.lists.get_mut(&ListKind::Whitelist).unwrap();
@@ -353,7 +353,7 @@ fn retiring_an_interface_version_reduces_or_removes_its_entries() {
         unreachable!()
     };
     // Zorgaanbieder 0: all its Gegevensdiensten on release1; Zorgaanbieder 1: one of three.
-    let mut za: Vec<serde_json::Value> = zal
+    let mut za: Vec<Value> = zal
         .as_slice()
         .iter()
         .map(|z| serde_json::to_value(z).unwrap())
@@ -381,7 +381,7 @@ fn retiring_an_interface_version_reduces_or_removes_its_entries() {
             ("zorgaanbiederb@medmij".to_owned(), true)
         ]
     );
-    let Some(crate::domain::AnyEntry::Zorgaanbieder(reduced)) = plan.changes[1].entry() else {
+    let Some(AnyEntry::Zorgaanbieder(reduced)) = plan.changes[1].entry() else {
         unreachable!()
     };
     assert_eq!(reduced.gegevensdiensten().len(), 2);

@@ -572,7 +572,7 @@ impl MutationWorkflow {
                 for mutation in applied {
                     match &mutation.rejection_reason {
                         Some(reason) => {
-                            tracing::warn!(id = mutation.id, %reason, "scheduled mutation rejected")
+                            tracing::warn!(id = mutation.id, %reason, "scheduled mutation rejected");
                         }
                         None if !lists.contains(&mutation.list) => lists.push(mutation.list),
                         None => {}

@@ -356,7 +356,7 @@ async fn refresh_loop(state: web::Data<AppState>, mut shutdown: watch::Receiver<
             .await
         {
             Ok(changed) if !changed.is_empty() => {
-                tracing::info!(lists = ?changed, "serving new versions")
+                tracing::info!(lists = ?changed, "serving new versions");
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot load new versions"),

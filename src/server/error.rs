@@ -196,7 +196,7 @@ impl ApiError {
 }
 
 /// Every request no route matches: a JSON 404 like any other.
-pub async fn unknown_route() -> Result<actix_web::HttpResponse, ApiError> {
+pub async fn unknown_route() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("there is no such route".into()))
 }
 

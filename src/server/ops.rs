@@ -24,7 +24,7 @@ pub fn readiness_problems(state: &AppState) -> Vec<String> {
         match state.served.current(list) {
             None => problems.push(format!("{list}: no signed current version")),
             Some(served) if served.signature.is_empty() => {
-                problems.push(format!("{list}: the current version has no signature"))
+                problems.push(format!("{list}: the current version has no signature"));
             }
             Some(served) if now >= served.record.expires_at => problems.push(format!(
                 "{list}: the current version expired at {}",

@@ -111,7 +111,7 @@ fn parse(document: &[u8]) -> Result<Parsed, VerifyError> {
                     (Some("SignatureValue"), _) => parsed.signature_value = Some(value),
                     (Some("X509Certificate"), _) => parsed.certificates.push(value),
                     (Some(field), Some("Versie")) => {
-                        parsed.properties.push((field.to_owned(), value))
+                        parsed.properties.push((field.to_owned(), value));
                     }
                     _ => {}
                 }

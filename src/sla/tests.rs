@@ -11,7 +11,7 @@ fn at(rfc3339: &str) -> DateTime<Utc> {
 }
 
 fn policy() -> SlaPolicy {
-    SlaPolicy::new(&crate::config::SlaConfig::default())
+    SlaPolicy::new(&SlaConfig::default())
 }
 
 fn record(submitted: &str) -> MutationRecord {
@@ -157,7 +157,7 @@ fn the_report_csv_quotes_text_and_neutralises_formulas() {
         csv.contains(",\"rejected: =HYPERLINK(\"\"x\"\")\"\n"),
         "{csv}"
     );
-    assert_eq!(super::report::csv_text("=1+1"), "\"'=1+1\"");
+    assert_eq!(report::csv_text("=1+1"), "\"'=1+1\"");
     assert!(csv.contains("summary,zal,0,0,1,,"), "{csv}");
 }
 

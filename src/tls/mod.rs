@@ -86,7 +86,7 @@ fn load_certified_key(
 fn load_client_verifier(
     files: &TlsFiles,
     provider: &Arc<CryptoProvider>,
-) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     let mut roots = RootCertStore::empty();
     for ca in CertificateDer::pem_file_iter(&files.client_ca)
         .map_err(|e| read_error(&files.client_ca, e))?
@@ -253,10 +253,7 @@ impl Tls {
         &self.refusals
     }
 
-    fn server_config(
-        &self,
-        verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
-    ) -> ServerConfig {
+    fn server_config(&self, verifier: Arc<dyn ClientCertVerifier>) -> ServerConfig {
         let mut config = ServerConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .expect("the provider supports TLS 1.2 and 1.3")

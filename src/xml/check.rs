@@ -95,7 +95,7 @@ pub fn check_rendered(bytes: &[u8], kind: ListKind) -> Result<usize, Violations>
                             ),
                         )),
                         Err(invalid) => {
-                            violations.push(invalid.at(format!("{}/{name}", stack.join("/"))))
+                            violations.push(invalid.at(format!("{}/{name}", stack.join("/"))));
                         }
                     }
                 }

@@ -122,7 +122,7 @@ async fn postgres_read_only_refuses_writes_and_recovers_without_a_restart() {
 }
 
 /// Polls `condition` every 100 ms for at most 20 s.
-async fn eventually<F: std::future::Future<Output = bool>>(mut condition: impl FnMut() -> F) {
+async fn eventually<F: Future<Output = bool>>(mut condition: impl FnMut() -> F) {
     for _ in 0..200 {
         if condition().await {
             return;

@@ -436,7 +436,7 @@ async fn mutations_stored_before_the_sla_get_their_deadline_and_outcome_at_start
                  sla_outcome = NULL, sla_completed_at = NULL, sla_werkdagen = NULL",
             )
             .await
-            .unwrap()
+            .unwrap();
         })
         .await;
     let read = |id: i64| {

@@ -41,7 +41,7 @@ pub fn submission(change: EntryChange, by: &str, at: DateTime<Utc>) -> NewMutati
         submitted_by_subject: format!("CN={by}"),
         submitted_at: at,
         sla: SlaDeadline {
-            deadline: at + chrono::Duration::days(2),
+            deadline: at + Duration::days(2),
             calendar: "test".into(),
         },
     }

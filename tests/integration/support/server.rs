@@ -260,7 +260,7 @@ impl TestServer {
         who: &Issued,
         method: &str,
         path: &str,
-        body: Option<&serde_json::Value>,
+        body: Option<&Value>,
     ) -> Response {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let headers: &[(&str, &str)] = match body.is_empty() {
