@@ -18,6 +18,7 @@
 
 mod exposition;
 mod notify;
+mod period;
 mod report;
 mod status;
 
@@ -25,9 +26,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use exposition::exposition;
 pub use notify::{Delivery, NotifyError};
+pub use period::{Compliance, Outcomes, Period};
 pub use report::{ListReport, ReportError, SlaReport};
-pub use status::{SlaStatus, exposition};
+pub use status::SlaStatus;
 
 use crate::calendar::Werkdagen;
 use crate::clock::Clock;

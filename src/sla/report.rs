@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 
+use super::period::Period;
 use super::{SLA_TARGET, SlaError, SlaService};
 use crate::calendar::start_of;
 use crate::domain::{ListKind, MutationRecord, SlaOutcome};
@@ -26,10 +27,10 @@ pub struct SlaReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct ListReport {
     pub list: ListKind,
-    pub met: usize,
-    pub breached: usize,
-    pub excluded: usize,
-    /// met / (met + breached); `None` when no valid mutation completed.
+    pub met: u64,
+    pub breached: u64,
+    pub excluded: u64,
+    /// met / (met + breached); `None` when no valid mutation completed (`Compliance`).
     pub compliance: Option<f64>,
     pub breaches: Vec<ReportedMutation>,
     pub exclusions: Vec<ReportedMutation>,
@@ -70,6 +71,12 @@ impl ReportedMutation {
 
 impl SlaReport {
     pub fn of(from: NaiveDate, to: NaiveDate, completed: &[MutationRecord]) -> Self {
+        let mut period = Period::default();
+        for m in completed {
+            if let Some(c) = &m.sla.completion {
+                period.count(m.list, c.outcome);
+            }
+        }
         let lists = ListKind::ALL
             .into_iter()
             .map(|list| {
@@ -81,18 +88,15 @@ impl SlaReport {
                         .filter_map(ReportedMutation::of)
                         .collect()
                 };
-                let met = of_outcome(SlaOutcome::Met).len();
-                let breaches = of_outcome(SlaOutcome::Breached);
-                let exclusions = of_outcome(SlaOutcome::Excluded);
-                let valid = met + breaches.len();
+                let outcomes = period.list(list);
                 ListReport {
                     list,
-                    met,
-                    breached: breaches.len(),
-                    excluded: exclusions.len(),
-                    compliance: (valid > 0).then(|| met as f64 / valid as f64),
-                    breaches,
-                    exclusions,
+                    met: outcomes.met,
+                    breached: outcomes.breached,
+                    excluded: outcomes.excluded,
+                    compliance: outcomes.compliance().ratio(),
+                    breaches: of_outcome(SlaOutcome::Breached),
+                    exclusions: of_outcome(SlaOutcome::Excluded),
                 }
             })
             .collect();

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 
-use super::status::Period;
+use super::period::Period;
 use super::*;
 use crate::domain::{ListKind, Operation};
 
@@ -126,17 +126,30 @@ fn time_left_is_negative_once_overdue_and_skips_the_weekend() {
 #[test]
 fn the_budget_and_the_projection_of_a_period() {
     let mut period = Period::default();
-    period.met.insert(ListKind::Zal, 38);
-    period.breached.insert(ListKind::Zal, 1);
-    period.breached.insert(ListKind::Gnl, 1);
-    assert!((period.compliance() - 0.95).abs() < 1e-12);
+    for _ in 0..38 {
+        period.count(ListKind::Zal, SlaOutcome::Met);
+    }
+    period.count(ListKind::Zal, SlaOutcome::Breached);
+    period.count(ListKind::Gnl, SlaOutcome::Breached);
+    period.count(ListKind::Gnl, SlaOutcome::Excluded);
+    assert_eq!(period.list(ListKind::Gnl).excluded, 1);
+    let compliance = period.compliance().ratio().unwrap();
+    assert!(
+        (compliance - 0.95).abs() < 1e-12,
+        "excluded ones do not count"
+    );
     // 5 % of 40 is 2 breaches, both spent.
     assert!(period.budget_remaining().abs() < 1e-12);
     assert!(period.budget_remaining_ratio().abs() < 1e-12);
     period.open_met = 9;
     period.open_breached = 1;
-    assert!((period.projected_compliance() - 47.0 / 50.0).abs() < 1e-12);
-    assert_eq!(Period::default().compliance(), 1.0);
+    let projected = period.projected_compliance().ratio().unwrap();
+    assert!((projected - 47.0 / 50.0).abs() < 1e-12);
+    // Nothing judged: no compliance for the report, 1 for a gauge.
+    let empty = Period::default();
+    assert_eq!(empty.compliance().ratio(), None);
+    assert_eq!(empty.compliance().or_vacuous(), 1.0);
+    assert_eq!(empty.list(ListKind::Ocl).compliance().ratio(), None);
 }
 
 #[test]
