@@ -25,6 +25,11 @@ pub const SLA_REPORT: &str = "sla-report.json";
 
 /// A version's record in the bundle: everything but its bytes, as it stood when the bundle's
 /// period ended (a supersession after that is the next bundle's business).
+///
+/// It restates `VersionRecord` on purpose: this is the bundle format auditors keep for years
+/// and verify with their own tools, so its fields (plain numbers and strings, where the parts
+/// lie) stay fixed while the node's own record may change. `ArchivedVersion::of` is the one
+/// place one becomes the other; `chain.rs` applies the same chain rule to both.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArchivedVersion {

@@ -1,6 +1,7 @@
 //! The chain rule of a list's versions (SPEC §5): Volgnummers rise by exactly one, each
 //! version names its predecessor's SHA-256, and validity windows follow each other without a
-//! gap. Stated once, for any record that has those fields.
+//! gap. Stated once, for both records that have those fields: a bundle's `ArchivedVersion`
+//! (the offline verifier) and the database's `VersionRecord` (the daily archive check).
 //!
 //! Volgnummers come from files nobody vouches for yet, so every step is checked arithmetic
 //! and gaps are reported as ranges (an edited record once made this collect billions of
@@ -8,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::ListKind;
+use crate::domain::{ListKind, VersionRecord};
 
 /// What the chain rule looks at in a version record.
 pub trait ChainLink {
@@ -17,6 +18,24 @@ pub trait ChainLink {
     fn previous_sha256(&self) -> Option<&str>;
     fn valid_from(&self) -> DateTime<Utc>;
     fn expires_at(&self) -> DateTime<Utc>;
+}
+
+impl ChainLink for VersionRecord {
+    fn volgnummer(&self) -> i64 {
+        self.volgnummer.get()
+    }
+    fn sha256(&self) -> &str {
+        &self.sha256
+    }
+    fn previous_sha256(&self) -> Option<&str> {
+        self.previous_sha256.as_deref()
+    }
+    fn valid_from(&self) -> DateTime<Utc> {
+        self.valid_from
+    }
+    fn expires_at(&self) -> DateTime<Utc> {
+        self.expires_at
+    }
 }
 
 impl ChainLink for super::bundle::ArchivedVersion {

@@ -1,6 +1,7 @@
 //! The archive check (`stelselnode archive check`, and daily in `serve`): every stored
 //! version is read back, its bytes hashed against its record, its signature verified (when a
-//! CA is configured) and the chain of Volgnummers and SHA-256s followed. A damaged old version
+//! CA is configured) and the chain followed by the rule the offline verifier applies to a
+//! bundle (`chain.rs`: Volgnummers, SHA-256s, validity windows). A damaged old version
 //! is an alert (`archive_check_problems`), not an outage: readiness does not depend on it.
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use rustls_pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+use super::chain::chain_problems;
 use crate::clock::Clock;
 use crate::domain::{ListKind, VersionRecord};
 use crate::publication::assemble;
@@ -63,29 +65,17 @@ impl ArchiveCheck {
     pub async fn run(&self) -> Result<CheckReport, StorageError> {
         let mut report = CheckReport::default();
         for list in ListKind::ALL {
-            let mut previous: Option<VersionRecord> = None;
-            for record in self.storage.versions(list).await? {
-                report.versions += 1;
-                let name = format!("{list} version {}", record.volgnummer);
-                if let Some(p) = &previous {
-                    if record.volgnummer.get() != p.volgnummer.get() + 1 {
-                        report.problems.push(format!(
-                            "{list}: Volgnummers jump from {} to {}",
-                            p.volgnummer, record.volgnummer
-                        ));
-                    }
-                    if record.previous_sha256.as_deref() != Some(p.sha256.as_str()) {
-                        report.problems.push(format!(
-                            "{name}: does not name version {} as its predecessor",
-                            p.volgnummer
-                        ));
-                    }
-                }
+            let versions = self.storage.versions(list).await?;
+            report.versions += versions.len();
+            report
+                .problems
+                .extend(chain_problems(list, &versions, None));
+            for record in &versions {
                 if record.purged_at.is_none() {
-                    self.check_bytes(&record, &name, &mut report.problems)
+                    let name = format!("{list} version {}", record.volgnummer);
+                    self.check_bytes(record, &name, &mut report.problems)
                         .await?;
                 }
-                previous = Some(record);
             }
         }
         let now = self.clock.now();
