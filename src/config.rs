@@ -1,6 +1,10 @@
 //! Configuration: a TOML file, then `STELSELNODE_*` environment overrides, then validation
 //! with messages that say what to change. Every setting has a safe default, so the node runs
 //! without a file (embedded SQLite next to the working directory).
+//!
+//! Longer than most files (some 470 lines and its tests), on purpose: each setting's
+//! documentation, default and validation are read together by an operator changing one, and
+//! `deploy/stelselnode.toml` follows this file section by section.
 
 use std::path::Path;
 

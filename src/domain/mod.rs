@@ -8,6 +8,7 @@
 mod audit;
 mod diff;
 mod endpoint;
+mod entries;
 mod lists;
 mod mutation;
 mod published;
@@ -22,11 +23,11 @@ mod working;
 pub use audit::{AuditOutcome, AuditRecord};
 pub use diff::{ChangedEntry, EntryDiff, KeyedEntry};
 pub use endpoint::{Backchanneluri, Frontchanneluri, Hostname};
-pub use lists::{
-    Aanbiedertype, AnyEntry, Entry, EntrySet, Gegevensdienst, GegevensdienstFields,
-    GegevensdienstNaam, Lijst, ListEntries, ListKind, MedMijNode, OAuthclient, Systeemrol,
-    UnknownList, Zorgaanbieder, ZorgaanbiederFields,
+pub use entries::{
+    Aanbiedertype, Entry, Gegevensdienst, GegevensdienstFields, GegevensdienstNaam, MedMijNode,
+    OAuthclient, Systeemrol, Zorgaanbieder, ZorgaanbiederFields,
 };
+pub use lists::{AnyEntry, EntrySet, Lijst, ListEntries, ListKind, UnknownList};
 pub use mutation::{
     CheckError, Decision, DecisionError, EntryChange, MutationDecision, MutationRecord,
     MutationStatus, NewMutation, Operation,

@@ -9,7 +9,9 @@
 
 mod checks;
 mod json;
+mod queue;
 mod retire;
+mod schedule;
 mod workflow;
 
 use chrono::{DateTime, Utc};
@@ -22,10 +24,11 @@ use crate::domain::{
 
 pub use crate::domain::CheckError;
 pub use checks::{Stage, check_change};
+pub use queue::{EntryVersion, OpenQueue, QueuedMutation};
 pub use retire::{RetirePlan, retire_interface_version};
 pub use workflow::{
-    Actor, Approval, EntryVersion, MutationWorkflow, OpenQueue, PublicationOutcome, QueuedMutation,
-    RetireOutcome, RetireRequest, WorkflowError, WorkflowSettings,
+    Actor, Approval, MutationWorkflow, PublicationOutcome, RetireOutcome, RetireRequest,
+    WorkflowError, WorkflowSettings,
 };
 
 /// A mutation request that passed rules 1–3: every value obeys its facet, the entry its

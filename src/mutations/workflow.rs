@@ -4,7 +4,9 @@
 //!
 //! I/O happens at the edges (the state cache, storage, the publisher); the rules are the pure
 //! functions of `checks.rs` and `retire.rs` and the domain's `MutationDecision::check`. Every
-//! change commits together with its audit record.
+//! change commits together with its audit record. What staff read (the work queue among it)
+//! is in `queue.rs`, the background job that publishes scheduled and delayed changes in
+//! `schedule.rs`.
 //!
 //! Concurrency: a submission is checked against the working state and stored in one
 //! transaction that refuses a stale base version or a second open mutation for the entry
@@ -18,7 +20,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use tokio::sync::watch;
 
 use super::{CheckError, RetirePlan, Stage, Submission, change_of, check_change};
 use crate::clock::Clock;
@@ -26,30 +27,11 @@ use crate::config::PublicationConfig;
 use crate::domain::{
     AuditOutcome, AuditRecord, Decision, DecisionError, Deelnemer, EntryChange, Interfaceversie,
     ListKind, MutationDecision, MutationRecord, MutationStatus, NewMutation, Reden, Role, Rule,
-    Snapshot, Ticketreferentie, VersionRecord, Violation, Violations,
+    Snapshot, Ticketreferentie, Violation, Violations,
 };
 use crate::publication::{PublishError, PublishOptions, Publisher};
-use crate::sla::{SlaPolicy, Standing};
-use crate::storage::{MutationQuery, OpenQueueQuery, Recheck, StateCache, Storage, StorageError};
-
-/// One page of the work queue.
-#[derive(Debug, Clone)]
-pub struct OpenQueue {
-    pub mutations: Vec<QueuedMutation>,
-    /// More open mutations match than this page holds.
-    pub more: bool,
-}
-
-/// An open mutation and where it stands against its deadline (`None` until the node stored
-/// a deadline for a mutation from before the SLA).
-#[derive(Debug, Clone)]
-pub struct QueuedMutation {
-    pub mutation: MutationRecord,
-    pub standing: Option<Standing>,
-}
-
-/// How often scheduled and delayed changes are looked for.
-const SCHEDULE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+use crate::sla::SlaPolicy;
+use crate::storage::{Recheck, StateCache, Storage, StorageError};
 
 /// Who acts: a staff certificate with its roles, and the action as the audit log names it
 /// (e.g. `POST /mutations/{id}/approve`).
@@ -175,21 +157,11 @@ pub enum RetireOutcome {
     Submitted(Vec<MutationRecord>),
 }
 
-/// An entry of the working state and its version (the next change's `base_version`).
-#[derive(Debug, Clone, Serialize)]
-pub struct EntryVersion {
-    pub list: ListKind,
-    pub key: String,
-    pub version: i64,
-    pub removed: bool,
-    pub entry: Option<serde_json::Value>,
-}
-
 pub struct MutationWorkflow {
-    storage: Arc<dyn Storage>,
-    publisher: Arc<Publisher>,
-    clock: Arc<dyn Clock>,
-    settings: WorkflowSettings,
+    pub(super) storage: Arc<dyn Storage>,
+    pub(super) publisher: Arc<Publisher>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) settings: WorkflowSettings,
 }
 
 impl MutationWorkflow {
@@ -209,7 +181,7 @@ impl MutationWorkflow {
 
     /// The working state the checks read: the publisher's, so an approval's change reaches
     /// the publication that follows it.
-    fn state(&self) -> &StateCache {
+    pub(super) fn state(&self) -> &StateCache {
         self.publisher.state()
     }
 
@@ -266,70 +238,6 @@ impl MutationWorkflow {
             ),
         };
         Ok(self.storage.submit_mutation(&mutation, &audit).await?)
-    }
-
-    pub async fn mutation(&self, id: i64) -> Result<MutationRecord, WorkflowError> {
-        self.storage
-            .mutation(id)
-            .await?
-            .ok_or(WorkflowError::UnknownMutation(id))
-    }
-
-    pub async fn mutations(
-        &self,
-        query: &MutationQuery,
-    ) -> Result<Vec<MutationRecord>, WorkflowError> {
-        Ok(self.storage.mutations(query).await?)
-    }
-
-    /// One page of the work queue: open mutations matching `query`, the most urgent first,
-    /// each with where it stands against its SLA deadline. Exact at any backlog: the
-    /// database selects and orders, so no open mutation hides behind decided ones.
-    pub async fn open_queue(&self, query: &OpenQueueQuery) -> Result<OpenQueue, WorkflowError> {
-        // One more than asked tells whether a next page exists.
-        let mut mutations = self
-            .storage
-            .open_mutations(&OpenQueueQuery {
-                limit: query.limit.saturating_add(1),
-                ..query.clone()
-            })
-            .await?;
-        let more = mutations.len() > query.limit as usize;
-        mutations.truncate(query.limit as usize);
-        let now = self.clock.now();
-        let mutations = mutations
-            .into_iter()
-            .map(|mutation| QueuedMutation {
-                standing: mutation
-                    .sla
-                    .deadline
-                    .as_ref()
-                    .map(|d| self.settings.sla.standing(d.deadline, now)),
-                mutation,
-            })
-            .collect();
-        Ok(OpenQueue { mutations, more })
-    }
-
-    /// An entry of the working state with its version, removed entries included.
-    pub async fn entry(&self, list: ListKind, key: &str) -> Result<EntryVersion, WorkflowError> {
-        let current = self.state().current().await?;
-        let working = &current.list(list).state;
-        let version = working.version_of(key);
-        if version == 0 {
-            return Err(WorkflowError::UnknownEntry {
-                list,
-                key: key.to_owned(),
-            });
-        }
-        let entry = working.entries.entry_json(key);
-        Ok(EntryVersion {
-            list,
-            key: key.to_owned(),
-            version,
-            removed: entry.is_none(),
-            entry,
-        })
     }
 
     fn decision(&self, actor: &Actor, id: i64, decision: Decision) -> MutationDecision {
@@ -559,61 +467,5 @@ impl MutationWorkflow {
             submitted.push(self.store_submission(actor, submission).await?);
         }
         Ok(RetireOutcome::Submitted(submitted))
-    }
-
-    /// Applies approved mutations whose `effective_from` has come, and publishes their lists
-    /// and the lists whose approved changes have waited the configured delay. Failures are
-    /// logged (and kept for health by the publisher).
-    pub async fn publish_due(&self) -> Vec<(ListKind, Result<VersionRecord, PublishError>)> {
-        let now = self.clock.now();
-        let mut lists: Vec<ListKind> = Vec::new();
-        match self.storage.apply_due_mutations(now).await {
-            Ok(applied) => {
-                for mutation in applied {
-                    match &mutation.rejection_reason {
-                        Some(reason) => {
-                            tracing::warn!(id = mutation.id, %reason, "scheduled mutation rejected");
-                        }
-                        None if !lists.contains(&mutation.list) => lists.push(mutation.list),
-                        None => {}
-                    }
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot apply scheduled mutations"),
-        }
-        let scheduled = lists.len();
-        match self.storage.unpublished_changes().await {
-            Ok(pending) => {
-                for (list, since) in pending {
-                    if since + self.settings.auto_publish_delay <= now && !lists.contains(&list) {
-                        lists.push(list);
-                    }
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot read the unpublished changes"),
-        }
-        let mut outcomes = Vec::new();
-        for (i, list) in lists.into_iter().enumerate() {
-            let options = PublishOptions {
-                confirm_mass_change: false,
-                published_by: match i < scheduled {
-                    true => "schedule".into(),
-                    false => "auto-publication".into(),
-                },
-            };
-            outcomes.push((list, self.publisher.publish(list, &options).await));
-        }
-        outcomes
-    }
-
-    /// Runs `publish_due` every minute until `shutdown` turns true.
-    pub async fn run_schedule(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            self.publish_due().await;
-            tokio::select! {
-                _ = tokio::time::sleep(SCHEDULE_INTERVAL) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
     }
 }

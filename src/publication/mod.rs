@@ -8,31 +8,34 @@
 //! it then simply starts again from a new snapshot. So publications are serialised by the
 //! database, across replicas, without holding a lock while rendering; within one process
 //! they take turns.
+//!
+//! `mod.rs` is the service and its I/O; `prepare.rs` the pure plan → render → check → sign;
+//! `preview.rs` the same decision without signing or storing (the Lijsten page);
+//! `heartbeat.rs` renews validity; `honoured.rs` answers the honoured query; `contents.rs`
+//! caches published entries; `document.rs` the stored form (header + shared gzip body).
 
 mod contents;
 mod document;
 mod heartbeat;
 mod honoured;
+mod prepare;
 mod preview;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use chrono::{Duration, SubsecRound};
-use sha2::{Digest, Sha256};
+use chrono::Duration;
 
 use self::contents::Contents;
+use self::prepare::{Prepared, Publication, prepare_plan};
 use crate::background;
 use crate::clock::Clock;
 use crate::config::PublicationConfig;
-use crate::domain::{
-    Lijst, ListEntries, ListKind, Tijdstempel, VersionRecord, Violations, Volgnummer,
-};
-use crate::domain::{ListSnapshot, Snapshot};
-use crate::integrity::{PublicationCheck, plan_publication};
-use crate::signing::{SigningError, SigningKey, VersionProperties, hex, sign_version};
+use crate::domain::Snapshot;
+use crate::domain::{ListEntries, ListKind, VersionRecord, Violations, Volgnummer};
+use crate::signing::{SigningError, SigningKey};
 use crate::storage::{NewVersion, StateCache, Storage, StorageError};
-use crate::xml::{check_rendered, parse_list, render_list};
+use crate::xml::parse_list;
 
 pub use document::{CorruptArchive, assemble, gzip, header_len};
 pub use honoured::Honoured;
@@ -409,148 +412,4 @@ impl Publisher {
         self.contents.remember(&record.sha256, entries.clone());
         Ok(entries)
     }
-}
-
-struct Prepared {
-    version: NewVersion,
-    entries: Arc<ListEntries>,
-    /// When an observer serves it.
-    ready: Option<ReadyToServe>,
-}
-
-/// What every version of one publication is made with.
-struct Publication<'a> {
-    key: &'a SigningKey,
-    settings: Settings,
-    options: &'a PublishOptions,
-    now: chrono::DateTime<chrono::Utc>,
-    /// Also compress the whole document for serving (an observer serves it at once).
-    for_serving: bool,
-}
-
-/// Plans which lists a publication of `list` takes along, then renders, re-checks and signs
-/// the next version of each (CPU work, no I/O).
-fn prepare_plan(
-    list: ListKind,
-    snapshot: Arc<Snapshot>,
-    published: &BTreeMap<ListKind, Arc<ListEntries>>,
-    publication: &Publication<'_>,
-) -> Result<Vec<Prepared>, PublishError> {
-    let settings = publication.settings;
-    let published: BTreeMap<ListKind, &ListEntries> =
-        published.iter().map(|(l, e)| (*l, e.as_ref())).collect();
-    let plan = plan_publication(
-        list,
-        &PublicationCheck {
-            snapshot: &snapshot,
-            published: &published,
-            mass_change_threshold_percent: settings.mass_change_threshold_percent,
-            confirm_mass_change: publication.options.confirm_mass_change,
-        },
-    )
-    .map_err(|violations| PublishError::Refused { list, violations })?;
-    plan.into_iter()
-        .map(|l| prepare(l, snapshot.list(l), publication))
-        .collect()
-}
-
-/// The next version of a list at `now`: its working state with the next Volgnummer.
-fn next_lijst(listed: &ListSnapshot, now: chrono::DateTime<chrono::Utc>) -> Lijst {
-    Lijst {
-        // Whole seconds, like the lists MedMij has always published.
-        tijdstempel: Tijdstempel::new(now.trunc_subsecs(0)),
-        volgnummer: listed.head.next_volgnummer(),
-        entries: listed.state.entries.clone(),
-    }
-}
-
-/// Renders, re-checks and signs the next version of `list`.
-fn prepare(
-    list: ListKind,
-    listed: &ListSnapshot,
-    publication: &Publication<'_>,
-) -> Result<Prepared, PublishError> {
-    let Publication {
-        key,
-        settings,
-        options,
-        now,
-        for_serving,
-    } = *publication;
-    let lijst = next_lijst(listed, now);
-    let tijdstempel = lijst.tijdstempel;
-    let document = render_list(&lijst);
-    let split = header_len(&document);
-    let (header, body) = document.split_at(split);
-
-    // The facet check, the digests and the compressions are independent: run them side by
-    // side.
-    let (checked, served_gzip, (sha256, body_sha256, body_gzip)) = std::thread::scope(|scope| {
-        let check = scope.spawn(|| check_rendered(&document, list));
-        let served_gzip = for_serving.then(|| scope.spawn(|| gzip(&document)));
-        let digests = (Sha256::digest(&document), Sha256::digest(body), gzip(body));
-        (
-            check.join().expect("the check does not panic"),
-            served_gzip.map(|g| g.join().expect("compression does not panic")),
-            digests,
-        )
-    });
-    checked.map_err(|violations| PublishError::RenderCheck { list, violations })?;
-
-    let valid_from = tijdstempel.instant();
-    let expires_at = valid_from + settings.max_validity;
-    let previous_sha256 = listed.current.as_ref().map(|c| c.sha256.clone());
-    let body_sha256 = hex(&body_sha256);
-    let heartbeat = listed
-        .current
-        .as_ref()
-        .is_some_and(|c| c.body_sha256 == body_sha256);
-    let properties = VersionProperties {
-        list,
-        volgnummer: lijst.volgnummer,
-        tijdstempel,
-        valid_from: Tijdstempel::new(valid_from),
-        expires_at: Tijdstempel::new(expires_at),
-        grace_seconds: settings.grace_period.num_seconds().max(0) as u64,
-        previous_sha256: previous_sha256.clone(),
-    };
-    let signature = sign_version(key, &sha256.into(), &properties)?;
-    let record = VersionRecord {
-        list,
-        volgnummer: lijst.volgnummer,
-        tijdstempel,
-        valid_from,
-        expires_at,
-        grace_seconds: settings.grace_period.num_seconds(),
-        superseded_at: None,
-        grace_until: None,
-        sha256: hex(&sha256),
-        previous_sha256,
-        heartbeat,
-        size_bytes: document.len() as i64,
-        body_sha256,
-        purged_at: None,
-    };
-    // `header` and `body` borrow the document, which the served version takes.
-    let header = header.to_vec();
-    let body_size = body.len() as i64;
-    let ready = served_gzip.map(|gzip| ReadyToServe {
-        sha256: sha256.into(),
-        gzip,
-        signature: signature.clone(),
-        document,
-    });
-    Ok(Prepared {
-        ready,
-        version: NewVersion {
-            record,
-            header,
-            body_size,
-            body_gzip,
-            signature,
-            published_by: options.published_by.clone(),
-            based_on_revision: listed.revision,
-        },
-        entries: Arc::new(lijst.entries),
-    })
 }

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{PublishError, Publisher, next_lijst};
+use super::prepare::next_lijst;
+use super::{PublishError, Publisher};
 use crate::background;
 use crate::domain::{EntryDiff, ListEntries, ListKind, Snapshot, Violations, Volgnummer};
 use crate::integrity::{PublicationCheck, plan_publication};
