@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::endpoint::{Backchanneluri, Frontchanneluri, Hostname};
-use super::lists::ListKind;
+use super::list_kind::ListKind;
 use super::text::{
     GegevensdienstId, Interfaceversie, OAuthclientOrganisatienaam, Systeemrolcode, Weergavenaam,
     Zorgaanbiedernaam,

@@ -9,6 +9,7 @@ mod audit;
 mod diff;
 mod endpoint;
 mod entries;
+mod list_kind;
 mod lists;
 mod mutation;
 mod published;
@@ -27,7 +28,8 @@ pub use entries::{
     Aanbiedertype, Entry, Gegevensdienst, GegevensdienstFields, GegevensdienstNaam, MedMijNode,
     OAuthclient, Systeemrol, Zorgaanbieder, ZorgaanbiederFields,
 };
-pub use lists::{AnyEntry, EntrySet, Lijst, ListEntries, ListKind, UnknownList};
+pub use list_kind::{ListKind, UnknownList};
+pub use lists::{AnyEntry, EntrySet, Lijst, ListEntries};
 pub use mutation::{
     CheckError, Decision, DecisionError, EntryChange, MutationDecision, MutationRecord,
     MutationStatus, NewMutation, Operation,

@@ -19,6 +19,7 @@ macro_rules! on_both_backends {
     };
 }
 
+mod architecture;
 mod archive;
 mod cli;
 mod conformance;
