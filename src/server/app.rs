@@ -20,7 +20,7 @@ use super::{admin, audit, error, ops, read_api};
 use crate::config::Config;
 use crate::domain::ListKind;
 use crate::metrics::Metrics;
-use crate::services::{Services, ServicesError, signing_key};
+use crate::services::{Services, signing_key};
 use crate::tls::{Peer, Tls};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,10 +36,6 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Signing(#[from] crate::signing::SigningError),
-    #[error(transparent)]
-    Services(#[from] ServicesError),
-    #[error(transparent)]
-    Storage(#[from] crate::storage::StorageError),
 }
 
 /// A running node.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use stelselnode::archive::{
     BundleState, BundleTrust, ExportRequest, MANIFEST, MANIFEST_SIGNATURE, Problem, Severity,
-    verify_bundle,
+    bundles, verify_bundle,
 };
 use stelselnode::devpki::KeyAlgorithm;
 use stelselnode::domain::ListKind;
@@ -25,6 +25,7 @@ on_both_backends!(
     the_list_at_an_instant_is_the_version_served_then,
     retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifies,
     nightly_bundles_chain_and_the_archive_check_finds_damage,
+    the_nightly_export_signs_with_the_key_sighup_put_in_place,
 );
 
 pub(super) struct Archive {
@@ -591,7 +592,6 @@ async fn retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifie
 async fn nightly_bundles_chain_and_the_archive_check_finds_damage(db: TestDatabase) {
     use super::support::execute_sql;
     use super::support::server::TestServer;
-    use stelselnode::archive::bundles;
     use stelselnode::tls::NodeAccess;
 
     let server = TestServer::start(db, NodeAccess::Whitelist).await;
@@ -653,4 +653,69 @@ async fn nightly_bundles_chain_and_the_archive_check_finds_damage(db: TestDataba
         server.ready().await,
         "a damaged old version is an alert, not an outage"
     );
+}
+
+/// Issue 22: the nightly export signs with the key the publisher holds — the one SIGHUP put
+/// in place — not with whatever the key files hold at that moment (it used to read them
+/// again every 15 minutes, so a half-renewed key could sign bundles before publications).
+async fn the_nightly_export_signs_with_the_key_sighup_put_in_place(db: TestDatabase) {
+    use super::support::server::TestServer;
+    use stelselnode::clock::Clock;
+    use stelselnode::devpki::Purpose;
+    use stelselnode::tls::NodeAccess;
+
+    // Set before a key rollover, as deploy/stelselnode.toml says: an export follows a bundle
+    // signed by any signing certificate under this CA, the renewed one's predecessor too.
+    let server = TestServer::start_with(db, NodeAccess::Whitelist, |config, pki, dir| {
+        let ca = dir.join("archive-ca.pem");
+        std::fs::write(&ca, pki.ca.certificate_pem()).unwrap();
+        config.archive.ca_file = ca.display().to_string();
+    })
+    .await;
+    server.publish_all().await;
+    let exports = &server.app.state().services.exports;
+    let trust = BundleTrust::new(vec![server.pki.ca.certificate().clone()]);
+    let dir = tempfile::tempdir().unwrap();
+    let signed_by = |bundle: &Path| {
+        verify_bundle(bundle, &trust, None, server.clock.now())
+            .unwrap_or_else(|problems| panic!("{problems:?}"))
+            .signer
+            .pins()
+    };
+    // A renewed signing key on disk, not yet reloaded: the next bundle is still signed with
+    // the key publications use.
+    let renewed = server
+        .pki
+        .ca
+        .issue(
+            &Purpose::Signing {
+                common_name: "stelselnode signer renewed".into(),
+            },
+            KeyAlgorithm::EcdsaP256,
+        )
+        .unwrap();
+    std::fs::write(server.dir.path().join("signer.key"), &renewed.key_pem).unwrap();
+    std::fs::write(
+        server.dir.path().join("signer.pem"),
+        &renewed.certificate_pem,
+    )
+    .unwrap();
+    server.clock.advance(Duration::days(1));
+    exports.nightly(dir.path(), 5).await.unwrap().unwrap();
+    let first = bundles(dir.path()).unwrap().pop().unwrap();
+    assert!(
+        signed_by(&first).starts_with("cn:stelselnode signer "),
+        "{}",
+        signed_by(&first)
+    );
+    assert!(!signed_by(&first).contains("renewed"));
+
+    // SIGHUP: from now on the renewed key signs publications and bundles alike.
+    server.app.reload().unwrap();
+    server.publish(ListKind::Whitelist).await;
+    server.clock.advance(Duration::days(1));
+    exports.nightly(dir.path(), 5).await.unwrap().unwrap();
+    let second = bundles(dir.path()).unwrap().pop().unwrap();
+    assert_ne!(first, second);
+    assert!(signed_by(&second).starts_with("cn:stelselnode signer renewed"));
 }
