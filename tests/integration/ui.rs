@@ -13,9 +13,8 @@ use stelselnode::server::UI_ROUTES;
 use stelselnode::tls::NodeAccess;
 
 use super::support::TestDatabase;
-use super::support::http_client::{Response, connector, request};
 use super::support::mutations::whitelist_upsert;
-use super::support::server::{TestServer, submit};
+use super::support::server::{TestServer, post_form, submit, token};
 
 on_both_backends!(
     beheer_reviews_and_approves_in_a_real_browser,
@@ -30,37 +29,6 @@ fn write_identity(dir: &Path, name: &str, who: &Issued) -> (PathBuf, PathBuf) {
     std::fs::write(&cert, &who.certificate_pem).unwrap();
     std::fs::write(&key, &who.key_pem).unwrap();
     (cert, key)
-}
-
-/// A form post on the admin listener, with extra headers.
-async fn post_form(
-    server: &TestServer,
-    who: &Issued,
-    path: &str,
-    form: &str,
-    headers: &[(&str, &str)],
-) -> Response {
-    let mut all = vec![("Content-Type", "application/x-www-form-urlencoded")];
-    all.extend_from_slice(headers);
-    request(
-        &connector(server.pki.ca.certificate(), Some(who)),
-        server.app.admin_address(),
-        "POST",
-        path,
-        &all,
-        form.as_bytes(),
-    )
-    .await
-    .unwrap()
-}
-
-/// The CSRF token in a page's forms.
-fn token(page: &str) -> String {
-    let start = page
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a token")
-        + 19;
-    page[start..start + 64].to_owned()
 }
 
 async fn beheer_reviews_and_approves_in_a_real_browser(db: TestDatabase) {

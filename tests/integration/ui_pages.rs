@@ -9,7 +9,7 @@ use stelselnode::tls::NodeAccess;
 use super::support::TestDatabase;
 use super::support::mutations::whitelist_upsert;
 use super::support::mutations::{LOKET, audit, decide, submission, t, whitelist_node};
-use super::support::server::{TestServer, submit as submit_over_api};
+use super::support::server::{TestServer, post_form, submit as submit_over_api, token};
 
 on_both_backends!(
     the_work_queue_shows_an_old_open_mutation_behind_a_thousand_decided_ones,
@@ -203,6 +203,29 @@ async fn the_pages_say_what_happened_in_dutch(db: TestDatabase) {
     assert!(!page.contains("POST /mutations"), "no route templates");
     assert!(!page.contains(" — allowed"), "no English outcome");
     assert!(page.contains("<th scope=\"row\">Hostname</th>"), "{page}");
+
+    // A refusal next to its field, in Dutch: what the rule asks.
+    let form = server
+        .admin_get(&pki.loket, "/ui/nieuw/whitelist")
+        .await
+        .text();
+    let checked = post_form(
+        &server,
+        &pki.loket,
+        "/ui/nieuw/whitelist",
+        &format!(
+            "csrf={}&base_version=0&entry.hostname=niet%20een%20host&on_behalf_of=Nieuwe%20XIS&reference=MEDMIJ-1&actie=controleer",
+            token(&form)
+        ),
+        &[("Origin", "https://localhost")],
+    )
+    .await
+    .text();
+    assert!(checked.contains("id=\"entry-hostname-fout\""), "{checked}");
+    assert!(
+        checked.contains("Spaties of stuurtekens waar die niet mogen."),
+        "{checked}"
+    );
 
     // A refusal in Dutch, its status unchanged.
     let unknown = server.admin_get(&pki.beheer, "/ui/lijsten/onbekend").await;

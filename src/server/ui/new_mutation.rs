@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use super::Viewer;
 use super::csrf::check_form;
 use super::layout::{error_page, page};
+use super::words::{field_label, rule_label, rule_sentence};
 use crate::domain::{ListKind, Violation};
 use crate::mutations::{WorkflowError, parse_submission};
 use crate::server::AppState;
@@ -160,7 +161,7 @@ impl Form<'_> {
                 input id=(id) name=(path) value=(self.value(path)) aria-invalid=[(!errors.is_empty()).then_some("true")]
                     aria-describedby=[(!errors.is_empty()).then_some(described.as_str())];
                 @if !errors.is_empty() {
-                    p.fout id=(described) role="alert" { @for v in &errors { (v.message) " " } }
+                    p.fout id=(described) role="alert" { @for v in &errors { (rule_sentence(v.rule)) " " } }
                 }
             }
         }
@@ -236,7 +237,7 @@ fn form_page(
         @if checked && violations.is_empty() { p.melding role="status" { "Geen bezwaren: de mutatie kan worden ingediend." } }
         @if !violations.is_empty() {
             p.fout role="alert" { (violations.len()) " bezwaar/bezwaren; zie de velden hieronder." }
-            @for v in &general { p.fout { (v.path) ": " (v.message) } }
+            @for v in &general { p.fout { (field_label(v.path.trim_start_matches("$."))) ": " (rule_label(v.rule)) } }
         }
         form method="post" action=(format!("/ui/nieuw/{list}")) novalidate {
             // Enter in a field submits the form's first button: make that "Controleer", not

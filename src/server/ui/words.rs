@@ -23,7 +23,7 @@ pub fn rule_label(rule: Rule) -> &'static str {
     match rule {
         Rule::Length => "te lang of te kort",
         Rule::Pattern => "heeft niet de vorm die het schema vraagt",
-        Rule::Whitespace => "spaties aan het begin of eind, of een stuurteken",
+        Rule::Whitespace => "spaties of stuurtekens waar die niet mogen",
         Rule::Character => "een onzichtbaar of misleidend teken",
         Rule::Range => "buiten het toegestane bereik",
         Rule::Unique => "komt twee keer voor, terwijl het uniek moet zijn",
@@ -36,6 +36,14 @@ pub fn rule_label(rule: Rule) -> &'static str {
             "verwijdert meer entries dan zonder bevestiging mag (massale wijziging)"
         }
     }
+}
+
+/// The same as a sentence of its own (next to a form field).
+pub fn rule_sentence(rule: Rule) -> String {
+    let label = rule_label(rule);
+    let mut chars = label.chars();
+    let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+    format!("{}{}.", first.unwrap_or_default(), chars.as_str())
 }
 
 /// Refusals as a list: where, and what the rule asks.
@@ -145,6 +153,11 @@ pub fn what_happened(record: &AuditRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rule_reads_as_a_sentence() {
+        assert_eq!(rule_sentence(Rule::Length), "Te lang of te kort.");
+    }
 
     #[test]
     fn fields_are_named_as_in_the_list() {

@@ -309,3 +309,34 @@ pub async fn submit(server: &TestServer, who: &Issued, body: &Value) -> i64 {
 pub async fn approve(server: &TestServer, who: &Issued, id: i64) -> (u16, Value) {
     post(server, who, &format!("/mutations/{id}/approve"), &json!({})).await
 }
+
+/// A form post on the admin listener, with extra headers.
+pub async fn post_form(
+    server: &TestServer,
+    who: &Issued,
+    path: &str,
+    form: &str,
+    headers: &[(&str, &str)],
+) -> Response {
+    let mut all = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    all.extend_from_slice(headers);
+    request(
+        &connector(server.pki.ca.certificate(), Some(who)),
+        server.app.admin_address(),
+        "POST",
+        path,
+        &all,
+        form.as_bytes(),
+    )
+    .await
+    .unwrap()
+}
+
+/// The CSRF token in a page's forms.
+pub fn token(page: &str) -> String {
+    let start = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a token")
+        + 19;
+    page[start..start + 64].to_owned()
+}
