@@ -17,7 +17,7 @@ use stelselnode::domain::ListKind;
 use stelselnode::signing::sign_detached;
 
 use super::support::TestDatabase;
-use super::support::node::{Node, node, options};
+use super::support::node::{Node, node};
 use super::support::signer::signer;
 
 on_both_backends!(
@@ -79,18 +79,7 @@ pub(super) async fn archive(db: TestDatabase) -> Archive {
     let node = node(db, KeyAlgorithm::Rsa2048).await;
     let start = Utc::now().duration_trunc(Duration::hours(1)).unwrap() - Duration::days(3);
     node.clock.set(start);
-    for list in [
-        ListKind::Whitelist,
-        ListKind::Gnl,
-        ListKind::Ocl,
-        ListKind::Zal,
-    ] {
-        node.services
-            .publisher
-            .publish(list, &options())
-            .await
-            .unwrap();
-    }
+    node.publish_all().await;
     for at in [
         Duration::days(1),
         Duration::days(2),
@@ -98,19 +87,11 @@ pub(super) async fn archive(db: TestDatabase) -> Archive {
         Duration::days(2) + Duration::minutes(40),
     ] {
         node.clock.set(start + at);
-        node.services
-            .publisher
-            .publish(ListKind::Whitelist, &options())
-            .await
-            .unwrap();
+        node.publish(ListKind::Whitelist).await;
     }
     node.clock
         .set(start + Duration::days(2) + Duration::hours(1));
-    node.services
-        .publisher
-        .publish(ListKind::Gnl, &options())
-        .await
-        .unwrap();
+    node.publish(ListKind::Gnl).await;
     Archive {
         node,
         dir: tempfile::tempdir().unwrap(),

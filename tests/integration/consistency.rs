@@ -15,7 +15,7 @@ use super::support::TestDatabase;
 use super::support::mutations::{
     actor, delete, gegevensdienst, gnl_upsert, parsed, whitelist_upsert, zorgaanbieder,
 };
-use super::support::node::{Node, node, options, published_lists_consistent};
+use super::support::node::{Node, node, published_lists_consistent};
 use super::support::random::Random;
 
 on_both_backends!(random_interleavings_never_publish_an_inconsistent_set);
@@ -144,13 +144,7 @@ async fn run(node: &Node, seed: u64) {
 
 async fn random_interleavings_never_publish_an_inconsistent_set(db: TestDatabase) {
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
-    for list in ListKind::PUBLICATION_ORDER {
-        node.services
-            .publisher
-            .publish(list, &options())
-            .await
-            .unwrap();
-    }
+    node.publish_all().await;
     let versions = || async {
         let mut count = 0;
         for list in ListKind::ALL {

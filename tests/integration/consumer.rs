@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 use stelselnode::devpki::KeyAlgorithm;
 use stelselnode::domain::{IndexedVersion, ListKind};
 
-use super::support::node::{node, options, published};
+use super::support::node::{node, published};
 use super::support::sqlite;
 
 fn verify(dir: &Path, list: &[u8], signature: &[u8], extra: &[&str]) -> Output {
@@ -42,12 +42,7 @@ async fn the_verifier_accepts_refuses_and_remembers() {
 
     // A version published a week and a day ago has expired.
     node.clock.set(Utc::now() - Duration::days(8));
-    let old = node
-        .services
-        .publisher
-        .publish(ListKind::Zal, &options())
-        .await
-        .unwrap();
+    let old = node.publish(ListKind::Zal).await;
     let (old_list, old_signature) = published(&node, ListKind::Zal, old.volgnummer).await;
     let expired = verify(dir.path(), &old_list, &old_signature, &[]);
     assert_eq!(expired.status.code(), Some(5), "{}", stdout(&expired));
@@ -55,19 +50,9 @@ async fn the_verifier_accepts_refuses_and_remembers() {
 
     // Two current versions, a minute apart.
     node.clock.set(Utc::now() - Duration::minutes(2));
-    let v1 = node
-        .services
-        .publisher
-        .publish(ListKind::Zal, &options())
-        .await
-        .unwrap();
+    let v1 = node.publish(ListKind::Zal).await;
     node.clock.set(Utc::now() - Duration::minutes(1));
-    let v2 = node
-        .services
-        .publisher
-        .publish(ListKind::Zal, &options())
-        .await
-        .unwrap();
+    let v2 = node.publish(ListKind::Zal).await;
     let (list1, signature1) = published(&node, ListKind::Zal, v1.volgnummer).await;
     let (list2, signature2) = published(&node, ListKind::Zal, v2.volgnummer).await;
 

@@ -17,7 +17,7 @@ use stelselnode::signing::{SignerIdentity, SigningKey};
 
 use super::archive::{Archive, archive, copy_dir, export_parts, resign, walk};
 use super::support::TestDatabase;
-use super::support::node::{node, options};
+use super::support::node::node;
 
 on_both_backends!(
     edited_bundles_are_refused_without_crash_hang_or_memory,
@@ -329,18 +329,7 @@ async fn an_import_never_makes_a_volgnummer_gap(db: TestDatabase) {
     // Signed now: the test CA's certificates are valid from now on.
     node.clock.set(Utc::now());
     let storage = node.db.storage.clone();
-    for list in [
-        ListKind::Whitelist,
-        ListKind::Gnl,
-        ListKind::Ocl,
-        ListKind::Zal,
-    ] {
-        node.services
-            .publisher
-            .publish(list, &options())
-            .await
-            .unwrap();
-    }
+    node.publish_all().await;
     let published = storage
         .current_version(ListKind::Gnl)
         .await
@@ -363,11 +352,7 @@ async fn an_import_never_makes_a_volgnummer_gap(db: TestDatabase) {
     )
     .await
     .unwrap();
-    node.services
-        .publisher
-        .publish(ListKind::Gnl, &options())
-        .await
-        .unwrap();
+    node.publish(ListKind::Gnl).await;
     let after = storage
         .current_version(ListKind::Gnl)
         .await

@@ -46,12 +46,7 @@ async fn publication_after_import_continues_the_volgnummer_and_verifies(db: Test
     for list in ListKind::ALL {
         let imported = parse_list(&std::fs::read(official_example(list)).unwrap(), list).unwrap();
         let published_at = node.clock_now();
-        let first = node
-            .services
-            .publisher
-            .publish(list, &options())
-            .await
-            .unwrap();
+        let first = node.publish(list).await;
         assert_eq!(first.volgnummer, imported.volgnummer.next(), "{list}");
         assert_eq!(first.previous_sha256, None);
         let (bytes, signature) = published(&node, list, first.volgnummer).await;
@@ -72,12 +67,7 @@ async fn publication_after_import_continues_the_volgnummer_and_verifies(db: Test
         assert_eq!(document.tijdstempel.instant(), published_at);
 
         node.clock.advance(Duration::minutes(5));
-        let second = node
-            .services
-            .publisher
-            .publish(list, &options())
-            .await
-            .unwrap();
+        let second = node.publish(list).await;
         assert_eq!(second.volgnummer, first.volgnummer.next());
         assert_eq!(
             second.previous_sha256.as_deref(),
@@ -213,11 +203,7 @@ async fn a_publication_that_breaks_integrity_stores_nothing(db: TestDatabase) {
 async fn mass_removals_need_confirmation(db: TestDatabase) {
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
     let storage = node.db.storage.clone();
-    node.services
-        .publisher
-        .publish(ListKind::Gnl, &options())
-        .await
-        .unwrap();
+    node.publish(ListKind::Gnl).await;
     // 7 → 6 entries is 14 % removed: above the default 10 %.
     let gnl = storage.working_state(ListKind::Gnl).await.unwrap();
     storage
@@ -261,11 +247,7 @@ async fn retired_gegevensdienst_ids_are_never_reused(db: TestDatabase) {
         )
         .await
         .unwrap();
-    node.services
-        .publisher
-        .publish(ListKind::Gnl, &options())
-        .await
-        .unwrap();
+    node.publish(ListKind::Gnl).await;
     let again = AnyEntry::GegevensdienstNaam(stelselnode::domain::GegevensdienstNaam {
         id: GegevensdienstId::parse("7").unwrap(),
         weergavenaam: stelselnode::domain::Weergavenaam::parse("Afspraken nieuw").unwrap(),
@@ -306,12 +288,7 @@ fn without_gegevensdienst(za: &Zorgaanbieder, id: &str) -> AnyEntry {
 async fn statuses_and_the_honoured_query_follow_the_grace_hour(db: TestDatabase) {
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
     let storage = node.db.storage.clone();
-    let v7 = node
-        .services
-        .publisher
-        .publish(ListKind::Zal, &options())
-        .await
-        .unwrap();
+    let v7 = node.publish(ListKind::Zal).await;
     // An hour later, Gegevensdienst 4 of umcharderwijk is withdrawn.
     node.clock.advance(Duration::hours(1));
     let zal = storage.working_state(ListKind::Zal).await.unwrap();
@@ -329,12 +306,7 @@ async fn statuses_and_the_honoured_query_follow_the_grace_hour(db: TestDatabase)
         )
         .await
         .unwrap();
-    let v8 = node
-        .services
-        .publisher
-        .publish(ListKind::Zal, &options())
-        .await
-        .unwrap();
+    let v8 = node.publish(ListKind::Zal).await;
     let superseded = t0() + Duration::hours(1);
     assert_eq!(v8.valid_from, superseded);
 
@@ -396,12 +368,7 @@ async fn statuses_and_the_honoured_query_follow_the_grace_hour(db: TestDatabase)
 
 async fn the_heartbeat_renews_validity_before_expiry(db: TestDatabase) {
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
-    let first = node
-        .services
-        .publisher
-        .publish(ListKind::Whitelist, &options())
-        .await
-        .unwrap();
+    let first = node.publish(ListKind::Whitelist).await;
     let settings = node.services.publisher.settings();
     // Just before the refresh window: nothing is due.
     node.clock
@@ -479,12 +446,7 @@ async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDa
     use stelselnode::domain::{Hostname, MedMijNode};
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
     let storage = node.db.storage.clone();
-    let first = node
-        .services
-        .publisher
-        .publish(ListKind::Whitelist, &options())
-        .await
-        .unwrap();
+    let first = node.publish(ListKind::Whitelist).await;
     let host = "nieuw.example.nl";
     let entry = AnyEntry::MedMijNode(MedMijNode {
         hostname: Hostname::parse(host).unwrap(),
@@ -515,12 +477,7 @@ async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDa
     };
     // A publication before the instant does not contain it.
     node.clock.set(effective - Duration::minutes(30));
-    let before = node
-        .services
-        .publisher
-        .publish(ListKind::Whitelist, &options())
-        .await
-        .unwrap();
+    let before = node.publish(ListKind::Whitelist).await;
     assert!(!has_host(before.volgnummer).await);
     assert!(node.services.workflow.publish_due().await.is_empty());
     // At the instant the node applies and publishes it itself.

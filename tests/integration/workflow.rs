@@ -20,7 +20,7 @@ use super::support::mutations::{
     NEW_HOST, actor, delete, gegevensdienst, gnl_upsert, parsed, whitelist_upsert, zorgaanbieder,
 };
 use super::support::node::{
-    Node, assert_published_lists_consistent, node, options, published, published_entries,
+    Node, assert_published_lists_consistent, node, published, published_entries,
 };
 use super::support::signer::xmlsec1_verify;
 use super::support::{TestDatabase, xmllint_validate};
@@ -51,13 +51,7 @@ fn beheer2() -> Actor {
 /// A node whose four lists are published.
 async fn published_node(db: TestDatabase) -> Node {
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
-    for list in ListKind::PUBLICATION_ORDER {
-        node.services
-            .publisher
-            .publish(list, &options())
-            .await
-            .unwrap();
-    }
+    node.publish_all().await;
     node
 }
 

@@ -153,6 +153,22 @@ impl Node {
         .unwrap()
     }
 
+    /// Publishes `list` (unconfirmed); it must be published.
+    pub async fn publish(&self, list: ListKind) -> stelselnode::domain::VersionRecord {
+        self.services
+            .publisher
+            .publish(list, &options())
+            .await
+            .unwrap()
+    }
+
+    /// Publishes all four lists, the referenced ones first.
+    pub async fn publish_all(&self) {
+        for list in ListKind::PUBLICATION_ORDER {
+            self.publish(list).await;
+        }
+    }
+
     /// Rule 4 over the working state of the four lists.
     pub async fn working_state_inconsistencies(&self) -> Vec<stelselnode::domain::Violation> {
         let mut lists = BTreeMap::new();
