@@ -123,6 +123,17 @@ pub struct ReadyToServe {
     pub signature: Vec<u8>,
 }
 
+/// What `Publisher::version_content` found.
+pub enum VersionContent {
+    Entries(Arc<ListEntries>),
+    /// Retention purged its bytes at `at` (its record stays).
+    Purged {
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The list has no such version.
+    Missing,
+}
+
 /// Told of every version this publisher stores, so that it can be served at once.
 #[async_trait::async_trait]
 pub trait PublicationObserver: Send + Sync {
@@ -366,20 +377,19 @@ impl Publisher {
         Ok(self.storage.versions_honoured_at(list, at).await?)
     }
 
-    /// The entries of version `volgnummer` of `list`: `None` when there is no such version,
-    /// `Some(None)` when retention purged its bytes.
+    /// The entries of version `volgnummer` of `list`, if it exists and retention left them.
     pub async fn version_content(
         &self,
         list: ListKind,
         volgnummer: Volgnummer,
-    ) -> Result<Option<Option<Arc<ListEntries>>>, PublishError> {
+    ) -> Result<VersionContent, PublishError> {
         let Some(stored) = self.storage.version(list, volgnummer).await? else {
-            return Ok(None);
+            return Ok(VersionContent::Missing);
         };
-        match stored.record.purged_at {
-            Some(_) => Ok(Some(None)),
-            None => Ok(Some(Some(self.content(&stored.record).await?))),
-        }
+        Ok(match stored.record.purged_at {
+            Some(at) => VersionContent::Purged { at },
+            None => VersionContent::Entries(self.content(&stored.record).await?),
+        })
     }
 
     /// The entries of a published version, from memory or from the archive.

@@ -15,6 +15,7 @@ use crate::domain::{
     EntryDiff, GegevensdienstId, IndexedVersion, ListEntries, ListKind, Volgnummer,
     Zorgaanbiedernaam, served_at,
 };
+use crate::publication::VersionContent;
 
 /// One client compares the content type verbatim: no parameters.
 const CONTENT_TYPE_XML: &str = "application/xml";
@@ -288,12 +289,15 @@ async fn stored(
 /// A version whose bytes retention purged: 410, naming when (its record stays in the index).
 fn refuse_purged(record: &crate::domain::VersionRecord) -> Result<(), ApiError> {
     match record.purged_at {
-        Some(at) => Err(ApiError::Gone(format!(
-            "{} version {} was purged at {at}: its validity ended longer ago than the archive retention",
-            record.list, record.volgnummer
-        ))),
+        Some(at) => Err(purged(record.list, record.volgnummer, at)),
         None => Ok(()),
     }
+}
+
+fn purged(list: ListKind, volgnummer: Volgnummer, at: DateTime<Utc>) -> ApiError {
+    ApiError::Gone(format!(
+        "{list} version {volgnummer} was purged at {at}: its validity ended longer ago than the archive retention"
+    ))
 }
 
 /// Archived versions never change: cacheable for a year.
@@ -407,21 +411,19 @@ async fn content(
     list: ListKind,
     volgnummer: Volgnummer,
 ) -> Result<Arc<ListEntries>, ApiError> {
-    let record = state
+    let content = state
         .services
         .publisher
-        .stored_version(list, volgnummer)
+        .version_content(list, volgnummer)
         .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::NotFound(format!("{list} has no version {volgnummer}")))?
-        .record;
-    refuse_purged(&record)?;
-    state
-        .services
-        .publisher
-        .content(&record)
-        .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal)?;
+    match content {
+        VersionContent::Entries(entries) => Ok(entries),
+        VersionContent::Purged { at } => Err(purged(list, volgnummer, at)),
+        VersionContent::Missing => Err(ApiError::NotFound(format!(
+            "{list} has no version {volgnummer}"
+        ))),
+    }
 }
 
 async fn diff(

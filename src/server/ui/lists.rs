@@ -13,7 +13,7 @@ use super::csrf::check_form;
 use super::layout::{diff_table, error_page, fields, local, page, urlencode};
 use super::words::violation_list;
 use crate::domain::{EntryDiff, ListEntries, ListKind, VersionRecord, Volgnummer};
-use crate::publication::{Preview, Verdict};
+use crate::publication::{Preview, Verdict, VersionContent};
 use crate::server::AppState;
 use crate::server::audit::note;
 use crate::server::error::ApiError;
@@ -66,9 +66,11 @@ async fn content(
     n: Volgnummer,
 ) -> Result<std::sync::Arc<ListEntries>, ApiError> {
     match state.services.publisher.version_content(list, n).await? {
-        Some(Some(entries)) => Ok(entries),
-        Some(None) => Err(ApiError::Gone(format!("{list} version {n} was purged"))),
-        None => Err(ApiError::NotFound(format!("{list} has no version {n}"))),
+        VersionContent::Entries(entries) => Ok(entries),
+        VersionContent::Purged { .. } => {
+            Err(ApiError::Gone(format!("{list} version {n} was purged")))
+        }
+        VersionContent::Missing => Err(ApiError::NotFound(format!("{list} has no version {n}"))),
     }
 }
 
