@@ -8,7 +8,15 @@
 //! versions/<list>/<volgnummer>.sig          its detached signature, as served
 //! bodies/<body sha256>.gz                   the rest of its bytes, gzip, once per content
 //! sla-report.json                           the SLA report of the period
+//! mutations.jsonl.gz                        (format 2) every mutation submitted or changed
+//!                                           since the period began, as it stood at export
+//! audit.jsonl.gz                            (format 2) the audit records of the period
+//! state.jsonl.gz                            (format 2) the working state at export: list
+//!                                           heads, entries, retired ids, restore records
 //! ```
+//!
+//! The `.jsonl.gz` files hold one JSON object per line (`crate::storage::{MutationRow,
+//! AuditRow, StateLine}`), gzip: with the versions they are everything a restore needs.
 //!
 //! A version's exact published bytes are its header followed by its gunzipped body. Versions
 //! with the same entries (heartbeats above all) share one body file. A version whose bytes
@@ -22,6 +30,9 @@ use crate::domain::{ListKind, VersionRecord};
 pub const MANIFEST: &str = "MANIFEST";
 pub const MANIFEST_SIGNATURE: &str = "MANIFEST.sig";
 pub const SLA_REPORT: &str = "sla-report.json";
+pub const MUTATIONS: &str = "mutations.jsonl.gz";
+pub const AUDIT: &str = "audit.jsonl.gz";
+pub const STATE: &str = "state.jsonl.gz";
 
 /// A version's record in the bundle: everything but its bytes, as it stood when the bundle's
 /// period ended (a supersession after that is the next bundle's business).
@@ -48,6 +59,9 @@ pub struct ArchivedVersion {
     /// Bundle paths of its parts; no body once retention purged it.
     pub header: String,
     pub body: Option<String>,
+    /// The SHA-256 of its body, which a purged version's record still names (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<String>,
     pub signature: String,
     /// When retention purged its bytes: the record, header and signature still chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,6 +90,7 @@ impl ArchivedVersion {
                 .purged_at
                 .is_none()
                 .then(|| format!("bodies/{}.gz", record.body_sha256)),
+            body_sha256: Some(record.body_sha256.clone()),
             signature: version_path(list, n, "sig"),
             purged_at: record.purged_at,
         }

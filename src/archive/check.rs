@@ -64,12 +64,13 @@ impl ArchiveCheck {
     /// Checks every stored version, one at a time.
     pub async fn run(&self) -> Result<CheckReport, StorageError> {
         let mut report = CheckReport::default();
+        let restores = self.storage.restores().await?;
         for list in ListKind::ALL {
             let versions = self.storage.versions(list).await?;
             report.versions += versions.len();
             report
                 .problems
-                .extend(chain_problems(list, &versions, None));
+                .extend(chain_problems(list, &versions, None, &restores));
             for record in &versions {
                 if record.purged_at.is_none() {
                     let name = format!("{list} version {}", record.volgnummer);

@@ -1,7 +1,9 @@
 //! The export of a period's versions into a bundle (`stelselnode archive export`).
 //!
 //! One version at a time is read from the database and written out, so memory holds at most
-//! one stored version (its header, compressed body and signature) however long the period.
+//! one stored version (its header, compressed body and signature) however long the period;
+//! then the period's mutations and audit records and the working state (one list's entries
+//! are about the size of its version).
 //! Everything in the bundle is a function of the database and the period — no wall-clock
 //! time — so exporting the same period twice gives the same files (the manifest signature
 //! aside where the key is ECDSA, whose signatures differ each time).
@@ -14,8 +16,12 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
 use super::ArchiveError;
-use super::bundle::{ArchivedVersion, MANIFEST, MANIFEST_SIGNATURE, SLA_REPORT, version_path};
-use super::manifest::{Manifest, ManifestFile};
+use super::bundle::{
+    AUDIT, ArchivedVersion, MANIFEST, MANIFEST_SIGNATURE, MUTATIONS, SLA_REPORT, STATE,
+    version_path,
+};
+use super::lines::gzip_lines;
+use super::manifest::{CURRENT_FORMAT, Manifest, ManifestFile};
 use super::untrusted::BundleDir;
 use super::verify::{BundleTrust, read_manifest_checked_by, read_signed_manifest};
 use crate::calendar::local_date;
@@ -272,7 +278,20 @@ impl Exporter<'_> {
         let report = serde_json::to_vec_pretty(&report).expect("a report serialises");
         writer.write(SLA_REPORT, &report)?;
 
+        // What a restore needs besides the versions. Mutations and the working state as they
+        // stand now (a later bundle repeats what changed after), the audit log of the period.
+        let mutations = self.storage.mutations_changed_since(from).await?;
+        writer.write(MUTATIONS, &gzip_lines(&mutations))?;
+        drop(mutations);
+        let audit = self.storage.audit_rows(from, to).await?;
+        writer.write(AUDIT, &gzip_lines(&audit))?;
+        drop(audit);
+        let state = self.storage.state_lines().await?;
+        writer.write(STATE, &gzip_lines(&state))?;
+        drop(state);
+
         let manifest = Manifest {
+            format: CURRENT_FORMAT,
             covers_from: from,
             covers_up_to: to,
             expires: to + BUNDLE_LIFETIME,

@@ -8,7 +8,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::domain::ListKind;
 
-const MAGIC: &str = "stelselnode-archive-bundle 1";
+/// The first line, with the format's number: 1 holds versions and the SLA report; 2 adds
+/// what a restore needs (mutations, the audit log, the working state; issue 23).
+const MAGIC: &str = "stelselnode-archive-bundle";
+pub const FORMATS: [u8; 2] = [1, 2];
+pub const CURRENT_FORMAT: u8 = 2;
 /// Bounds on what a manifest may hold, so a hostile one cannot exhaust memory.
 pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
 const MAX_PATH_CHARS: usize = 200;
@@ -23,6 +27,8 @@ pub struct ManifestFile {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
+    /// One of `FORMATS`.
+    pub format: u8,
     /// Versions published from this instant (`None`: from the first one).
     pub covers_from: Option<DateTime<Utc>>,
     /// … up to (not including) this one.
@@ -44,7 +50,7 @@ fn instant(t: DateTime<Utc>) -> String {
 
 impl Manifest {
     pub fn render(&self) -> String {
-        let mut out = format!("{MAGIC}\n");
+        let mut out = format!("{MAGIC} {}\n", self.format);
         out.push_str(&format!(
             "covers-from {}\n",
             self.covers_from.map_or("beginning".into(), instant)
@@ -71,9 +77,13 @@ impl Manifest {
 
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut lines = text.lines();
-        if lines.next() != Some(MAGIC) {
-            return Err(format!("the MANIFEST does not start with \"{MAGIC}\""));
-        }
+        let format = lines
+            .next()
+            .and_then(|first| first.strip_prefix(MAGIC)?.strip_prefix(' '))
+            .and_then(|n| FORMATS.into_iter().find(|f| f.to_string() == n))
+            .ok_or_else(|| {
+                format!("the MANIFEST does not start with \"{MAGIC} 1\" or \"{MAGIC} 2\"")
+            })?;
         let mut field = |name: &str| -> Result<String, String> {
             let line = lines.next().unwrap_or_default();
             line.strip_prefix(name)
@@ -141,6 +151,7 @@ impl Manifest {
             });
         }
         Ok(Self {
+            format,
             covers_from,
             covers_up_to,
             expires,
@@ -188,6 +199,7 @@ mod tests {
     #[test]
     fn a_manifest_reads_back_as_written() {
         let manifest = Manifest {
+            format: CURRENT_FORMAT,
             covers_from: None,
             covers_up_to: "2026-11-25T23:00:00Z".parse().unwrap(),
             expires: "2026-11-27T23:00:00Z".parse().unwrap(),
@@ -212,6 +224,10 @@ mod tests {
         let text = manifest.render();
         assert_eq!(Manifest::parse(&text).unwrap(), manifest);
         assert!(text.contains("volgnummers zal 3-9\nvolgnummers ocl none\n"));
+        let first = text.replacen("bundle 2\n", "bundle 1\n", 1);
+        assert_eq!(Manifest::parse(&first).unwrap().format, 1);
+        let unknown = text.replacen("bundle 2\n", "bundle 3\n", 1);
+        assert!(Manifest::parse(&unknown).is_err());
     }
 
     #[test]

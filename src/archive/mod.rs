@@ -8,6 +8,7 @@ mod bundle;
 mod chain;
 mod check;
 mod export;
+mod lines;
 mod manifest;
 mod nightly;
 mod retention;

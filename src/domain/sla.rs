@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 
 /// How a completed mutation counts for the SLA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SlaOutcome {
     /// Published no later than its deadline.

@@ -105,6 +105,7 @@ impl From<StorageError> for ApiError {
             }
             StorageError::Corrupt(_)
             | StorageError::InvalidUrl(_)
+            | StorageError::RestoreSource(_)
             | StorageError::Migration(_)
             | StorageError::Database(_) => ApiError::internal(e),
         }

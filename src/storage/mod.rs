@@ -1,5 +1,6 @@
 //! Persistence behind one small trait per concern — `ListStore` (the working state),
-//! `VersionStore`, `MutationStore`, `AuditStore`, `SlaStore`, `RetentionStore` — and
+//! `VersionStore`, `MutationStore`, `AuditStore`, `SlaStore`, `RetentionStore`,
+//! `RecoveryStore` (what an archive bundle carries and a restore writes back) — and
 //! `Storage`, all of them: a service takes the narrowest role it needs (the archive check
 //! reads versions, the audit log appends, the state cache reads the working state).
 //! The transaction logic is written once (`sql/`, one file per concern) over two backends
@@ -9,6 +10,7 @@
 
 mod connection;
 mod postgres;
+mod recovery;
 mod sql;
 mod sqlite;
 mod state_cache;
@@ -28,6 +30,10 @@ use postgres::PostgresBackend;
 use sql::SqlStorage;
 use sqlite::SqliteBackend;
 
+pub use recovery::{
+    AuditRow, EntryRow, HeadRow, MutationRow, RecoveryStore, RestoreCounts, RestoreItem,
+    RestoreItems, RestoreRecord, RestoredVersion, RetiredRow, StateLine,
+};
 pub use state_cache::{ChangeTurn, StateCache};
 
 /// Errors at the storage boundary. "Stale" has one meaning throughout: work based on a
@@ -70,6 +76,9 @@ pub enum StorageError {
     /// Stored data no longer passes the domain checks: never expected, always worth an alarm.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// A restore's input failed while it was written (the transaction rolled back).
+    #[error("restore: {0}")]
+    RestoreSource(String),
     #[error("the database URL is not usable: {0}")]
     InvalidUrl(String),
     #[error(transparent)]
@@ -384,6 +393,9 @@ pub trait VersionStore: Send + Sync {
         list: ListKind,
         at: DateTime<Utc>,
     ) -> Result<Vec<VersionRecord>, StorageError>;
+
+    /// Every restore record, oldest first: the gaps a restore left in the lists' chains.
+    async fn restores(&self) -> Result<Vec<RestoreRecord>, StorageError>;
 }
 
 /// Mutations: submitted, decided, applied when due, and read back (all, one, or the open
@@ -448,7 +460,15 @@ pub trait AuditStore: Send + Sync {
 /// (`crate::services`) holds the whole.
 #[async_trait]
 pub trait Storage:
-    ListStore + VersionStore + MutationStore + AuditStore + SlaStore + RetentionStore + Send + Sync
+    ListStore
+    + VersionStore
+    + MutationStore
+    + AuditStore
+    + SlaStore
+    + RetentionStore
+    + RecoveryStore
+    + Send
+    + Sync
 {
     /// Applies the backend's migrations (idempotent).
     async fn migrate(&self) -> Result<(), StorageError>;

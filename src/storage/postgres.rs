@@ -117,6 +117,15 @@ impl Backend for PostgresBackend {
         ))
     }
 
+    fn after_explicit_ids(&self) -> &'static [&'static str] {
+        &[
+            "SELECT setval(pg_get_serial_sequence('mutations', 'id'), \
+             COALESCE((SELECT MAX(id) FROM mutations), 0) + 1, false)",
+            "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), \
+             COALESCE((SELECT MAX(id) FROM audit_log), 0) + 1, false)",
+        ]
+    }
+
     async fn fetch(&self, query: Query<'_>) -> Result<Vec<PgRow>, StorageError> {
         Ok(statement(query)?.fetch_all(&self.pool).await?)
     }

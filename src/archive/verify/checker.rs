@@ -15,6 +15,7 @@ use crate::archive::manifest::{is_bundle_path, is_sha256, printable};
 use crate::archive::untrusted::BundleDir;
 use crate::domain::ListKind;
 use crate::signing::{hex, verify_signature_of_digest};
+use crate::storage::RestoreRecord;
 
 /// The last body decompressed: consecutive versions of a list mostly share one (heartbeats),
 /// so each body is decompressed once and kept while it is used — one version's bytes in memory.
@@ -78,6 +79,15 @@ impl<'a> Checker<'a> {
 impl Checker<'_> {
     pub(super) fn content(&mut self, message: impl Into<String>) {
         self.problems.push(Problem::content(message));
+    }
+
+    /// Whether the file's digest and size matched the MANIFEST.
+    pub(super) fn sound_contains(&self, path: &str) -> bool {
+        self.sound.contains(path)
+    }
+
+    pub(super) fn bundle(&self) -> &BundleDir {
+        &self.bundle
     }
 
     /// A small file whose digest held.
@@ -171,7 +181,11 @@ impl Checker<'_> {
                     .and_then(|b| b.strip_suffix(".gz"))
                     .is_some_and(is_sha256)
         });
-        if !body_ok {
+        let names_its_body = match (&v.body, &v.body_sha256) {
+            (Some(body), Some(sha)) => *body == format!("bodies/{sha}.gz"),
+            _ => true,
+        };
+        if !body_ok || !names_its_body {
             self.content(format!("{name}: its body is not where the layout puts it"));
             return;
         }
@@ -267,6 +281,7 @@ impl Checker<'_> {
         manifest: &Manifest,
         by_list: &BTreeMap<ListKind, Vec<ArchivedVersion>>,
         follows: Option<&BundleState>,
+        restores: &[RestoreRecord],
     ) -> usize {
         let mut versions = 0;
         for (list, found) in by_list {
@@ -277,7 +292,7 @@ impl Checker<'_> {
             let after = follows
                 .and_then(|s| s.lists.get(list))
                 .map(|(n, sha)| (*n, sha.as_str()));
-            for problem in chain_problems(*list, found, after) {
+            for problem in chain_problems(*list, found, after, restores) {
                 self.content(problem);
             }
             let range = found

@@ -34,6 +34,7 @@ use crate::signing::{SignerIdentity, SignerPolicy, hex, verify_detached};
 use checker::Checker;
 
 mod checker;
+mod recovery;
 
 /// The largest version record or signature file read into memory.
 const MAX_SMALL_FILE: u64 = 1024 * 1024;
@@ -184,10 +185,11 @@ pub fn verify_bundle(
     let mut c = Checker::new(bundle, trust);
     c.check_files(&manifest);
     let by_list = c.read_records(&manifest);
+    let restores = c.check_recovery(&manifest);
 
     // The same bundle verified again with the state it left: it follows nothing new.
     let follows = state.filter(|s| s.manifest_sha256 != manifest_sha256);
-    let versions = c.check_lists(&manifest, &by_list, follows);
+    let versions = c.check_lists(&manifest, &by_list, follows, &restores);
     if let Some(seen) = state {
         check_freshness(&mut c.problems, &manifest, &manifest_sha256, seen);
     }

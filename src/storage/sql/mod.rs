@@ -13,7 +13,7 @@
 //! This file is the query framework (parameters, rows, transactions, what a backend
 //! supplies); each concern implements its role trait of `crate::storage` in its own file:
 //! `entries.rs` (the working state), `versions.rs`, `mutations.rs`, `audit.rs`, `sla.rs`,
-//! `retention.rs`, with the row mappers they share in `rows.rs`.
+//! `retention.rs`, `recovery.rs`, with the row mappers they share in `rows.rs`.
 
 use std::borrow::Cow;
 
@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 mod audit;
 mod entries;
 mod mutations;
+mod recovery;
 mod retention;
 mod rows;
 mod sla;
@@ -181,6 +182,11 @@ pub(super) trait Backend: Send + Sync + 'static {
     async fn begin_write(&self) -> Result<Self::Transaction, StorageError>;
     /// One statement on its own.
     async fn fetch(&self, query: Query<'_>) -> Result<Vec<Self::Row>, StorageError>;
+    /// Statements that make the next generated ids follow rows inserted with their own ids
+    /// (a restore): PostgreSQL's sequences do not see them; SQLite's AUTOINCREMENT does.
+    fn after_explicit_ids(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// The node's storage over one backend.

@@ -6,7 +6,7 @@ use crate::domain::{
     ListKind, MutationRecord, MutationSla, Operation, SlaCompletion, SlaDeadline, Tijdstempel,
     VersionRecord, Volgnummer,
 };
-use crate::storage::StorageError;
+use crate::storage::{MutationRow, StorageError};
 
 pub(super) fn list_of(row: &impl Row, column: usize) -> Result<ListKind, StorageError> {
     row.required_text(column)?.parse().map_err(corrupt)
@@ -46,27 +46,17 @@ pub(super) const MUTATION_COLUMNS: &str = "id, list, entry_key, operation, body,
      applied_at, published_volgnummer, published_at, sla_deadline, sla_calendar, sla_outcome, \
      sla_completed_at, sla_werkdagen, sla_excluded_reason";
 
-/// A mutation with its stored body (the exact JSON to write into the working state).
-pub(super) fn mutation_from_row(
-    row: &impl Row,
-) -> Result<(MutationRecord, Option<String>), StorageError> {
-    let operation = match row.required_text(3)?.as_str() {
-        "upsert" => Operation::Upsert,
-        "delete" => Operation::Delete,
-        other => return Err(corrupt(format!("unknown mutation operation \"{other}\""))),
-    };
-    let body = row.json(4)?;
-    let entry = body
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| corrupt(format!("mutation body: {e}")))?;
-    let record = MutationRecord {
+pub(super) fn mutation_row(row: &impl Row) -> Result<MutationRow, StorageError> {
+    Ok(MutationRow {
         id: row.required_int(0)?,
         list: list_of(row, 1)?,
         entry_key: row.required_text(2)?,
-        operation,
-        entry,
+        operation: match row.required_text(3)?.as_str() {
+            "upsert" => Operation::Upsert,
+            "delete" => Operation::Delete,
+            other => return Err(corrupt(format!("unknown mutation operation \"{other}\""))),
+        },
+        body: row.json(4)?,
         base_version: row.required_int(5)?,
         on_behalf_of: row.required_text(6)?,
         reference: row.required_text(7)?,
@@ -85,30 +75,73 @@ pub(super) fn mutation_from_row(
         applied_at: row.instant(20)?,
         published_volgnummer: row.int(21)?,
         published_at: row.instant(22)?,
-        sla: sla_from_row(row, 23)?,
-    };
-    Ok((record, body))
+        sla_deadline: row.instant(23)?,
+        sla_calendar: row.text(24)?,
+        sla_outcome: row
+            .text(25)?
+            .map(|o| o.parse())
+            .transpose()
+            .map_err(corrupt)?,
+        sla_completed_at: row.instant(26)?,
+        sla_werkdagen: row.float(27)?,
+        sla_excluded_reason: row.text(28)?,
+    })
 }
 
-/// The six SLA columns from `first` on.
-pub(super) fn sla_from_row(row: &impl Row, first: usize) -> Result<MutationSla, StorageError> {
-    let deadline = match (row.instant(first)?, row.text(first + 1)?) {
-        (Some(deadline), Some(calendar)) => Some(SlaDeadline { deadline, calendar }),
-        _ => None,
-    };
-    let completion = match (row.text(first + 2)?, row.instant(first + 3)?) {
-        (Some(outcome), Some(completed_at)) => Some(SlaCompletion {
-            outcome: outcome.parse().map_err(corrupt)?,
+/// A mutation with its stored body (the exact JSON to write into the working state).
+pub(super) fn mutation_from_row(
+    row: &impl Row,
+) -> Result<(MutationRecord, Option<String>), StorageError> {
+    let m = mutation_row(row)?;
+    let entry = m
+        .body
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| corrupt(format!("mutation body: {e}")))?;
+    let deadline = m
+        .sla_deadline
+        .zip(m.sla_calendar)
+        .map(|(deadline, calendar)| SlaDeadline { deadline, calendar });
+    let completion = m
+        .sla_outcome
+        .zip(m.sla_completed_at)
+        .map(|(outcome, completed_at)| SlaCompletion {
+            outcome,
             completed_at,
-            werkdagen: row.float(first + 4)?,
-            excluded_reason: row.text(first + 5)?,
-        }),
-        _ => None,
+            werkdagen: m.sla_werkdagen,
+            excluded_reason: m.sla_excluded_reason,
+        });
+    let record = MutationRecord {
+        id: m.id,
+        list: m.list,
+        entry_key: m.entry_key,
+        operation: m.operation,
+        entry,
+        base_version: m.base_version,
+        on_behalf_of: m.on_behalf_of,
+        reference: m.reference,
+        urgent: m.urgent,
+        agreed_deadline: m.agreed_deadline,
+        effective_from: m.effective_from,
+        status: m.status,
+        submitted_by: m.submitted_by,
+        submitted_by_subject: m.submitted_by_subject,
+        submitted_at: m.submitted_at,
+        decided_by: m.decided_by,
+        decided_by_subject: m.decided_by_subject,
+        decided_at: m.decided_at,
+        rejection_reason: m.rejection_reason,
+        withdrawn_at: m.withdrawn_at,
+        applied_at: m.applied_at,
+        published_volgnummer: m.published_volgnummer,
+        published_at: m.published_at,
+        sla: MutationSla {
+            deadline,
+            completion,
+        },
     };
-    Ok(MutationSla {
-        deadline,
-        completion,
-    })
+    Ok((record, m.body))
 }
 
 pub(super) fn volgnummer(

@@ -8,7 +8,39 @@ use super::entries::lock_working_state;
 use super::rows::{VERSION_COLUMNS, current_version_query, version_from_row};
 use super::{Backend, RequiredColumns, Row, SqlStorage, Transaction, query};
 use crate::domain::{ListKind, VersionRecord, Volgnummer};
-use crate::storage::{NewVersion, StorageError, StoredVersion, VersionStore};
+use crate::storage::{NewVersion, RestoreRecord, StorageError, StoredVersion, VersionStore};
+
+/// Marks the list's current version superseded at `at`, its grace running from then.
+pub(super) async fn supersede_current<T: Transaction>(
+    tx: &mut T,
+    list: ListKind,
+    at: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let current = tx
+        .fetch(
+            query(
+                "SELECT volgnummer, grace_seconds FROM versions \
+                 WHERE list = $1 AND superseded_at IS NULL",
+            )
+            .text(list.as_str()),
+        )
+        .await?;
+    for row in current {
+        let grace_until = at + Duration::seconds(row.required_int(1)?);
+        tx.execute(
+            query(
+                "UPDATE versions SET superseded_at = $1, grace_until = $2 \
+                 WHERE list = $3 AND volgnummer = $4",
+            )
+            .instant(at)
+            .instant(grace_until)
+            .text(list.as_str())
+            .int(row.required_int(0)?),
+        )
+        .await?;
+    }
+    Ok(())
+}
 
 /// Stores one version as its list's newest (see `Storage::store_versions`).
 pub(super) async fn store_version<T: Transaction>(
@@ -39,29 +71,7 @@ pub(super) async fn store_version<T: Transaction>(
         .bytes(&version.body_gzip),
     )
     .await?;
-    let superseded = tx
-        .fetch(
-            query(
-                "SELECT volgnummer, grace_seconds FROM versions \
-                 WHERE list = $1 AND superseded_at IS NULL",
-            )
-            .text(list.as_str()),
-        )
-        .await?;
-    for row in superseded {
-        let grace_until = at + Duration::seconds(row.required_int(1)?);
-        tx.execute(
-            query(
-                "UPDATE versions SET superseded_at = $1, grace_until = $2 \
-                 WHERE list = $3 AND volgnummer = $4",
-            )
-            .instant(at)
-            .instant(grace_until)
-            .text(list.as_str())
-            .int(row.required_int(0)?),
-        )
-        .await?;
-    }
+    supersede_current(tx, list, at).await?;
     tx.execute(
         query(
             "INSERT INTO versions (list, volgnummer, tijdstempel, valid_from, expires_at, \
@@ -187,5 +197,12 @@ impl<B: Backend> VersionStore for SqlStorage<B> {
             .iter()
             .map(version_from_row)
             .collect()
+    }
+
+    async fn restores(&self) -> Result<Vec<RestoreRecord>, StorageError> {
+        let mut tx = self.0.begin_read().await?;
+        let records = super::recovery::read_restores(&mut tx).await?;
+        tx.commit().await?;
+        Ok(records)
     }
 }
