@@ -1,6 +1,9 @@
 //! The verifier for consumers of the lists (`stelselnode verify`): checks a fetched list
 //! against its detached signature, its validity window (and grace, when the node's version
-//! index is given), and the last Volgnummer the consumer accepted (rollback protection).
+//! index is given), and the last Volgnummer the consumer accepted: never an older one, never
+//! the same one with other content (rollback), and the very next one only when it names the
+//! accepted one as its predecessor (fork). A gap is accepted: a consumer may not fetch every
+//! version, and a restore skips a margin of Volgnummers (issue 23).
 
 // What consumers hand in is never sliced or indexed where it could panic.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::string_slice))]
@@ -44,15 +47,24 @@ pub enum ConsumerError {
         offered: Volgnummer,
         accepted: Volgnummer,
     },
+    /// The version right after the accepted one names another predecessor: the list forked
+    /// (a node that reused a Volgnummer after losing its database, for one).
+    #[error(
+        "fork: Volgnummer {offered} follows the accepted {accepted} but names another version as its predecessor"
+    )]
+    Fork {
+        offered: Volgnummer,
+        accepted: Volgnummer,
+    },
 }
 
 impl ConsumerError {
-    /// Exit status for scripts: 4 signature or content, 5 validity, 6 rollback.
+    /// Exit status for scripts: 4 signature or content, 5 validity, 6 rollback or fork.
     pub fn exit_code(&self) -> u8 {
         match self {
             ConsumerError::Signature(_) | ConsumerError::Mismatch(_) => 4,
             ConsumerError::OutsideValidity { .. } => 5,
-            ConsumerError::Rollback { .. } => 6,
+            ConsumerError::Rollback { .. } | ConsumerError::Fork { .. } => 6,
         }
     }
 }
@@ -117,6 +129,15 @@ pub fn verify_fetched(
         let same = accepted.volgnummer == p.volgnummer && accepted.sha256 == check.list_sha256;
         if p.volgnummer < accepted.volgnummer || (p.volgnummer == accepted.volgnummer && !same) {
             return Err(ConsumerError::Rollback {
+                offered: p.volgnummer,
+                accepted: accepted.volgnummer,
+            });
+        }
+        // The next version must name the accepted one; after a gap (versions this consumer
+        // did not fetch, or a restore's margin) there is nothing to compare.
+        let next = accepted.volgnummer.get().checked_add(1) == Some(p.volgnummer.get());
+        if next && p.previous_sha256.as_deref() != Some(accepted.sha256.as_str()) {
+            return Err(ConsumerError::Fork {
                 offered: p.volgnummer,
                 accepted: accepted.volgnummer,
             });

@@ -32,7 +32,7 @@ pub(super) struct JsonLines<R: Read, T> {
     number: usize,
     line: Vec<u8>,
     failed: bool,
-    rows: PhantomData<T>,
+    rows: PhantomData<fn() -> T>,
 }
 
 impl<R: Read, T> JsonLines<R, T> {

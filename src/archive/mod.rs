@@ -11,6 +11,7 @@ mod export;
 mod lines;
 mod manifest;
 mod nightly;
+mod restore;
 mod retention;
 mod untrusted;
 mod verify;
@@ -22,6 +23,9 @@ pub use check::{ArchiveCheck, CheckReport};
 pub use export::{BUNDLE_LIFETIME, ExportRequest, ExportSummary, Exporter};
 pub use manifest::{Manifest, ManifestFile};
 pub use nightly::{ArchiveExports, bundles, export_nightly};
+pub use restore::{
+    ConsumerCopy, ListRestored, MIN_MARGIN, RestoreError, RestoreReport, RestoreRequest, Restorer,
+};
 pub use retention::Retention;
 pub use verify::{BundleState, BundleTrust, Problem, Severity, Verified, verify_bundle};
 

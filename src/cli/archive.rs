@@ -1,4 +1,5 @@
-//! `stelselnode archive …`: export a signed bundle, verify one offline.
+//! `stelselnode archive …`: export a signed bundle, verify one offline, restore a lost
+//! database from bundles.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,7 +11,8 @@ use clap::Subcommand;
 
 use super::read_ca;
 use crate::archive::{
-    ArchiveCheck, BundleState, BundleTrust, ExportRequest, Severity, verify_bundle,
+    ArchiveCheck, BundleState, BundleTrust, ConsumerCopy, ExportRequest, MIN_MARGIN,
+    RestoreRequest, Restorer, Severity, verify_bundle,
 };
 use crate::calendar::{local_date, start_of};
 use crate::domain::ListKind;
@@ -66,6 +68,46 @@ pub enum ArchiveAction {
     /// `expires` (freeze), 6 older than the last bundle seen (rollback), 1 error. Every problem
     /// is printed; the state is written only when there is none.
     Verify(VerifyArgs),
+    /// Rebuild a lost database from every bundle since the first export, and from consumer
+    /// nodes' copies of versions published after the last bundle.
+    ///
+    /// The database (the configured one) must be empty. Every bundle and every copy is
+    /// verified first; nothing is written when any check fails. Each list then continues
+    /// MARGIN Volgnummers after the last version recovered, so no node sees a Volgnummer
+    /// again (README, "Disaster recovery").
+    Restore(RestoreArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RestoreArgs {
+    /// Bundle directories (every one from the first export on, in any order).
+    #[arg(required = true)]
+    bundles: Vec<PathBuf>,
+    /// The CA certificate(s) the node's signing certificates chain to (PEM).
+    #[arg(long)]
+    ca: PathBuf,
+    /// The expected signer, as for `archive verify` (repeatable).
+    #[arg(long)]
+    signer: Vec<crate::signing::SignerPin>,
+    /// A consumer's copy of a version: LIST_FILE=SIGNATURE_FILE, or LIST_FILE when its
+    /// signature is LIST_FILE.sig (repeatable).
+    #[arg(long = "copy", value_parser = consumer_copy)]
+    copies: Vec<ConsumerCopy>,
+    /// How many Volgnummers each list skips after the last one recovered: more than could
+    /// have been published since the last bundle.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(MIN_MARGIN..=1_000_000))]
+    margin: i64,
+}
+
+fn consumer_copy(text: &str) -> Result<ConsumerCopy, String> {
+    let (list_file, signature) = match text.split_once('=') {
+        Some((list, signature)) => (PathBuf::from(list), PathBuf::from(signature)),
+        None => (PathBuf::from(text), PathBuf::from(format!("{text}.sig"))),
+    };
+    Ok(ConsumerCopy {
+        list_file,
+        signature,
+    })
 }
 
 #[derive(clap::Args)]
@@ -129,6 +171,7 @@ pub async fn run(services: &Services, action: ArchiveAction) -> anyhow::Result<E
             served_at(services.storage.as_ref(), list, at, out).await
         }
         ArchiveAction::Verify(args) => verify(&args),
+        ArchiveAction::Restore(args) => restore(services, args).await,
     }
 }
 
@@ -212,6 +255,65 @@ async fn served_at(
         crate::domain::VersionStatus::Grace => ExitCode::from(3),
         _ => ExitCode::SUCCESS,
     })
+}
+
+async fn restore(services: &Services, args: RestoreArgs) -> anyhow::Result<ExitCode> {
+    let restorer = Restorer {
+        storage: services.storage.clone(),
+        trust: BundleTrust {
+            anchors: read_ca(&args.ca)?,
+            signers: crate::signing::SignerPolicy::pinned(args.signer),
+        },
+    };
+    let request = RestoreRequest {
+        bundles: args.bundles,
+        copies: args.copies,
+        margin: args.margin,
+    };
+    let started = std::time::Instant::now();
+    let mut last_report = std::time::Instant::now();
+    let report = restorer
+        .restore(&request, services.clock.now(), &mut |done, total| {
+            if done == total || last_report.elapsed().as_secs() >= 2 {
+                eprintln!("restored {done} of {total} bundles");
+                last_report = std::time::Instant::now();
+            }
+        })
+        .await;
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            println!("REFUSED: {e}");
+            return Ok(ExitCode::from(4));
+        }
+    };
+    println!(
+        "restored {} bundles in {:.1} s: {} versions, {} audit records, {} consumer copies \
+         already held",
+        report.bundles,
+        started.elapsed().as_secs_f64(),
+        report.versions,
+        report.audit_records,
+        report.copies_already_held
+    );
+    for (list, restored) in &report.lists {
+        println!(
+            "{list}: last Volgnummer recovered {} ({} from consumer copies); publishes {} next",
+            restored.last_recovered, restored.adopted, restored.next_volgnummer
+        );
+    }
+    let mutations: Vec<String> = report
+        .mutations
+        .iter()
+        .map(|(status, n)| format!("{n} {}", status.as_str()))
+        .collect();
+    println!("mutations: {}", mutations.join(", "));
+    println!(
+        "nothing after {} was in the bundles: mutations and audit records after it are lost \
+         unless a consumer copy carried their publication",
+        report.recovered_up_to
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn verify(request: &VerifyArgs) -> anyhow::Result<ExitCode> {

@@ -115,7 +115,9 @@ pub struct NewMutation {
 
 /// The life cycle of a mutation: `submitted → approved → published`, or `rejected` or
 /// `withdrawn`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MutationStatus {
     Submitted,

@@ -36,6 +36,15 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Signing(#[from] crate::signing::SigningError),
+    #[error(
+        "the database holds an archive restore that did not finish: restore again into an \
+         empty database before serving from it"
+    )]
+    UnfinishedRestore,
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    #[error("cannot publish the lists restored from the archive: {0}")]
+    PublishRestored(#[from] crate::publication::PublishError),
 }
 
 /// A running node.
@@ -150,6 +159,9 @@ impl Application {
         })?);
         // A node that serves publishes: it needs its signing key (the CLI may do without).
         services.publisher.signing_key()?;
+        if services.storage.restore_unfinished().await? {
+            return Err(StartError::UnfinishedRestore);
+        }
         // Mutations stored before the SLA was get their deadline now (issue 13).
         if let Err(e) = services.sla.settle_backlog().await {
             tracing::error!(error = %e, "cannot store SLA deadlines yet; trying again shortly");
@@ -162,6 +174,12 @@ impl Application {
             sla: services.sla.clone(),
             metrics: metrics.clone(),
         }));
+        // After a restore, every list moves past the Volgnummers that may have been lost
+        // before anything is served (issue 23); a node that cannot does not start.
+        for version in services.publisher.publish_restored().await? {
+            tracing::warn!(list = %version.list, volgnummer = %version.volgnummer,
+                "published after an archive restore");
+        }
         if let Err(e) = served.refresh(services.storage.as_ref(), &tls).await {
             // Not fatal: the node starts not-ready and keeps trying.
             tracing::error!(error = %e, "cannot load the current versions");

@@ -36,6 +36,7 @@ mod mutation_storage;
 mod mutation_workflow;
 mod openapi;
 mod publication;
+mod restore;
 mod served_bytes;
 mod server;
 mod signatures;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::entries::lock_working_state;
 use super::rows::{MUTATION_COLUMNS, list_of, mutation_row};
-use super::versions::supersede_current;
+use super::versions::{RESTORE_COLUMNS, read_restores, supersede_current};
 use super::{Backend, RequiredColumns, Row, SqlStorage, Transaction, corrupt, query};
 use crate::storage::{
     AuditRow, EntryRow, HeadRow, MutationRow, RecoveryStore, RestoreCounts, RestoreItem,
@@ -29,32 +29,6 @@ fn audit_row(row: &impl Row) -> Result<AuditRow, StorageError> {
         outcome: row.required_text(8)?.parse().map_err(corrupt)?,
         reason: row.text(9)?,
     })
-}
-
-const RESTORE_COLUMNS: &str =
-    "list, at, after_volgnummer, after_sha256, next_volgnummer, recovered_up_to";
-
-fn restore_record(row: &impl Row) -> Result<RestoreRecord, StorageError> {
-    Ok(RestoreRecord {
-        list: list_of(row, 0)?,
-        at: row.required_instant(1)?,
-        after_volgnummer: row.required_int(2)?,
-        after_sha256: row.text(3)?,
-        next_volgnummer: row.required_int(4)?,
-        recovered_up_to: row.required_instant(5)?,
-    })
-}
-
-pub(super) async fn read_restores<T: Transaction>(
-    tx: &mut T,
-) -> Result<Vec<RestoreRecord>, StorageError> {
-    tx.fetch(query(format!(
-        "SELECT {RESTORE_COLUMNS} FROM restores ORDER BY at, list, next_volgnummer"
-    )))
-    .await?
-    .iter()
-    .map(restore_record)
-    .collect()
 }
 
 async fn insert_restore<T: Transaction>(

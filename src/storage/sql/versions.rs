@@ -5,10 +5,36 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use super::entries::lock_working_state;
-use super::rows::{VERSION_COLUMNS, current_version_query, version_from_row};
+use super::rows::{VERSION_COLUMNS, current_version_query, list_of, version_from_row};
 use super::{Backend, RequiredColumns, Row, SqlStorage, Transaction, query};
 use crate::domain::{ListKind, VersionRecord, Volgnummer};
 use crate::storage::{NewVersion, RestoreRecord, StorageError, StoredVersion, VersionStore};
+
+pub(super) const RESTORE_COLUMNS: &str =
+    "list, at, after_volgnummer, after_sha256, next_volgnummer, recovered_up_to";
+
+fn restore_record(row: &impl Row) -> Result<RestoreRecord, StorageError> {
+    Ok(RestoreRecord {
+        list: list_of(row, 0)?,
+        at: row.required_instant(1)?,
+        after_volgnummer: row.required_int(2)?,
+        after_sha256: row.text(3)?,
+        next_volgnummer: row.required_int(4)?,
+        recovered_up_to: row.required_instant(5)?,
+    })
+}
+
+pub(super) async fn read_restores<T: Transaction>(
+    tx: &mut T,
+) -> Result<Vec<RestoreRecord>, StorageError> {
+    tx.fetch(query(format!(
+        "SELECT {RESTORE_COLUMNS} FROM restores ORDER BY at, list, next_volgnummer"
+    )))
+    .await?
+    .iter()
+    .map(restore_record)
+    .collect()
+}
 
 /// Marks the list's current version superseded at `at`, its grace running from then.
 pub(super) async fn supersede_current<T: Transaction>(
@@ -201,7 +227,7 @@ impl<B: Backend> VersionStore for SqlStorage<B> {
 
     async fn restores(&self) -> Result<Vec<RestoreRecord>, StorageError> {
         let mut tx = self.0.begin_read().await?;
-        let records = super::recovery::read_restores(&mut tx).await?;
+        let records = read_restores(&mut tx).await?;
         tx.commit().await?;
         Ok(records)
     }

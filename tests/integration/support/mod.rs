@@ -119,6 +119,14 @@ pub async fn postgres() -> TestDatabase {
     }
 }
 
+/// A new, empty database on the same backend as `db` (a restore's target).
+pub async fn empty_like(db: &TestDatabase) -> TestDatabase {
+    match db.url.starts_with("sqlite") {
+        true => sqlite().await,
+        false => postgres().await,
+    }
+}
+
 /// Validates `document` against the official XSD of `list` with xmllint.
 pub fn xmllint_validate(document: &[u8], list: ListKind) -> Result<(), String> {
     verifiers::xmllint_validate(document, list.schema_file())

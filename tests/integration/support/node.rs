@@ -31,11 +31,11 @@ pub struct Node {
     /// Built by `Services::build`, as `serve` builds them.
     pub services: Services,
     pub clock: ManualClock,
-    pub signer: Signer,
+    pub signer: Arc<Signer>,
     pub db: TestDatabase,
     /// The configuration its services were built from; replicas read its key files.
     pub config: Config,
-    key_files: tempfile::TempDir,
+    key_files: Arc<tempfile::TempDir>,
 }
 
 /// A node whose four lists are the official examples, imported, nothing published yet.
@@ -62,10 +62,10 @@ pub async fn node(db: TestDatabase, algorithm: KeyAlgorithm) -> Node {
     Node {
         services,
         clock,
-        signer,
+        signer: Arc::new(signer),
         db,
         config,
-        key_files: files,
+        key_files: Arc::new(files),
     }
 }
 
@@ -110,6 +110,19 @@ pub async fn assert_published_lists_consistent(node: &Node) {
 }
 
 impl Node {
+    /// The same node — signer, configuration, clock — on `services` over another database
+    /// (a restored one).
+    pub fn on(&self, services: Services, db: TestDatabase) -> Node {
+        Node {
+            services,
+            clock: self.clock.clone(),
+            signer: self.signer.clone(),
+            db,
+            config: self.config.clone(),
+            key_files: self.key_files.clone(),
+        }
+    }
+
     /// Another workflow on this node, sharing its publisher, whose approved changes wait
     /// `seconds` before the schedule publishes them.
     pub fn workflow_with_delay(&self, seconds: u64) -> MutationWorkflow {

@@ -1,0 +1,219 @@
+//! Disaster recovery (issue 23): a node's database rebuilt from its archive bundles and from
+//! the copies of the newest versions that every consumer node holds.
+//!
+//! `Restorer::restore` first decides everything (`plan.rs`): every bundle verified in chain
+//! order by the same code as `archive verify` — nothing is written when any check fails —
+//! and every consumer copy checked against the CA and the version it follows. Then it writes
+//! (`items.rs`), one transaction per bundle, each file checked against its digest again as
+//! it is read, one version in memory at a time, into a database that must hold nothing; a
+//! database left half-restored is marked so, and a node refuses to start on it.
+//!
+//! No rollback, ever: versions may have been published after the last one recovered, and
+//! some consumer may hold them. So each list continues `margin` Volgnummers further on,
+//! naming the last recovered version as predecessor, and a restore record states exactly
+//! that gap — stored, exported in every later bundle's working state, and the only gap the
+//! chain checks accept (`chain.rs`). A consumer (`stelselnode verify --state`) never sees a
+//! Volgnummer it holds again, nor one below it, as long as fewer than `margin` versions were
+//! lost; the node publishes every list at its first start after the restore.
+
+mod items;
+mod plan;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use self::items::{LastBodies, SoundFiles, bundle_items};
+use self::plan::{Plan, check_copies, verify_bundles};
+use super::BundleTrust;
+use crate::domain::{ListKind, MutationStatus};
+use crate::storage::{RestoreItem, RestoreRecord, StateLine, Storage, StorageError};
+
+pub use plan::ConsumerCopy;
+
+/// The smallest margin a restore may leave: a day of publications of one list.
+pub const MIN_MARGIN: i64 = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("the database is not empty (it holds {0}); restore into an empty database")]
+    NotEmpty(String),
+    #[error("the database holds a restore that did not finish; start again with an empty one")]
+    Unfinished,
+    #[error("nothing was written: {}", .0.join("; "))]
+    Refused(Vec<String>),
+    #[error("the margin must be at least {MIN_MARGIN}")]
+    Margin,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What to restore from.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    /// Bundle directories, in any order: every one from the first export on.
+    pub bundles: Vec<PathBuf>,
+    /// Copies of versions published after the last bundle, from consumer nodes.
+    pub copies: Vec<ConsumerCopy>,
+    /// How many Volgnummers each list skips after the last one recovered.
+    pub margin: i64,
+}
+
+/// Where a list stands after the restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRestored {
+    /// The last version recovered (0: none) …
+    pub last_recovered: i64,
+    /// … of which this many came from consumer copies …
+    pub adopted: usize,
+    /// … and the Volgnummer the node publishes next.
+    pub next_volgnummer: i64,
+}
+
+/// What a restore wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreReport {
+    pub bundles: usize,
+    pub lists: BTreeMap<ListKind, ListRestored>,
+    pub versions: u64,
+    pub mutations: BTreeMap<MutationStatus, u64>,
+    pub audit_records: u64,
+    /// The newest bundle covers up to here: audit records and mutations after this instant
+    /// were not in any bundle (mutations changed before the export ran may be).
+    pub recovered_up_to: DateTime<Utc>,
+    /// Consumer copies of versions the bundles held already.
+    pub copies_already_held: usize,
+}
+
+pub struct Restorer {
+    pub storage: Arc<dyn Storage>,
+    pub trust: BundleTrust,
+}
+
+impl Restorer {
+    /// Restores `request` into the (empty) database; `progress(done, total)` after each bundle.
+    pub async fn restore(
+        &self,
+        request: &RestoreRequest,
+        now: DateTime<Utc>,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<RestoreReport, RestoreError> {
+        if request.margin < MIN_MARGIN {
+            return Err(RestoreError::Margin);
+        }
+        if self.storage.restore_unfinished().await? {
+            return Err(RestoreError::Unfinished);
+        }
+        if let Some(held) = self.storage.holds_data().await? {
+            return Err(RestoreError::NotEmpty(held));
+        }
+        let plan = self.plan(request, now)?;
+        self.write(plan, request.margin, now, progress).await
+    }
+
+    /// Verifies everything before anything is written.
+    fn plan(&self, request: &RestoreRequest, now: DateTime<Utc>) -> Result<Plan, RestoreError> {
+        let (bundles, state) =
+            verify_bundles(&request.bundles, &self.trust).map_err(RestoreError::Refused)?;
+        let mut last = state.map(|s| s.lists).unwrap_or_default();
+        let copies = check_copies(&request.copies, &self.trust, now, &mut last)
+            .map_err(RestoreError::Refused)?;
+        Ok(Plan {
+            bundles,
+            copies,
+            last,
+        })
+    }
+
+    async fn write(
+        &self,
+        mut plan: Plan,
+        margin: i64,
+        now: DateTime<Utc>,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<RestoreReport, RestoreError> {
+        let mut report = RestoreReport {
+            bundles: plan.bundles.len(),
+            lists: BTreeMap::new(),
+            versions: 0,
+            mutations: BTreeMap::new(),
+            audit_records: 0,
+            recovered_up_to: plan
+                .bundles
+                .last()
+                .map_or(DateTime::UNIX_EPOCH, |b| b.manifest.covers_up_to),
+            copies_already_held: plan.copies.already_held,
+        };
+        let mut last_bodies = LastBodies::new();
+        let mut mutations: BTreeMap<i64, MutationStatus> = BTreeMap::new();
+        // The numbering the working state had reached when the newest bundle was exported.
+        let mut heads: BTreeMap<ListKind, i64> = BTreeMap::new();
+        let total = plan.bundles.len();
+        for (i, bundle) in plan.bundles.iter().enumerate() {
+            let files = SoundFiles::of(bundle);
+            let newest = i + 1 == total;
+            let mut items =
+                bundle_items(&files, newest, &mut last_bodies).inspect(|item| match item {
+                    Ok(RestoreItem::Mutation(m)) => {
+                        mutations.insert(m.id, m.status);
+                    }
+                    Ok(RestoreItem::State(StateLine::Head(h))) => {
+                        heads.insert(h.list, h.last_volgnummer);
+                    }
+                    _ => {}
+                });
+            let counts = self.storage.restore_items(&mut items).await?;
+            report.versions += counts.versions;
+            report.audit_records += counts.audit_records;
+            progress(i + 1, total);
+        }
+        let mut adopted_items = Vec::new();
+        let mut adopted = BTreeMap::new();
+        for (list, copies) in std::mem::take(&mut plan.copies.adopted) {
+            adopted.insert(list, copies.len());
+            for copy in copies {
+                let version = copy.stored(list, last_bodies.get(&list).map(String::as_str));
+                last_bodies.insert(list, version.version.record.body_sha256.clone());
+                adopted_items.push(Ok(RestoreItem::Version(Box::new(version))));
+            }
+        }
+        let counts = self
+            .storage
+            .restore_items(&mut adopted_items.into_iter())
+            .await?;
+        report.versions += counts.versions;
+
+        let mut records = Vec::new();
+        for list in ListKind::ALL {
+            let (last_n, last_sha) = plan
+                .last
+                .get(&list)
+                .map_or((0, None), |(n, sha)| (*n, Some(sha.clone())));
+            let numbered = heads.get(&list).copied().unwrap_or(0).max(last_n);
+            let next_volgnummer = numbered + margin + 1;
+            records.push(RestoreRecord {
+                list,
+                at: now,
+                after_volgnummer: last_n,
+                after_sha256: last_sha,
+                next_volgnummer,
+                recovered_up_to: report.recovered_up_to,
+            });
+            report.lists.insert(
+                list,
+                ListRestored {
+                    last_recovered: last_n,
+                    adopted: adopted.get(&list).copied().unwrap_or(0),
+                    next_volgnummer,
+                },
+            );
+        }
+        self.storage.finish_restore(&records).await?;
+        for status in mutations.into_values() {
+            *report.mutations.entry(status).or_default() += 1;
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,278 @@
+//! What a restore will write, decided before anything is: every bundle verified, in chain
+//! order, by the same code as `archive verify`; every consumer copy checked against the CA
+//! and against the version it must follow.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::archive::BundleTrust;
+use crate::archive::manifest::Manifest;
+use crate::archive::untrusted::BundleDir;
+use crate::archive::verify::{BundleState, read_signed_manifest, verify_bundle_at};
+use crate::domain::{ListKind, Tijdstempel, VersionRecord, Volgnummer};
+use crate::publication::{gzip, header_len};
+use crate::signing::{hex, verify_signature};
+use crate::storage::{RestoredVersion, StoredVersion};
+use crate::xml::parse_list;
+
+/// The largest consumer copy read: far above the largest list.
+const MAX_COPY: u64 = 512 * 1024 * 1024;
+const MAX_SIGNATURE: u64 = 1024 * 1024;
+
+/// A list as a consumer node holds it: the file and its detached signature.
+#[derive(Debug, Clone)]
+pub struct ConsumerCopy {
+    pub list_file: PathBuf,
+    pub signature: PathBuf,
+}
+
+/// A bundle that verified, with its MANIFEST (whose digests the writing checks again).
+pub(super) struct VerifiedBundle {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// Everything a restore will write, every piece verified.
+pub(super) struct Plan {
+    pub bundles: Vec<VerifiedBundle>,
+    /// The consumer copies to add after the bundles' versions.
+    pub copies: Adoption,
+    /// Per list, the last version recovered: Volgnummer and SHA-256.
+    pub last: BTreeMap<ListKind, (i64, String)>,
+}
+
+/// A consumer copy that verified and follows the list's last recovered version.
+pub(super) struct AdoptedCopy {
+    pub bytes: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub volgnummer: Volgnummer,
+    pub tijdstempel: Tijdstempel,
+    pub valid_from: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub grace_seconds: i64,
+    pub sha256: String,
+    pub previous_sha256: Option<String>,
+}
+
+/// The consumer copies a restore adds, per list in Volgnummer order, and how many copies were
+/// of versions the bundles held already.
+pub(super) struct Adoption {
+    pub adopted: BTreeMap<ListKind, Vec<AdoptedCopy>>,
+    pub already_held: usize,
+}
+
+/// Verifies every bundle in chain order: the first covers from the beginning, each next one
+/// names the one before; the chain of each list runs on across them. `Err`: every problem,
+/// naming its bundle.
+pub(super) fn verify_bundles(
+    dirs: &[PathBuf],
+    trust: &BundleTrust,
+) -> Result<(Vec<VerifiedBundle>, Option<BundleState>), Vec<String>> {
+    if dirs.is_empty() {
+        return Err(vec!["no bundle to restore from".into()]);
+    }
+    // Ordered by what their signed MANIFESTs say they cover.
+    let mut ordered = Vec::new();
+    let mut problems = Vec::new();
+    for dir in dirs {
+        match read_signed_manifest(&BundleDir::new(dir), trust) {
+            Ok(signed) => ordered.push((signed.manifest.covers_up_to, dir.clone())),
+            Err(e) => problems.push(format!("{}: {e}", dir.display())),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    ordered.sort();
+    let mut state: Option<BundleState> = None;
+    let mut verified = Vec::new();
+    for (i, (_, dir)) in ordered.into_iter().enumerate() {
+        match verify_bundle_at(&dir, trust, state.as_ref(), None) {
+            Ok(v) => {
+                let first = i == 0;
+                let starts =
+                    v.manifest.covers_from.is_none() && v.manifest.previous_manifest.is_none();
+                if first && !starts {
+                    problems.push(format!(
+                        "{}: the oldest bundle given does not cover from the first version; \
+                         give every bundle from the first on",
+                        dir.display()
+                    ));
+                }
+                state = Some(v.state);
+                verified.push(VerifiedBundle {
+                    dir,
+                    manifest: v.manifest,
+                });
+            }
+            Err(found) => {
+                problems.extend(
+                    found
+                        .into_iter()
+                        .map(|p| format!("{}: {}", dir.display(), p.message)),
+                );
+                // Later bundles cannot be checked against one that failed.
+                break;
+            }
+        }
+    }
+    match problems.is_empty() {
+        true => Ok((verified, state)),
+        false => Err(problems),
+    }
+}
+
+fn read_bounded(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    match bytes.len() as u64 > cap {
+        true => Err(format!("{}: larger than any list", path.display())),
+        false => Ok(bytes),
+    }
+}
+
+/// Checks consumer copies: each signed by a certificate under the CA (valid at `now`), its
+/// document saying what its signature says, and, per list in Volgnummer order, following
+/// the last version recovered (Volgnummer + 1, naming its SHA-256). A copy of the last
+/// recovered version itself is no problem.
+pub(super) fn check_copies(
+    copies: &[ConsumerCopy],
+    trust: &BundleTrust,
+    now: DateTime<Utc>,
+    last: &mut BTreeMap<ListKind, (i64, String)>,
+) -> Result<Adoption, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut checked: BTreeMap<ListKind, Vec<AdoptedCopy>> = BTreeMap::new();
+    for copy in copies {
+        let name = copy.list_file.display().to_string();
+        let read = read_bounded(&copy.list_file, MAX_COPY)
+            .and_then(|bytes| Ok((bytes, read_bounded(&copy.signature, MAX_SIGNATURE)?)));
+        let (bytes, signature) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
+        let check = match verify_signature(&signature, &bytes, &trust.anchors, now)
+            .map_err(|e| e.to_string())
+            .and_then(|check| trust.signers.check(&check.signer).map(|_| check))
+        {
+            Ok(check) => check,
+            Err(e) => {
+                problems.push(format!("{name}: its signature does not verify: {e}"));
+                continue;
+            }
+        };
+        let p = check.properties;
+        let document = parse_list(&bytes, p.list);
+        let says_the_same = document
+            .as_ref()
+            .is_ok_and(|l| l.volgnummer == p.volgnummer && l.tijdstempel == p.tijdstempel);
+        if !says_the_same || !bytes.windows(13).any(|w| w == b"</Volgnummer>") {
+            problems.push(format!(
+                "{name}: the list does not match its signed properties"
+            ));
+            continue;
+        }
+        checked.entry(p.list).or_default().push(AdoptedCopy {
+            volgnummer: p.volgnummer,
+            tijdstempel: p.tijdstempel,
+            valid_from: p.valid_from.instant(),
+            expires_at: p.expires_at.instant(),
+            grace_seconds: i64::try_from(p.grace_seconds).unwrap_or(i64::MAX),
+            sha256: check.list_sha256,
+            previous_sha256: p.previous_sha256,
+            bytes,
+            signature,
+        });
+    }
+    let mut adopted: BTreeMap<ListKind, Vec<AdoptedCopy>> = BTreeMap::new();
+    let mut already_held = 0;
+    for (list, mut copies) in checked {
+        copies.sort_by_key(|c| c.volgnummer);
+        for copy in copies {
+            let n = copy.volgnummer.get();
+            let held = last.get(&list).cloned();
+            match &held {
+                Some((last_n, last_sha)) if n == *last_n && copy.sha256 == *last_sha => {
+                    already_held += 1;
+                    continue;
+                }
+                Some((last_n, _)) if n <= *last_n => {
+                    problems.push(format!(
+                        "{list} Volgnummer {n}: the bundles hold up to {last_n} already, and \
+                         this copy is not their last version"
+                    ));
+                    continue;
+                }
+                _ => {}
+            }
+            let follows = match &held {
+                Some((last_n, last_sha)) => {
+                    n == last_n + 1 && copy.previous_sha256.as_deref() == Some(last_sha.as_str())
+                }
+                None => n == 1 && copy.previous_sha256.is_none(),
+            };
+            if !follows {
+                let after = held.map_or("nothing".to_owned(), |(n, _)| format!("Volgnummer {n}"));
+                problems.push(format!(
+                    "{list} Volgnummer {n}: does not follow {after} (each copy must follow the \
+                     last version recovered, with its SHA-256 as predecessor)"
+                ));
+                continue;
+            }
+            last.insert(list, (n, copy.sha256.clone()));
+            adopted.entry(list).or_default().push(copy);
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(Adoption {
+            adopted,
+            already_held,
+        }),
+        false => Err(problems),
+    }
+}
+
+impl AdoptedCopy {
+    /// The copy as a stored version, split as a publication splits it; a heartbeat when its
+    /// body is the one before's.
+    pub(super) fn stored(self, list: ListKind, body_before: Option<&str>) -> RestoredVersion {
+        let split = header_len(&self.bytes);
+        let (header, body) = self.bytes.split_at(split);
+        let body_sha256 = hex(&Sha256::digest(body));
+        RestoredVersion {
+            body_size: Some(body.len() as i64),
+            published_by: "archive restore (consumer copy)".into(),
+            version: StoredVersion {
+                record: VersionRecord {
+                    list,
+                    volgnummer: self.volgnummer,
+                    tijdstempel: self.tijdstempel,
+                    valid_from: self.valid_from,
+                    expires_at: self.expires_at,
+                    grace_seconds: self.grace_seconds,
+                    superseded_at: None,
+                    grace_until: None,
+                    sha256: self.sha256,
+                    previous_sha256: self.previous_sha256,
+                    heartbeat: body_before == Some(body_sha256.as_str()),
+                    size_bytes: self.bytes.len() as i64,
+                    body_sha256,
+                    purged_at: None,
+                },
+                header: header.to_vec(),
+                body_gzip: gzip(body),
+                signature: self.signature,
+            },
+        }
+    }
+}
