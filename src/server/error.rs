@@ -106,6 +106,7 @@ impl From<StorageError> for ApiError {
             StorageError::Corrupt(_)
             | StorageError::InvalidUrl(_)
             | StorageError::RestoreSource(_)
+            | StorageError::Lost(_)
             | StorageError::Migration(_)
             | StorageError::Database(_) => ApiError::internal(e),
         }

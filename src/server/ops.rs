@@ -1,4 +1,5 @@
-//! The ops listener: liveness, readiness (failing closed, SPEC §8) and metrics.
+//! The ops listener: liveness, readiness (failing closed, SPEC §8; the database answering)
+//! and metrics.
 
 use actix_web::{HttpResponse, web};
 use chrono::Duration;
@@ -62,8 +63,37 @@ pub fn readiness_problems(state: &AppState) -> Vec<String> {
     problems
 }
 
+/// How long readiness waits for the database.
+const DATABASE_PROBE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Why the database cannot be used now, asked with a cheap read. The lists are still served
+/// from memory meanwhile, but nothing can be changed or published (issue 23).
+async fn database_problem(state: &AppState) -> Option<String> {
+    let probe = tokio::time::timeout(DATABASE_PROBE, state.services.storage.revisions()).await;
+    let why = match probe {
+        Ok(Ok(_)) => return None,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!(
+            "it did not answer within {} seconds",
+            DATABASE_PROBE.as_secs()
+        ),
+    };
+    let until = ListKind::ALL
+        .into_iter()
+        .filter_map(|list| state.served.current(list).map(|s| s.record.expires_at))
+        .min();
+    Some(match until {
+        Some(until) => format!(
+            "the database cannot be used ({why}): changes are refused; the current lists are \
+             served from memory until {until}"
+        ),
+        None => format!("the database cannot be used ({why})"),
+    })
+}
+
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let problems = readiness_problems(&state);
+    let mut problems = readiness_problems(&state);
+    problems.extend(database_problem(&state).await);
     match problems.is_empty() {
         true => HttpResponse::Ok().json(json!({ "ready": true })),
         false => {

@@ -76,6 +76,10 @@ pub enum StorageError {
     /// Stored data no longer passes the domain checks: never expected, always worth an alarm.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The database the node opened is gone: its SQLite file was removed or replaced. Nothing
+    /// is read from or written to what is left of it (issue 23).
+    #[error("the database is gone: {0}")]
+    Lost(String),
     /// A restore's input failed while it was written (the transaction rolled back).
     #[error("restore: {0}")]
     RestoreSource(String),
@@ -128,8 +132,10 @@ impl StorageError {
     /// read-only, busy or unreachable — as opposed to a fault in the request or in the
     /// stored data: the request may succeed when tried again later.
     pub fn is_unavailable(&self) -> bool {
-        let StorageError::Database(e) = self else {
-            return false;
+        let e = match self {
+            StorageError::Database(e) => e,
+            StorageError::Lost(_) => return true,
+            _ => return false,
         };
         match e {
             sqlx::Error::Io(_)

@@ -61,7 +61,8 @@ fn statement(
 
 /// PostgreSQL cannot take the request now: SQLSTATE classes 53 (insufficient resources: disk
 /// full, out of memory), 08 (connection exceptions), 57 (operator intervention: shutdown,
-/// recovery), or a read-only transaction (25006).
+/// recovery), a read-only transaction (25006), or a database that no longer exists (3D000:
+/// dropped, or a new cluster without it).
 pub(super) fn is_unavailable(e: &dyn sqlx::error::DatabaseError) -> bool {
     e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
         .map(|e| e.code())
@@ -70,6 +71,7 @@ pub(super) fn is_unavailable(e: &dyn sqlx::error::DatabaseError) -> bool {
                 .iter()
                 .any(|class| code.starts_with(class))
                 || code == "25006"
+                || code == "3D000"
         })
 }
 

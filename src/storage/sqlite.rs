@@ -23,6 +23,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 pub(super) struct SqliteBackend {
     pool: SqlitePool,
+    /// The file opened, as the file system identified it then: SQLite goes on reading and
+    /// writing a file that was deleted (its open descriptors keep it), so every transaction
+    /// first checks that the path still names that file — a write must not "succeed" into a
+    /// database nobody will ever open again (issue 23).
+    file: Option<OpenedFile>,
     /// One writer at a time, queued here rather than in SQLite's busy handler, which polls
     /// with sleeps of up to 100 ms: under concurrent submissions that sleep was the p99.
     writer: Arc<Mutex<()>>,
@@ -37,14 +42,62 @@ impl SqliteBackend {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let path = options.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await?;
+        let file = match path.as_os_str() == ":memory:" {
+            true => None,
+            false => Some(OpenedFile::of(path)?),
+        };
         Ok(Self {
             pool,
+            file,
             writer: Arc::new(Mutex::new(())),
         })
+    }
+
+    fn still_there(&self) -> Result<(), StorageError> {
+        self.file.as_ref().map_or(Ok(()), OpenedFile::still_there)
+    }
+}
+
+struct OpenedFile {
+    path: std::path::PathBuf,
+    /// Device and inode.
+    identity: (u64, u64),
+}
+
+impl OpenedFile {
+    fn identity(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::metadata(path)?;
+        Ok((metadata.dev(), metadata.ino()))
+    }
+
+    fn of(path: std::path::PathBuf) -> Result<Self, StorageError> {
+        let identity = Self::identity(&path).map_err(sqlx::Error::Io)?;
+        Ok(Self { path, identity })
+    }
+
+    fn still_there(&self) -> Result<(), StorageError> {
+        match Self::identity(&self.path) {
+            Ok(identity) if identity == self.identity => Ok(()),
+            Ok(_) => Err(StorageError::Lost(format!(
+                "{} was replaced by another file",
+                self.path.display()
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StorageError::Lost(format!(
+                "{} was removed",
+                self.path.display()
+            ))),
+            Err(e) => Err(StorageError::Lost(format!(
+                "{} cannot be examined: {}",
+                self.path.display(),
+                e.kind()
+            ))),
+        }
     }
 }
 
@@ -136,6 +189,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn begin_read(&self) -> Result<SqliteTransaction, StorageError> {
+        self.still_there()?;
         // A read transaction in WAL mode sees one consistent state of the file.
         Ok(SqliteTransaction {
             tx: OwnedTransaction::begin(&self.pool, "BEGIN").await?,
@@ -145,6 +199,7 @@ impl Backend for SqliteBackend {
 
     async fn begin_write(&self) -> Result<SqliteTransaction, StorageError> {
         let turn = self.writer.clone().lock_owned().await;
+        self.still_there()?;
         Ok(SqliteTransaction {
             tx: OwnedTransaction::begin(&self.pool, "BEGIN IMMEDIATE").await?,
             _turn: Some(turn),
@@ -152,6 +207,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn fetch(&self, query: Query<'_>) -> Result<Vec<SqliteRow>, StorageError> {
+        self.still_there()?;
         Ok(statement(query).fetch_all(&self.pool).await?)
     }
 }

@@ -121,6 +121,113 @@ async fn postgres_read_only_refuses_writes_and_recovers_without_a_restart() {
     writes_fail_while_the_database_refuses_them(db, &fault).await;
 }
 
+/// The database is lost for good while the node serves (issue 23): its SQLite file deleted,
+/// or its PostgreSQL database dropped with every session.
+fn lose(db: &TestDatabase) {
+    match db.url.strip_prefix("sqlite://") {
+        Some(file) => {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{file}{suffix}"));
+            }
+        }
+        None => {
+            let (server, name) = db.url.rsplit_once('/').unwrap();
+            let sql = format!("DROP DATABASE {name} WITH (FORCE)");
+            let output = Command::new("psql")
+                .args([
+                    &format!("{server}/postgres"),
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-q",
+                    "-c",
+                    &sql,
+                ])
+                .output()
+                .expect("psql is installed with PostgreSQL");
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_file_deleted_under_load_serves_from_memory_and_refuses_writes() {
+    lost_under_load(super::support::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_dropped_under_load_serves_from_memory_and_refuses_writes() {
+    lost_under_load(postgres().await).await;
+}
+
+/// Consumers keep fetching while the database goes: every answer is the list as published;
+/// writes answer 503, readiness names the database, nothing pretends to succeed.
+async fn lost_under_load(db: TestDatabase) {
+    let server = std::sync::Arc::new(TestServer::start(db, NodeAccess::Whitelist).await);
+    server.publish_all().await;
+    let published = server
+        .node_get(Some(&server.pki.node), "/lists/zal", &[])
+        .await
+        .unwrap();
+    assert_eq!(published.status, 200);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let fetchers: Vec<_> = (0..4)
+        .map(|_| {
+            let server = server.clone();
+            let stopped = stopped.clone();
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while !*stopped.borrow() {
+                    let served = server.node_get(Some(&server.pki.node), "/lists/zal", &[]);
+                    let served = served.await.unwrap();
+                    answers.push((served.status, served.body));
+                }
+                answers
+            })
+        })
+        .collect();
+    lose(&server.db);
+    for n in 1..=3 {
+        let refused = submit(&server, n).await;
+        assert_eq!(refused.status, 503, "{}", refused.text());
+    }
+    let publication = json!({"lists": ["whitelist"]});
+    let failed = server
+        .admin(
+            &server.pki.beheer,
+            "POST",
+            "/publications",
+            Some(&publication),
+        )
+        .await;
+    assert_eq!(failed.status, 503, "{}", failed.text());
+    let readiness = server.readiness().await;
+    assert_eq!(readiness.status, 503);
+    assert!(
+        readiness.text().contains("the database cannot be used"),
+        "{}",
+        readiness.text()
+    );
+    stop.send(true).unwrap();
+    let mut fetched = 0;
+    for fetcher in fetchers {
+        for (status, body) in fetcher.await.unwrap() {
+            assert_eq!(status, 200);
+            assert!(
+                body == published.body,
+                "the list served is the one published"
+            );
+            fetched += 1;
+        }
+    }
+    assert!(fetched > 0);
+    // Still nothing written after all that.
+    assert_eq!(submit(&server, 4).await.status, 503);
+}
+
 /// Polls `condition` every 100 ms for at most 20 s.
 async fn eventually<F: Future<Output = bool>>(mut condition: impl FnMut() -> F) {
     for _ in 0..200 {

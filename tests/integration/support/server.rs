@@ -281,7 +281,12 @@ impl TestServer {
 
     /// Whether `/readyz` on the ops listener says ready.
     pub async fn ready(&self) -> bool {
-        plain_get(self.app.ops_address(), "/readyz").await.status == 200
+        self.readiness().await.status == 200
+    }
+
+    /// `/readyz`, with the problems it names.
+    pub async fn readiness(&self) -> Response {
+        plain_get(self.app.ops_address(), "/readyz").await
     }
 
     pub async fn stored_bytes(&self, list: ListKind, n: Volgnummer) -> Vec<u8> {
