@@ -78,21 +78,34 @@ impl ReadOnlyDatabase {
     fn set(&self, read_only: bool) {
         let (server, name) = self.url.rsplit_once('/').unwrap();
         let value = if read_only { "on" } else { "off" };
-        let sql = format!(
-            "ALTER DATABASE {name} SET default_transaction_read_only = {value}; \
-             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
-        );
-        let admin = format!("{server}/postgres");
-        let output = Command::new("psql")
-            .args([admin.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-c", &sql])
-            .output()
-            .expect("psql is installed with PostgreSQL");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
+        administer(
+            server,
+            &format!(
+                "ALTER DATABASE {name} SET default_transaction_read_only = {value}; \
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+            ),
         );
     }
+}
+
+/// Runs `sql` with psql on the PostgreSQL server at `server` (its `postgres` database).
+fn administer(server: &str, sql: &str) {
+    let output = Command::new("psql")
+        .args([
+            &format!("{server}/postgres"),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql is installed with PostgreSQL");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 impl Fault for ReadOnlyDatabase {
@@ -132,23 +145,7 @@ fn lose(db: &TestDatabase) {
         }
         None => {
             let (server, name) = db.url.rsplit_once('/').unwrap();
-            let sql = format!("DROP DATABASE {name} WITH (FORCE)");
-            let output = Command::new("psql")
-                .args([
-                    &format!("{server}/postgres"),
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-q",
-                    "-c",
-                    &sql,
-                ])
-                .output()
-                .expect("psql is installed with PostgreSQL");
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            administer(server, &format!("DROP DATABASE {name} WITH (FORCE)"));
         }
     }
 }
