@@ -76,6 +76,11 @@ pub enum ArchiveAction {
     /// MARGIN Volgnummers after the last version recovered, so no node sees a Volgnummer
     /// again (README, "Disaster recovery").
     Restore(RestoreArgs),
+    /// After a database backup was put back (SQLite's `stelselnode backup`, PostgreSQL's
+    /// pg_basebackup): add consumer nodes' copies of versions published after the backup,
+    /// and continue each list MARGIN Volgnummers further, as a restore does. Run it before
+    /// the node serves from a restored backup, with or without copies.
+    Adopt(RecoveryArgs),
 }
 
 #[derive(clap::Args)]
@@ -83,6 +88,12 @@ pub struct RestoreArgs {
     /// Bundle directories (every one from the first export on, in any order).
     #[arg(required = true)]
     bundles: Vec<PathBuf>,
+    #[command(flatten)]
+    recovery: RecoveryArgs,
+}
+
+#[derive(clap::Args)]
+pub struct RecoveryArgs {
     /// The CA certificate(s) the node's signing certificates chain to (PEM).
     #[arg(long)]
     ca: PathBuf,
@@ -171,7 +182,8 @@ pub async fn run(services: &Services, action: ArchiveAction) -> anyhow::Result<E
             served_at(services.storage.as_ref(), list, at, out).await
         }
         ArchiveAction::Verify(args) => verify(&args),
-        ArchiveAction::Restore(args) => restore(services, args).await,
+        ArchiveAction::Restore(args) => restore(services, Some(args.bundles), args.recovery).await,
+        ArchiveAction::Adopt(args) => restore(services, None, args).await,
     }
 }
 
@@ -257,7 +269,12 @@ async fn served_at(
     })
 }
 
-async fn restore(services: &Services, args: RestoreArgs) -> anyhow::Result<ExitCode> {
+/// `archive restore` (with bundles) and `archive adopt` (into a restored backup).
+async fn restore(
+    services: &Services,
+    bundles: Option<Vec<PathBuf>>,
+    args: RecoveryArgs,
+) -> anyhow::Result<ExitCode> {
     let restorer = Restorer {
         storage: services.storage.clone(),
         trust: BundleTrust {
@@ -265,21 +282,27 @@ async fn restore(services: &Services, args: RestoreArgs) -> anyhow::Result<ExitC
             signers: crate::signing::SignerPolicy::pinned(args.signer),
         },
     };
-    let request = RestoreRequest {
-        bundles: args.bundles,
-        copies: args.copies,
-        margin: args.margin,
-    };
+    let now = services.clock.now();
     let started = std::time::Instant::now();
     let mut last_report = std::time::Instant::now();
-    let report = restorer
-        .restore(&request, services.clock.now(), &mut |done, total| {
-            if done == total || last_report.elapsed().as_secs() >= 2 {
-                eprintln!("restored {done} of {total} bundles");
-                last_report = std::time::Instant::now();
-            }
-        })
-        .await;
+    let report = match bundles {
+        Some(bundles) => {
+            let request = RestoreRequest {
+                bundles,
+                copies: args.copies,
+                margin: args.margin,
+            };
+            restorer
+                .restore(&request, now, &mut |done, total| {
+                    if done == total || last_report.elapsed().as_secs() >= 2 {
+                        eprintln!("restored {done} of {total} bundles");
+                        last_report = std::time::Instant::now();
+                    }
+                })
+                .await
+        }
+        None => restorer.adopt(&args.copies, args.margin, now).await,
+    };
     let report = match report {
         Ok(report) => report,
         Err(e) => {
@@ -309,8 +332,8 @@ async fn restore(services: &Services, args: RestoreArgs) -> anyhow::Result<ExitC
         .collect();
     println!("mutations: {}", mutations.join(", "));
     println!(
-        "nothing after {} was in the bundles: mutations and audit records after it are lost \
-         unless a consumer copy carried their publication",
+        "nothing after {} was recovered: mutations and audit records after it are lost; \
+         versions after it only as far as consumer copies carried them",
         report.recovered_up_to
     );
     Ok(ExitCode::SUCCESS)

@@ -99,6 +99,14 @@ enum Command {
         #[command(subcommand)]
         action: archive::ArchiveAction,
     },
+    /// A consistent copy of the SQLite database while the node serves (for the hourly
+    /// timer), checked with PRAGMA integrity_check and written atomically. PostgreSQL is
+    /// backed up with pg_basebackup and WAL archiving (README, "Disaster recovery").
+    Backup {
+        /// The backup file: replaced only by a complete, checked copy.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Retention (SPEC §7): destroy audit records past the log retention and purge the
     /// bytes of versions past the archive retention (`serve` does this hourly).
     Retention {
@@ -211,6 +219,7 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Archive { action } => archive::run(&node.open().await?, action).await,
         Command::Retention { action } => records::retention(&node.open().await?, action).await,
+        Command::Backup { out } => records::backup(&node.open().await?, &out).await,
         Command::Sla { question } => records::sla(&node.open().await?, question).await,
     }
 }

@@ -1,5 +1,5 @@
-//! `stelselnode sla report` and `retention run`: what the node's records say, and what
-//! retention removes from them.
+//! `stelselnode sla report`, `retention run` and `backup`: what the node's records say, what
+//! retention removes from them, and a copy of them all.
 
 use std::process::ExitCode;
 
@@ -48,5 +48,16 @@ pub async fn retention(services: &Services, action: RetentionAction) -> anyhow::
     let RetentionAction::Run = action;
     let outcome = services.retention.run(&cli_actor()).await?;
     println!("{}", serde_json::to_string_pretty(&outcome)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn backup(services: &Services, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let size = services.storage.backup(out).await?;
+    println!(
+        "backup {}: {size} bytes, integrity checked, in {:.1} s",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -107,6 +107,7 @@ impl From<StorageError> for ApiError {
             | StorageError::InvalidUrl(_)
             | StorageError::RestoreSource(_)
             | StorageError::Lost(_)
+            | StorageError::Unsupported(_)
             | StorageError::Migration(_)
             | StorageError::Database(_) => ApiError::internal(e),
         }

@@ -80,6 +80,9 @@ pub enum StorageError {
     /// is read from or written to what is left of it (issue 23).
     #[error("the database is gone: {0}")]
     Lost(String),
+    /// This backend has no backup of its own (PostgreSQL: pg_basebackup and WAL archiving).
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// A restore's input failed while it was written (the transaction rolled back).
     #[error("restore: {0}")]
     RestoreSource(String),
@@ -478,6 +481,11 @@ pub trait Storage:
 {
     /// Applies the backend's migrations (idempotent).
     async fn migrate(&self) -> Result<(), StorageError>;
+
+    /// Writes a consistent copy of the whole database to `out` while the node keeps serving
+    /// and writing, checked before it replaces `out` atomically; returns its size. SQLite
+    /// only: PostgreSQL is backed up with its own tools (README, "Disaster recovery").
+    async fn backup(&self, out: &std::path::Path) -> Result<u64, StorageError>;
 }
 
 /// Opens the database named by `url` (`sqlite://path` or `postgres://...`).

@@ -119,6 +119,13 @@ impl Backend for PostgresBackend {
         ))
     }
 
+    async fn backup(&self, _out: &std::path::Path) -> Result<u64, StorageError> {
+        Err(StorageError::Unsupported(
+            "a PostgreSQL database is backed up with pg_basebackup and WAL archiving \
+             (README, \"Disaster recovery\")",
+        ))
+    }
+
     fn after_explicit_ids(&self) -> &'static [&'static str] {
         &[
             "SELECT setval(pg_get_serial_sequence('mutations', 'id'), \

@@ -19,6 +19,8 @@ use super::StorageError;
 use super::connection::OwnedTransaction;
 use super::sql::{Arg, Backend, Query, Row, Transaction, decoded_columns};
 
+mod backup;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub(super) struct SqliteBackend {
@@ -204,6 +206,11 @@ impl Backend for SqliteBackend {
             tx: OwnedTransaction::begin(&self.pool, "BEGIN IMMEDIATE").await?,
             _turn: Some(turn),
         })
+    }
+
+    async fn backup(&self, out: &std::path::Path) -> Result<u64, StorageError> {
+        self.still_there()?;
+        backup::vacuum_into(&self.pool, out).await
     }
 
     async fn fetch(&self, query: Query<'_>) -> Result<Vec<SqliteRow>, StorageError> {

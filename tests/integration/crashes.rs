@@ -21,19 +21,10 @@ use stelselnode::storage::{self, Storage};
 use stelselnode::xml::parse_list;
 
 use super::support::http_client::plain_get;
-use super::support::{official_example, postgres_url};
+use super::support::{free_port, official_example, postgres_url};
 
 /// How often the node is killed, per backend.
 const KILLS: usize = 20;
-
-/// A free port on the loopback address (bound and released: the node binds it next).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A node directory with certificates and configuration, the official example lists
 /// imported and published, on `database_url`.

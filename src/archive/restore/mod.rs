@@ -29,7 +29,7 @@ use self::items::{LastBodies, SoundFiles, bundle_items};
 use self::plan::{Plan, check_copies, verify_bundles};
 use super::BundleTrust;
 use crate::domain::{ListKind, MutationStatus};
-use crate::storage::{RestoreItem, RestoreRecord, StateLine, Storage, StorageError};
+use crate::storage::{AuditQuery, RestoreItem, RestoreRecord, StateLine, Storage, StorageError};
 
 pub use plan::ConsumerCopy;
 
@@ -169,26 +169,105 @@ impl Restorer {
             report.audit_records += counts.audit_records;
             progress(i + 1, total);
         }
-        let mut adopted_items = Vec::new();
+        let end = End {
+            copies: std::mem::take(&mut plan.copies.adopted),
+            last: plan.last,
+            heads,
+            last_bodies,
+            recovered_up_to: report.recovered_up_to,
+        };
+        let (adopted, lists) = self.finish(end, margin, now).await?;
+        report.versions += adopted;
+        report.lists = lists;
+        for status in mutations.into_values() {
+            *report.mutations.entry(status).or_default() += 1;
+        }
+        Ok(report)
+    }
+
+    /// After restoring a backup of the database (`stelselnode backup`, or PostgreSQL's): adds
+    /// consumers' copies of versions published after it, and continues each list `margin`
+    /// past the last version recovered — a backup misses what was published after it just as
+    /// bundles do.
+    pub async fn adopt(
+        &self,
+        copies: &[ConsumerCopy],
+        margin: i64,
+        now: DateTime<Utc>,
+    ) -> Result<RestoreReport, RestoreError> {
+        if margin < MIN_MARGIN {
+            return Err(RestoreError::Margin);
+        }
+        if self.storage.restore_unfinished().await? {
+            return Err(RestoreError::Unfinished);
+        }
+        let mut last = BTreeMap::new();
+        let mut last_bodies = LastBodies::new();
+        let mut heads = BTreeMap::new();
+        let mut newest = DateTime::UNIX_EPOCH;
+        for list in ListKind::ALL {
+            if let Some(current) = self.storage.current_version(list).await? {
+                newest = newest.max(current.tijdstempel.instant());
+                last.insert(list, (current.volgnummer.get(), current.sha256));
+                last_bodies.insert(list, current.body_sha256);
+            }
+            let head = self.storage.list_head(list).await?;
+            heads.insert(list, head.last_volgnummer.map_or(0, |n| n.get()));
+        }
+        let audited = self.storage.audit_records(&AuditQuery::newest(1)).await?;
+        let copies =
+            check_copies(copies, &self.trust, now, &mut last).map_err(RestoreError::Refused)?;
+        let end = End {
+            copies: copies.adopted,
+            last,
+            heads,
+            last_bodies,
+            recovered_up_to: audited.first().map_or(newest, |a| a.at.max(newest)),
+        };
+        let recovered_up_to = end.recovered_up_to;
+        let (versions, lists) = self.finish(end, margin, now).await?;
+        Ok(RestoreReport {
+            bundles: 0,
+            lists,
+            versions,
+            mutations: BTreeMap::new(),
+            audit_records: 0,
+            recovered_up_to,
+            copies_already_held: copies.already_held,
+        })
+    }
+
+    /// Writes the consumer copies after what the database holds, then ends the restore: each
+    /// list continues `margin` past both its last version and the numbering its working
+    /// state had reached. Returns how many copies were written, and where each list stands.
+    async fn finish(
+        &self,
+        end: End,
+        margin: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, BTreeMap<ListKind, ListRestored>), StorageError> {
+        let End {
+            copies,
+            last,
+            heads,
+            mut last_bodies,
+            recovered_up_to,
+        } = end;
+        let mut items = Vec::new();
         let mut adopted = BTreeMap::new();
-        for (list, copies) in std::mem::take(&mut plan.copies.adopted) {
+        for (list, copies) in copies {
             adopted.insert(list, copies.len());
             for copy in copies {
                 let version = copy.stored(list, last_bodies.get(&list).map(String::as_str));
                 last_bodies.insert(list, version.version.record.body_sha256.clone());
-                adopted_items.push(Ok(RestoreItem::Version(Box::new(version))));
+                items.push(Ok(RestoreItem::Version(Box::new(version))));
             }
         }
-        let counts = self
-            .storage
-            .restore_items(&mut adopted_items.into_iter())
-            .await?;
-        report.versions += counts.versions;
-
+        let written = self.storage.restore_items(&mut items.into_iter()).await?;
         let mut records = Vec::new();
+        let mut lists = BTreeMap::new();
         for list in ListKind::ALL {
-            let (last_n, last_sha) = plan
-                .last
+            let (last_n, last_sha) = last
                 .get(&list)
                 .map_or((0, None), |(n, sha)| (*n, Some(sha.clone())));
             let numbered = heads.get(&list).copied().unwrap_or(0).max(last_n);
@@ -199,9 +278,9 @@ impl Restorer {
                 after_volgnummer: last_n,
                 after_sha256: last_sha,
                 next_volgnummer,
-                recovered_up_to: report.recovered_up_to,
+                recovered_up_to,
             });
-            report.lists.insert(
+            lists.insert(
                 list,
                 ListRestored {
                     last_recovered: last_n,
@@ -211,9 +290,15 @@ impl Restorer {
             );
         }
         self.storage.finish_restore(&records).await?;
-        for status in mutations.into_values() {
-            *report.mutations.entry(status).or_default() += 1;
-        }
-        Ok(report)
+        Ok((written.versions, lists))
     }
+}
+
+/// What ends a restore: the copies to add and where each list stands.
+struct End {
+    copies: BTreeMap<ListKind, Vec<plan::AdoptedCopy>>,
+    last: BTreeMap<ListKind, (i64, String)>,
+    heads: BTreeMap<ListKind, i64>,
+    last_bodies: LastBodies,
+    recovered_up_to: DateTime<Utc>,
 }

@@ -187,6 +187,8 @@ pub(super) trait Backend: Send + Sync + 'static {
     fn after_explicit_ids(&self) -> &'static [&'static str] {
         &[]
     }
+    /// See `Storage::backup`.
+    async fn backup(&self, out: &std::path::Path) -> Result<u64, StorageError>;
 }
 
 /// The node's storage over one backend.
@@ -217,5 +219,9 @@ fn corrupt(e: impl std::fmt::Display) -> StorageError {
 impl<B: Backend> Storage for SqlStorage<B> {
     async fn migrate(&self) -> Result<(), StorageError> {
         self.0.migrate().await
+    }
+
+    async fn backup(&self, out: &std::path::Path) -> Result<u64, StorageError> {
+        self.0.backup(out).await
     }
 }

@@ -41,6 +41,17 @@ pub struct TestDatabase {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl TestDatabase {
+    /// A database the test opened itself (a restored copy), kept as long as the test runs.
+    pub fn at(storage: Arc<dyn Storage>, url: String) -> Self {
+        Self {
+            storage,
+            url,
+            _dir: None,
+        }
+    }
+}
+
 pub async fn sqlite() -> TestDatabase {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut db = sqlite_at(dir.path()).await;
@@ -117,6 +128,15 @@ pub async fn postgres() -> TestDatabase {
         url,
         _dir: None,
     }
+}
+
+/// A free port on the loopback address (bound and released: the node binds it next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A new, empty database on the same backend as `db` (a restore's target).

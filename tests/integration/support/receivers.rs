@@ -1,10 +1,12 @@
 //! Real receivers for the node's notifications: an SMTP server (Python's aiosmtpd, writing
 //! a Maildir) and an HTTP server that keeps every webhook body.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+
+use super::free_port;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::Value;
@@ -12,14 +14,6 @@ use serde_json::Value;
 /// The Python that has aiosmtpd: Debian's python3-aiosmtpd, which scripts/test installs.
 fn smtp_python() -> String {
     std::env::var("SMTP_TEST_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// An aiosmtpd server on a free port; stopped when dropped.
