@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use super::free_port;
-
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::Value;
+
+use super::free_port;
 
 /// The Python that has aiosmtpd: Debian's python3-aiosmtpd, which scripts/test installs.
 fn smtp_python() -> String {
