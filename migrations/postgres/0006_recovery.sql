@@ -12,6 +12,9 @@ CREATE TABLE restores (
     -- The Volgnummer the restored node publishes next.
     next_volgnummer  BIGINT NOT NULL CHECK (next_volgnummer > after_volgnummer + 1),
     -- Nothing published, decided or audited after this instant was in the bundles.
+    -- Node-local, not exported: publish the list past the gap before serving it (unless the
+    -- operator knew the versions recovered were the newest any consumer held).
+    republish        BOOLEAN NOT NULL DEFAULT TRUE,
     recovered_up_to  TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (list, next_volgnummer)
 );

@@ -108,6 +108,11 @@ pub struct RecoveryArgs {
     /// have been published since the last bundle.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(MIN_MARGIN..=1_000_000))]
     margin: i64,
+    /// The copies given are the newest versions any consumer holds: serve the lists
+    /// recovered as they are (byte for byte) until the next publication, instead of
+    /// publishing every list past the margin before the node serves.
+    #[arg(long)]
+    serve_recovered: bool,
 }
 
 fn consumer_copy(text: &str) -> Result<ConsumerCopy, String> {
@@ -285,13 +290,14 @@ async fn restore(
     let now = services.clock.now();
     let started = std::time::Instant::now();
     let mut last_report = std::time::Instant::now();
+    let request = RestoreRequest {
+        bundles: bundles.clone().unwrap_or_default(),
+        copies: args.copies,
+        margin: args.margin,
+        republish: !args.serve_recovered,
+    };
     let report = match bundles {
-        Some(bundles) => {
-            let request = RestoreRequest {
-                bundles,
-                copies: args.copies,
-                margin: args.margin,
-            };
+        Some(_) => {
             restorer
                 .restore(&request, now, &mut |done, total| {
                     if done == total || last_report.elapsed().as_secs() >= 2 {
@@ -301,7 +307,7 @@ async fn restore(
                 })
                 .await
         }
-        None => restorer.adopt(&args.copies, args.margin, now).await,
+        None => restorer.adopt(&request, now).await,
     };
     let report = match report {
         Ok(report) => report,

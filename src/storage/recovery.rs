@@ -223,6 +223,15 @@ pub trait RecoveryStore: Send + Sync {
     ) -> Result<RestoreCounts, StorageError>;
 
     /// Ends a restore in one transaction: each record's list continues at its
-    /// `next_volgnummer`, the records are stored, the restore is no longer unfinished.
-    async fn finish_restore(&self, records: &[RestoreRecord]) -> Result<(), StorageError>;
+    /// `next_volgnummer`, the records are stored, the restore is no longer unfinished. With
+    /// `republish`, the node publishes each list past its gap before it serves.
+    async fn finish_restore(
+        &self,
+        records: &[RestoreRecord],
+        republish: bool,
+    ) -> Result<(), StorageError>;
+
+    /// The lists a restore asked to publish before serving, each with the Volgnummer the
+    /// publication reaches.
+    async fn lists_to_republish(&self) -> Result<Vec<(ListKind, i64)>, StorageError>;
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use chrono::Duration;
-use stelselnode::archive::{BundleTrust, ConsumerCopy, Restorer};
+use stelselnode::archive::{BundleTrust, ConsumerCopy, RestoreRequest, Restorer};
 use stelselnode::clock::Clock;
 use stelselnode::consumer::{ConsumerState, verify_fetched};
 use stelselnode::devpki::KeyAlgorithm;
@@ -179,10 +179,13 @@ async fn adopt_into(node: &Node, restored: TestDatabase, after: AfterBackup) {
         storage: restored.storage.clone(),
         trust: BundleTrust::new(vec![node.signer.ca.certificate().clone()]),
     };
-    let report = restorer
-        .adopt(std::slice::from_ref(&after.copy), 100, node.clock.now())
-        .await
-        .unwrap();
+    let request = RestoreRequest {
+        bundles: Vec::new(),
+        copies: vec![after.copy.clone()],
+        margin: 100,
+        republish: true,
+    };
+    let report = restorer.adopt(&request, node.clock.now()).await.unwrap();
     let whitelist = &report.lists[&ListKind::Whitelist];
     assert_eq!(whitelist.last_recovered, after.lost - 1);
     assert_eq!(whitelist.adopted, 1);

@@ -29,6 +29,7 @@ on_both_backends!(
     bundles_alone_rebuild_the_node,
     a_flipped_byte_or_a_copy_that_does_not_follow_writes_nothing,
     a_database_that_holds_anything_is_refused,
+    the_newest_versions_recovered_are_served_as_they_were_when_the_operator_says_so,
     a_restored_list_is_published_before_it_is_served_and_a_half_restored_database_not_at_all,
 );
 
@@ -171,6 +172,7 @@ async fn restore(
         bundles: history.bundles.clone(),
         copies,
         margin,
+        republish: true,
     };
     restorer(&history.node, target.storage.clone())
         .restore(&request, history.node.clock.now(), &mut |_, _| {})
@@ -483,7 +485,7 @@ async fn a_restored_list_is_published_before_it_is_served_and_a_half_restored_da
     let server = server
         .restart_after(async |db| {
             db.storage
-                .finish_restore(std::slice::from_ref(&record))
+                .finish_restore(std::slice::from_ref(&record), true)
                 .await
                 .unwrap();
         })
@@ -516,4 +518,55 @@ async fn a_restored_list_is_published_before_it_is_served_and_a_half_restored_da
         ),
         "{refused:?}"
     );
+}
+
+async fn the_newest_versions_recovered_are_served_as_they_were_when_the_operator_says_so(
+    db: TestDatabase,
+) {
+    let history = history(db).await;
+    let target = empty_like(&history.node.db).await;
+    // Copies of both versions published after the last bundle: the newest any consumer has.
+    let newest = current_whitelist(&history.node).await;
+    let (bytes, signature) = published(&history.node, ListKind::Whitelist, newest.volgnummer).await;
+    let copy = ConsumerCopy {
+        list_file: history.dir.path().join("newest.xml"),
+        signature: history.dir.path().join("newest.xml.sig"),
+    };
+    std::fs::write(&copy.list_file, &bytes).unwrap();
+    std::fs::write(&copy.signature, &signature).unwrap();
+    let request = RestoreRequest {
+        bundles: history.bundles.clone(),
+        copies: vec![copy, history.copy.clone()],
+        margin: 100,
+        republish: false,
+    };
+    let report = restorer(&history.node, target.storage.clone())
+        .restore(&request, history.node.clock.now(), &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(report.lists[&ListKind::Whitelist].adopted, 2);
+    let node = restored_node(&history, target);
+    assert!(
+        node.services
+            .publisher
+            .publish_restored()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let served = current_whitelist(&node).await;
+    assert_eq!(
+        (served.volgnummer, &served.sha256),
+        (newest.volgnummer, &newest.sha256)
+    );
+    assert_eq!(
+        published(&node, ListKind::Whitelist, served.volgnummer).await,
+        (bytes, signature)
+    );
+    let next = node.publish(ListKind::Whitelist).await;
+    assert_eq!(next.volgnummer.get(), newest.volgnummer.get() + 101);
+    let mut consumer = history.consumer.clone();
+    accept(&history.node, &mut consumer, next.volgnummer, &node)
+        .await
+        .unwrap();
 }

@@ -14,7 +14,9 @@
 //! that gap — stored, exported in every later bundle's working state, and the only gap the
 //! chain checks accept (`chain.rs`). A consumer (`stelselnode verify --state`) never sees a
 //! Volgnummer it holds again, nor one below it, as long as fewer than `margin` versions were
-//! lost; the node publishes every list at its first start after the restore.
+//! lost; the node publishes every list past the gap at its first start after the restore,
+//! before it serves — unless the operator knew the versions recovered were the newest any
+//! consumer held (`republish: false`): then they are served byte for byte as before.
 
 mod items;
 mod plan;
@@ -59,6 +61,10 @@ pub struct RestoreRequest {
     pub copies: Vec<ConsumerCopy>,
     /// How many Volgnummers each list skips after the last one recovered.
     pub margin: i64,
+    /// Publish every list past the gap before the node serves (the default). Without it
+    /// the versions recovered are served as they are, byte for byte, until the next
+    /// publication: only right when they are the newest any consumer holds.
+    pub republish: bool,
 }
 
 /// Where a list stands after the restore.
@@ -110,7 +116,7 @@ impl Restorer {
             return Err(RestoreError::NotEmpty(held));
         }
         let plan = self.plan(request, now)?;
-        self.write(plan, request.margin, now, progress).await
+        self.write(plan, request, now, progress).await
     }
 
     /// Verifies everything before anything is written.
@@ -130,7 +136,7 @@ impl Restorer {
     async fn write(
         &self,
         mut plan: Plan,
-        margin: i64,
+        request: &RestoreRequest,
         now: DateTime<Utc>,
         progress: &mut (dyn FnMut(usize, usize) + Send),
     ) -> Result<RestoreReport, RestoreError> {
@@ -175,8 +181,10 @@ impl Restorer {
             heads,
             last_bodies,
             recovered_up_to: report.recovered_up_to,
+            margin: request.margin,
+            republish: request.republish,
         };
-        let (adopted, lists) = self.finish(end, margin, now).await?;
+        let (adopted, lists) = self.finish(end, now).await?;
         report.versions += adopted;
         report.lists = lists;
         for status in mutations.into_values() {
@@ -186,16 +194,15 @@ impl Restorer {
     }
 
     /// After restoring a backup of the database (`stelselnode backup`, or PostgreSQL's): adds
-    /// consumers' copies of versions published after it, and continues each list `margin`
-    /// past the last version recovered — a backup misses what was published after it just as
-    /// bundles do.
+    /// consumers' copies (`request.copies`; its `bundles` are not used) of versions published
+    /// after it, and continues each list `margin` past the last version recovered — a backup
+    /// misses what was published after it just as bundles do.
     pub async fn adopt(
         &self,
-        copies: &[ConsumerCopy],
-        margin: i64,
+        request: &RestoreRequest,
         now: DateTime<Utc>,
     ) -> Result<RestoreReport, RestoreError> {
-        if margin < MIN_MARGIN {
+        if request.margin < MIN_MARGIN {
             return Err(RestoreError::Margin);
         }
         if self.storage.restore_unfinished().await? {
@@ -215,17 +222,19 @@ impl Restorer {
             heads.insert(list, head.last_volgnummer.map_or(0, |n| n.get()));
         }
         let audited = self.storage.audit_records(&AuditQuery::newest(1)).await?;
-        let copies =
-            check_copies(copies, &self.trust, now, &mut last).map_err(RestoreError::Refused)?;
+        let copies = check_copies(&request.copies, &self.trust, now, &mut last)
+            .map_err(RestoreError::Refused)?;
         let end = End {
             copies: copies.adopted,
             last,
             heads,
             last_bodies,
             recovered_up_to: audited.first().map_or(newest, |a| a.at.max(newest)),
+            margin: request.margin,
+            republish: request.republish,
         };
         let recovered_up_to = end.recovered_up_to;
-        let (versions, lists) = self.finish(end, margin, now).await?;
+        let (versions, lists) = self.finish(end, now).await?;
         Ok(RestoreReport {
             bundles: 0,
             lists,
@@ -243,7 +252,6 @@ impl Restorer {
     async fn finish(
         &self,
         end: End,
-        margin: i64,
         now: DateTime<Utc>,
     ) -> Result<(u64, BTreeMap<ListKind, ListRestored>), StorageError> {
         let End {
@@ -252,6 +260,8 @@ impl Restorer {
             heads,
             mut last_bodies,
             recovered_up_to,
+            margin,
+            republish,
         } = end;
         let mut items = Vec::new();
         let mut adopted = BTreeMap::new();
@@ -289,7 +299,7 @@ impl Restorer {
                 },
             );
         }
-        self.storage.finish_restore(&records).await?;
+        self.storage.finish_restore(&records, republish).await?;
         Ok((written.versions, lists))
     }
 }
@@ -301,4 +311,6 @@ struct End {
     heads: BTreeMap<ListKind, i64>,
     last_bodies: LastBodies,
     recovered_up_to: DateTime<Utc>,
+    margin: i64,
+    republish: bool,
 }

@@ -8,6 +8,7 @@ use super::entries::lock_working_state;
 use super::rows::{MUTATION_COLUMNS, list_of, mutation_row};
 use super::versions::{RESTORE_COLUMNS, read_restores, supersede_current};
 use super::{Backend, RequiredColumns, Row, SqlStorage, Transaction, corrupt, query};
+use crate::domain::ListKind;
 use crate::storage::{
     AuditRow, EntryRow, HeadRow, MutationRow, RecoveryStore, RestoreCounts, RestoreItem,
     RestoreItems, RestoreRecord, RestoredVersion, RetiredRow, StateLine, StorageError,
@@ -359,6 +360,21 @@ impl<B: Backend> RecoveryStore for SqlStorage<B> {
         Ok(None)
     }
 
+    async fn lists_to_republish(&self) -> Result<Vec<(ListKind, i64)>, StorageError> {
+        self.0
+            .fetch(
+                query(
+                    "SELECT list, MAX(next_volgnummer) FROM restores WHERE republish = $1 \
+                 GROUP BY list",
+                )
+                .boolean(true),
+            )
+            .await?
+            .iter()
+            .map(|row| Ok((list_of(row, 0)?, row.required_int(1)?)))
+            .collect()
+    }
+
     async fn restore_unfinished(&self) -> Result<bool, StorageError> {
         let rows = self
             .0
@@ -416,11 +432,24 @@ impl<B: Backend> RecoveryStore for SqlStorage<B> {
         Ok(counts)
     }
 
-    async fn finish_restore(&self, records: &[RestoreRecord]) -> Result<(), StorageError> {
+    async fn finish_restore(
+        &self,
+        records: &[RestoreRecord],
+        republish: bool,
+    ) -> Result<(), StorageError> {
         let mut tx = self.0.begin_write().await?;
         lock_working_state(&mut tx).await?;
         for record in records {
             insert_restore(&mut tx, record).await?;
+            tx.execute(
+                query(
+                    "UPDATE restores SET republish = $1 WHERE list = $2 AND next_volgnummer = $3",
+                )
+                .boolean(republish)
+                .text(record.list.as_str())
+                .int(record.next_volgnummer),
+            )
+            .await?;
             tx.execute(
                 query("UPDATE list_heads SET last_volgnummer = $1 WHERE list = $2")
                     .int(record.next_volgnummer - 1)
