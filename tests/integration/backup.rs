@@ -19,7 +19,7 @@ use stelselnode::services::Services;
 use stelselnode::storage::{MutationQuery, StorageError};
 
 use super::support::mutations::{actor, parsed, whitelist_upsert};
-use super::support::node::{Node, node, published};
+use super::support::node::{Node, consumer_copy, node, published};
 use super::support::{TestDatabase, free_port, postgres, sqlite_at};
 
 fn loket() -> Actor {
@@ -132,13 +132,14 @@ async fn publish_after_backup(node: &Node) -> AfterBackup {
     let files = tempfile::tempdir().unwrap();
     node.clock.set(node.clock.now() + Duration::hours(1));
     let copied = node.publish(ListKind::Whitelist).await;
-    let (bytes, signature) = published(node, ListKind::Whitelist, copied.volgnummer).await;
-    let copy = ConsumerCopy {
-        list_file: files.path().join("whitelist.xml"),
-        signature: files.path().join("whitelist.xml.sig"),
-    };
-    std::fs::write(&copy.list_file, &bytes).unwrap();
-    std::fs::write(&copy.signature, &signature).unwrap();
+    let copy = consumer_copy(
+        node,
+        ListKind::Whitelist,
+        copied.volgnummer,
+        files.path(),
+        "wl",
+    )
+    .await;
     node.clock.set(node.clock.now() + Duration::hours(1));
     let lost = node.publish(ListKind::Whitelist).await;
     let mut consumer = ConsumerState::default();

@@ -20,7 +20,7 @@ use stelselnode::services::Services;
 use stelselnode::storage::{RestoreRecord, Storage};
 
 use super::support::mutations::{actor, parsed, whitelist_upsert};
-use super::support::node::{Node, node, published, t0};
+use super::support::node::{Node, consumer_copy, node, published, t0};
 use super::support::server::TestServer;
 use super::support::{TestDatabase, empty_like, execute_sql};
 
@@ -104,13 +104,14 @@ async fn history(db: TestDatabase) -> History {
     // After the last bundle: one version a consumer copied, one that will be lost.
     node.clock.set(day(2) + Duration::hours(1));
     let copied = node.publish(ListKind::Whitelist).await;
-    let (bytes, signature) = published(&node, ListKind::Whitelist, copied.volgnummer).await;
-    let copy = ConsumerCopy {
-        list_file: dir.path().join("whitelist.xml"),
-        signature: dir.path().join("whitelist.xml.sig"),
-    };
-    std::fs::write(&copy.list_file, &bytes).unwrap();
-    std::fs::write(&copy.signature, &signature).unwrap();
+    let copy = consumer_copy(
+        &node,
+        ListKind::Whitelist,
+        copied.volgnummer,
+        dir.path(),
+        "wl",
+    )
+    .await;
     node.clock.set(day(2) + Duration::hours(2));
     let lost = node.publish(ListKind::Whitelist).await;
     let mut consumer = ConsumerState::default();
@@ -416,13 +417,14 @@ async fn a_flipped_byte_or_a_copy_that_does_not_follow_writes_nothing(db: TestDa
 
     // A copy of the lost version alone does not follow the last bundle's version.
     let lost = current_whitelist(&history.node).await;
-    let (bytes, signature) = published(&history.node, ListKind::Whitelist, lost.volgnummer).await;
-    let skipping = ConsumerCopy {
-        list_file: history.dir.path().join("skipping.xml"),
-        signature: history.dir.path().join("skipping.sig"),
-    };
-    std::fs::write(&skipping.list_file, &bytes).unwrap();
-    std::fs::write(&skipping.signature, &signature).unwrap();
+    let skipping = consumer_copy(
+        &history.node,
+        ListKind::Whitelist,
+        lost.volgnummer,
+        history.dir.path(),
+        "skipping",
+    )
+    .await;
     let refused = restore(&history, &target, vec![skipping], 1000)
         .await
         .unwrap_err();
@@ -528,12 +530,14 @@ async fn the_newest_versions_recovered_are_served_as_they_were_when_the_operator
     // Copies of both versions published after the last bundle: the newest any consumer has.
     let newest = current_whitelist(&history.node).await;
     let (bytes, signature) = published(&history.node, ListKind::Whitelist, newest.volgnummer).await;
-    let copy = ConsumerCopy {
-        list_file: history.dir.path().join("newest.xml"),
-        signature: history.dir.path().join("newest.xml.sig"),
-    };
-    std::fs::write(&copy.list_file, &bytes).unwrap();
-    std::fs::write(&copy.signature, &signature).unwrap();
+    let copy = consumer_copy(
+        &history.node,
+        ListKind::Whitelist,
+        newest.volgnummer,
+        history.dir.path(),
+        "newest",
+    )
+    .await;
     let request = RestoreRequest {
         bundles: history.bundles.clone(),
         copies: vec![copy, history.copy.clone()],

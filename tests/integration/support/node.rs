@@ -82,6 +82,25 @@ pub async fn published(node: &Node, list: ListKind, n: Volgnummer) -> (Vec<u8>, 
     (assemble(&stored).unwrap(), stored.signature)
 }
 
+/// A consumer node's copy of version `n` of `list`: `NAME.xml` and `NAME.xml.sig` in `dir`,
+/// as `archive restore --copy` takes them.
+pub async fn consumer_copy(
+    node: &Node,
+    list: ListKind,
+    n: Volgnummer,
+    dir: &std::path::Path,
+    name: &str,
+) -> stelselnode::archive::ConsumerCopy {
+    let (bytes, signature) = published(node, list, n).await;
+    let copy = stelselnode::archive::ConsumerCopy {
+        list_file: dir.join(format!("{name}.xml")),
+        signature: dir.join(format!("{name}.xml.sig")),
+    };
+    std::fs::write(&copy.list_file, &bytes).unwrap();
+    std::fs::write(&copy.signature, &signature).unwrap();
+    copy
+}
+
 /// The entries of every list's current published version, parsed back from the stored bytes.
 pub async fn published_entries(node: &Node) -> BTreeMap<ListKind, ListEntries> {
     let mut lists = BTreeMap::new();
