@@ -89,6 +89,15 @@ fetch_all() { # $1: directory
         grep -i '^etag:' "$1/$list.headers" | tr -d '\r' | cut -d' ' -f2 > "$1/$list.etag"
     done
 }
+# Waits until the served Whitelist names host $1.
+served_has() {
+    local body
+    for _ in $(seq 1 100); do
+        body=$("${node_curl[@]}" https://localhost:8443/lists/whitelist) && [[ $body == *"$1"* ]] && return 0
+        sleep 0.1
+    done
+    echo "FAILED: the Whitelist does not name $1" >&2; exit 1
+}
 consumer_verify() { # $1: directory, $2: list
     "$bin" verify --list-file "$1/$2.xml" --signature "$1/$2.xml.sig" --ca dev/ca.pem --state consumer.json >/dev/null
 }
@@ -98,7 +107,7 @@ for backend in ${BACKENDS:-sqlite postgres}; do
     case $backend in
         sqlite) db_file="$work/sqlite.db"; rm -f "$db_file"*; url="sqlite://$db_file" ;;
         postgres) [ -n "$pg_dir" ] || start_postgres; db_name=drill
-            psql_ -d postgres -c "DROP DATABASE IF EXISTS drill" -c "CREATE DATABASE drill" >/dev/null
+            psql_ -d postgres -c "DROP DATABASE IF EXISTS drill" -c "CREATE DATABASE drill" >/dev/null 2>&1
             url="postgres://postgres@127.0.0.1:55498/drill" ;;
     esac
     export STELSELNODE_DATABASE_URL=$url STELSELNODE_LOG=warn
@@ -116,9 +125,7 @@ z = ZoneInfo("Europe/Amsterdam"); print(int(datetime.now(z).replace(hour=0, minu
     printf '{"list":"whitelist","operation":"upsert","base_version":0,"entry":{"hostname":"drill.example.com"},"on_behalf_of":"Drill","reference":"DRILL-AFTER"}' > after.json
     id=$(staff loket submit after.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
     staff beheer approve "$id" >/dev/null
-    for _ in $(seq 1 100); do
-        "${node_curl[@]}" https://localhost:8443/lists/whitelist | grep -q drill.example.com && break; sleep 0.1
-    done
+    served_has drill.example.com
     fetch_all before
     for list in whitelist gnl ocl zal; do consumer_verify before "$list"; done
     counted=$(counts)
@@ -154,9 +161,10 @@ z = ZoneInfo("Europe/Amsterdam"); print(int(datetime.now(z).replace(hour=0, minu
     printf '{"list":"whitelist","operation":"upsert","base_version":0,"entry":{"hostname":"drill2.example.com"},"on_behalf_of":"Drill","reference":"DRILL-NEXT"}' > next.json
     id=$(staff loket submit next.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
     staff beheer approve "$id" >/dev/null
-    for _ in $(seq 1 100); do
-        "${node_curl[@]}" https://localhost:8443/lists/whitelist | grep -q drill2.example.com && break; sleep 0.1
-    done
+    served_has drill2.example.com
+    # The change published after the last bundle came back with the consumer's copy, into
+    # the working state: the next version keeps it.
+    served_has drill.example.com
     mkdir -p next; fetch_all next
     consumer_verify next whitelist
     expected=$(( $(cat before/whitelist.volgnummer) + 1000 + 1 ))

@@ -327,8 +327,14 @@ async fn restore(
     );
     for (list, restored) in &report.lists {
         println!(
-            "{list}: last Volgnummer recovered {} ({} from consumer copies); publishes {} next",
-            restored.last_recovered, restored.adopted, restored.next_volgnummer
+            "{list}: last Volgnummer recovered {} ({} from consumer copies); publishes {} next{}",
+            restored.last_recovered,
+            restored.adopted,
+            restored.next_volgnummer,
+            match restored.working_state_from_version {
+                true => "; working state: the content of the last version recovered",
+                false => "",
+            }
         );
     }
     let mutations: Vec<String> = report

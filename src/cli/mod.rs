@@ -74,10 +74,11 @@ enum Command {
         #[arg(long)]
         confirm_mass_change: bool,
     },
-    /// Check a fetched list as a consumer: signature, validity window, rollback.
+    /// Check a fetched list as a consumer: signature, validity window, rollback, fork.
     ///
     /// Exit status: 0 current, 3 valid but superseded (in its grace period), 4 signature or
-    /// content invalid, 5 outside its validity, 6 rollback (not newer than the state), 1 error.
+    /// content invalid, 5 outside its validity, 6 rollback (not newer than the state) or fork
+    /// (the next Volgnummer naming another predecessor), 1 error.
     Verify(consumer::VerifyArgs),
     /// Staff commands against a running node's admin listener, with your client certificate.
     Mutation {

@@ -30,6 +30,7 @@ on_both_backends!(
     a_flipped_byte_or_a_copy_that_does_not_follow_writes_nothing,
     a_database_that_holds_anything_is_refused,
     the_newest_versions_recovered_are_served_as_they_were_when_the_operator_says_so,
+    format_1_bundles_still_verify_and_restore_with_the_last_version_as_working_state,
     a_restored_list_is_published_before_it_is_served_and_a_half_restored_database_not_at_all,
 );
 
@@ -101,9 +102,15 @@ async fn history(db: TestDatabase) -> History {
     node.clock.set(day(2));
     let second_bundle = export("b2", day(2), Some(first_bundle.clone())).await;
 
-    // After the last bundle: one version a consumer copied, one that will be lost.
+    // After the last bundle: a change approved and published, which a consumer copied, and
+    // one more version that will be lost.
     node.clock.set(day(2) + Duration::hours(1));
-    let copied = node.publish(ListKind::Whitelist).await;
+    let after = workflow
+        .submit(&loket(), parsed(&whitelist_upsert("herstel4.medmij.nl", 0)))
+        .await
+        .unwrap();
+    workflow.approve(&beheer(), &after).await.unwrap();
+    let copied = current_whitelist(&node).await;
     let copy = consumer_copy(
         &node,
         ListKind::Whitelist,
@@ -247,15 +254,17 @@ async fn bundles_and_a_consumer_copy_rebuild_the_node_and_no_consumer_sees_a_rol
             assert_eq!(a.signature, b.signature);
         }
     }
-    // The mutations and the audit log up to the last bundle, as they were.
+    // The mutations and the audit log up to the last bundle, as they were; the change
+    // approved after it is lost as a mutation, but its publication came back with the copy,
+    // and with it into the working state.
     let all = stelselnode::storage::MutationQuery {
         limit: 100,
         ..Default::default()
     };
-    assert_eq!(
-        target.storage.mutations(&all).await.unwrap(),
-        original.mutations(&all).await.unwrap()
-    );
+    let mut in_bundles = original.mutations(&all).await.unwrap();
+    in_bundles.retain(|m| m.entry_key != "herstel4.medmij.nl");
+    assert_eq!(target.storage.mutations(&all).await.unwrap(), in_bundles);
+    assert!(restored.working_state_from_version);
     let covered = report.recovered_up_to;
     let audit = |storage: &std::sync::Arc<dyn Storage>| {
         let storage = storage.clone();
@@ -271,14 +280,13 @@ async fn bundles_and_a_consumer_copy_rebuild_the_node_and_no_consumer_sees_a_rol
     let audited = audit(original).await;
     assert!(audited.len() >= 4, "{audited:?}");
     assert_eq!(audit(&target.storage).await, audited);
-    assert_eq!(
-        target
-            .storage
-            .working_state(ListKind::Whitelist)
-            .await
-            .unwrap(),
-        original.working_state(ListKind::Whitelist).await.unwrap()
-    );
+    for list in ListKind::ALL {
+        assert_eq!(
+            target.storage.working_state(list).await.unwrap().entries,
+            original.working_state(list).await.unwrap().entries,
+            "{list}"
+        );
+    }
 
     // The restored node publishes every list past the margin before it serves; the consumer
     // that holds the lost version accepts the new one: no rollback, no fork.
@@ -573,4 +581,92 @@ async fn the_newest_versions_recovered_are_served_as_they_were_when_the_operator
     accept(&history.node, &mut consumer, next.volgnummer, &node)
         .await
         .unwrap();
+}
+
+/// `bundle` rewritten as format 1 wrote it — versions and the SLA report, records without
+/// `body_sha256` — following the MANIFEST whose SHA-256 is `previous`, signed with `key`.
+/// Returns the SHA-256 of its new MANIFEST.
+fn as_format_1(
+    bundle: &std::path::Path,
+    previous: Option<&str>,
+    key: &stelselnode::signing::SigningKey,
+) -> String {
+    use stelselnode::archive::{MANIFEST, MANIFEST_SIGNATURE};
+    for added in ["mutations.jsonl.gz", "audit.jsonl.gz", "state.jsonl.gz"] {
+        std::fs::remove_file(bundle.join(added)).unwrap();
+    }
+    let files = super::archive::walk(bundle);
+    for record in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "json"))
+    {
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
+        if let Some(fields) = json.as_object_mut() {
+            fields.remove("body_sha256");
+        }
+        std::fs::write(record, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    }
+    let text = std::fs::read_to_string(bundle.join(MANIFEST)).unwrap();
+    let mut manifest: Vec<String> = text
+        .lines()
+        .filter(|line| !line.starts_with("file "))
+        .map(|line| match line {
+            "stelselnode-archive-bundle 2" => "stelselnode-archive-bundle 1".to_owned(),
+            line if line.starts_with("previous-manifest-sha256 ") => {
+                format!("previous-manifest-sha256 {}", previous.unwrap_or("none"))
+            }
+            line => line.to_owned(),
+        })
+        .collect();
+    for file in &files {
+        let path = file.strip_prefix(bundle).unwrap().display().to_string();
+        if path == MANIFEST || path == MANIFEST_SIGNATURE {
+            continue;
+        }
+        let bytes = std::fs::read(file).unwrap();
+        let sha = stelselnode::signing::sha256_hex(&bytes);
+        manifest.push(format!("file {sha} {} {path}", bytes.len()));
+    }
+    let text = manifest.join("\n") + "\n";
+    std::fs::write(bundle.join(MANIFEST), &text).unwrap();
+    super::archive::resign(bundle, key);
+    stelselnode::signing::sha256_hex(text.as_bytes())
+}
+
+async fn format_1_bundles_still_verify_and_restore_with_the_last_version_as_working_state(
+    db: TestDatabase,
+) {
+    let history = history(db).await;
+    let (second, first) = (&history.bundles[0], &history.bundles[1]);
+    let key = &history.node.signer.key;
+    let first_sha = as_format_1(first, None, key);
+    as_format_1(second, Some(&first_sha), key);
+    let trust = BundleTrust::new(vec![history.node.signer.ca.certificate().clone()]);
+    let now = history.node.clock.now();
+    let verified = verify_bundle(first, &trust, None, now).unwrap();
+    assert_eq!(verified.manifest.format, 1);
+    verify_bundle(second, &trust, Some(&verified.state), now).unwrap();
+
+    let target = empty_like(&history.node.db).await;
+    let report = restore(&history, &target, vec![history.copy.clone()], 100)
+        .await
+        .unwrap();
+    assert!(report.mutations.is_empty());
+    assert_eq!(report.audit_records, 0);
+    for (list, restored) in &report.lists {
+        assert!(restored.working_state_from_version, "{list}");
+        assert_eq!(
+            target.storage.working_state(*list).await.unwrap().entries,
+            history
+                .node
+                .db
+                .storage
+                .working_state(*list)
+                .await
+                .unwrap()
+                .entries,
+            "{list}: the content of the last version recovered"
+        );
+    }
 }

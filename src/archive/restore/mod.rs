@@ -30,7 +30,9 @@ use chrono::{DateTime, Utc};
 use self::items::{LastBodies, SoundFiles, bundle_items};
 use self::plan::{Plan, check_copies, verify_bundles};
 use super::BundleTrust;
-use crate::domain::{ListKind, MutationStatus};
+use crate::domain::{ListKind, MutationStatus, Volgnummer};
+use crate::import::import_document;
+use crate::publication::assemble;
 use crate::storage::{AuditQuery, RestoreItem, RestoreRecord, StateLine, Storage, StorageError};
 
 pub use plan::ConsumerCopy;
@@ -48,6 +50,9 @@ pub enum RestoreError {
     Refused(Vec<String>),
     #[error("the margin must be at least {MIN_MARGIN}")]
     Margin,
+    /// A version written cannot become the working state: the restore did not finish.
+    #[error("the restore did not finish: {0}")]
+    Unusable(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -76,6 +81,9 @@ pub struct ListRestored {
     pub adopted: usize,
     /// … and the Volgnummer the node publishes next.
     pub next_volgnummer: i64,
+    /// The working state is the content of the last version recovered: it was newer than
+    /// the working state in the bundles (or the backup), or the bundles had none (format 1).
+    pub working_state_from_version: bool,
 }
 
 /// What a restore wrote.
@@ -253,7 +261,7 @@ impl Restorer {
         &self,
         end: End,
         now: DateTime<Utc>,
-    ) -> Result<(u64, BTreeMap<ListKind, ListRestored>), StorageError> {
+    ) -> Result<(u64, BTreeMap<ListKind, ListRestored>), RestoreError> {
         let End {
             copies,
             last,
@@ -280,7 +288,15 @@ impl Restorer {
             let (last_n, last_sha) = last
                 .get(&list)
                 .map_or((0, None), |(n, sha)| (*n, Some(sha.clone())));
-            let numbered = heads.get(&list).copied().unwrap_or(0).max(last_n);
+            // A version newer than the working state recovered (a consumer's copy of what was
+            // published after the export) holds changes that state lacks: publishing that
+            // state would take them back. The published content is then the working state.
+            let head = heads.get(&list).copied();
+            let from_version = last_n > 0 && head.is_none_or(|h| last_n > h);
+            if from_version {
+                self.working_state_from(list, last_n, now).await?;
+            }
+            let numbered = head.unwrap_or(0).max(last_n);
             let next_volgnummer = numbered + margin + 1;
             records.push(RestoreRecord {
                 list,
@@ -296,11 +312,41 @@ impl Restorer {
                     last_recovered: last_n,
                     adopted: adopted.get(&list).copied().unwrap_or(0),
                     next_volgnummer,
+                    working_state_from_version: from_version,
                 },
             );
         }
         self.storage.finish_restore(&records, republish).await?;
         Ok((written.versions, lists))
+    }
+
+    /// Makes the content of version `n` of `list` its working state, as an import does
+    /// (audited; entries that changed get a new version, so a mutation based on the older
+    /// state is stale).
+    async fn working_state_from(
+        &self,
+        list: ListKind,
+        n: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), RestoreError> {
+        let unusable = |why: String| RestoreError::Unusable(format!("{list} version {n}: {why}"));
+        let volgnummer = Volgnummer::new(n).map_err(|e| unusable(e.to_string()))?;
+        let stored = self
+            .storage
+            .version(list, volgnummer)
+            .await?
+            .ok_or_else(|| unusable("not stored".into()))?;
+        let bytes = assemble(&stored).map_err(|e| unusable(e.to_string()))?;
+        import_document(
+            self.storage.as_ref(),
+            list,
+            &bytes,
+            "cli:archive restore",
+            now,
+        )
+        .await
+        .map_err(|e| unusable(e.to_string()))?;
+        Ok(())
     }
 }
 

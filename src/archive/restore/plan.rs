@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::archive::BundleTrust;
 use crate::archive::manifest::Manifest;
 use crate::archive::untrusted::BundleDir;
-use crate::archive::verify::{BundleState, read_signed_manifest, verify_bundle_at};
+use crate::archive::verify::{BodyCache, BundleState, read_signed_manifest, verify_bundle_at};
 use crate::domain::{ListKind, Tijdstempel, VersionRecord, Volgnummer};
 use crate::publication::{gzip, header_len};
 use crate::signing::{hex, verify_signature};
@@ -89,8 +89,9 @@ pub(super) fn verify_bundles(
     ordered.sort();
     let mut state: Option<BundleState> = None;
     let mut verified = Vec::new();
+    let mut bodies = BodyCache::default();
     for (i, (_, dir)) in ordered.into_iter().enumerate() {
-        match verify_bundle_at(&dir, trust, state.as_ref(), None) {
+        match verify_bundle_at(&dir, trust, state.as_ref(), None, &mut bodies) {
             Ok(v) => {
                 let first = i == 0;
                 let starts =

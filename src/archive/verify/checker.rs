@@ -17,29 +17,46 @@ use crate::domain::ListKind;
 use crate::signing::{hex, verify_signature_of_digest};
 use crate::storage::RestoreRecord;
 
-/// The last body decompressed: consecutive versions of a list mostly share one (heartbeats),
-/// so each body is decompressed once and kept while it is used — one version's bytes in memory.
+/// The last body decompressed of each list: consecutive versions of a list mostly share one
+/// (heartbeats), also across the bundles a restore verifies one after the other, so each body
+/// is decompressed once and kept while it is used — one version's bytes per list in memory.
+/// A body is known by the SHA-256 of its gzip file, which the signed MANIFEST vouched for:
+/// the same digest, the same bytes, whichever bundle they came from.
 #[derive(Default)]
-struct BodyCache {
-    path: String,
-    bytes: Vec<u8>,
+pub struct BodyCache {
+    by_list: BTreeMap<ListKind, (String, Vec<u8>)>,
 }
 
 impl BodyCache {
-    /// The body at `path`, decompressed; at most `limit` bytes are inflated (one more shows it
-    /// is longer), `limit` coming from a record whose digest held.
-    fn get(&mut self, bundle: &BundleDir, path: &str, limit: u64) -> Result<&[u8], String> {
-        if self.path != path {
-            self.path.clear();
-            self.bytes.clear();
+    /// The body of a `list` version at `path`, whose gzip file has `gzip_sha256`,
+    /// decompressed; at most `limit` bytes are inflated (one more shows it is longer), `limit`
+    /// coming from a record whose digest held.
+    fn get(
+        &mut self,
+        bundle: &BundleDir,
+        list: ListKind,
+        path: &str,
+        gzip_sha256: &str,
+        limit: u64,
+    ) -> Result<&[u8], String> {
+        let (known, bytes) = self.by_list.entry(list).or_default();
+        if known != gzip_sha256 {
+            known.clear();
+            // The old body goes before the new one is read: one body per list in memory,
+            // reserved at its size (growing by doubling would hold half as much again).
+            *bytes = Vec::new();
+            let wanted = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+            bytes
+                .try_reserve_exact(wanted)
+                .map_err(|_| format!("{path} is larger than this machine can hold"))?;
             let file = std::io::BufReader::new(bundle.open(path).map_err(|e| e.to_string())?);
             GzDecoder::new(file)
                 .take(limit.saturating_add(1))
-                .read_to_end(&mut self.bytes)
+                .read_to_end(bytes)
                 .map_err(|_| format!("{path} is not a gzip stream"))?;
-            self.path = path.to_owned();
+            gzip_sha256.clone_into(known);
         }
-        Ok(&self.bytes)
+        Ok(bytes)
     }
 }
 
@@ -59,19 +76,24 @@ pub(super) struct Checker<'a> {
     bundle: BundleDir,
     trust: &'a BundleTrust,
     pub(super) problems: Vec<Problem>,
-    bodies: BodyCache,
-    /// The files whose digest and size matched the signed MANIFEST: the only ones read.
-    sound: BTreeSet<String>,
+    bodies: &'a mut BodyCache,
+    /// The files whose digest and size matched the signed MANIFEST — the only ones read —
+    /// with that digest.
+    sound: BTreeMap<String, String>,
 }
 
 impl<'a> Checker<'a> {
-    pub(super) fn new(bundle: BundleDir, trust: &'a BundleTrust) -> Self {
+    pub(super) fn new(
+        bundle: BundleDir,
+        trust: &'a BundleTrust,
+        bodies: &'a mut BodyCache,
+    ) -> Self {
         Self {
             bundle,
             trust,
             problems: Vec::new(),
-            bodies: BodyCache::default(),
-            sound: BTreeSet::new(),
+            bodies,
+            sound: BTreeMap::new(),
         }
     }
 }
@@ -83,7 +105,7 @@ impl Checker<'_> {
 
     /// Whether the file's digest and size matched the MANIFEST.
     pub(super) fn sound_contains(&self, path: &str) -> bool {
-        self.sound.contains(path)
+        self.sound.contains_key(path)
     }
 
     pub(super) fn bundle(&self) -> &BundleDir {
@@ -92,7 +114,7 @@ impl Checker<'_> {
 
     /// A small file whose digest held.
     fn read_sound(&mut self, path: &str) -> Option<Vec<u8>> {
-        if !self.sound.contains(path) {
+        if !self.sound.contains_key(path) {
             return None;
         }
         match self.bundle.read(path, MAX_SMALL_FILE) {
@@ -120,7 +142,7 @@ impl Checker<'_> {
         for file in &manifest.files {
             match self.bundle.digest(&file.path, file.size) {
                 Ok((sha256, size)) if sha256 == file.sha256 && size == file.size => {
-                    self.sound.insert(file.path.clone());
+                    self.sound.insert(file.path.clone(), sha256);
                 }
                 Ok(_) => self.content(format!(
                     "{} does not match its SHA-256 and size in the MANIFEST",
@@ -193,7 +215,7 @@ impl Checker<'_> {
         if parts
             .into_iter()
             .flatten()
-            .any(|part| !self.sound.contains(part.as_str()))
+            .any(|part| !self.sound.contains_key(part.as_str()))
         {
             // Missing, or failed its digest: already reported.
             return;
@@ -206,7 +228,11 @@ impl Checker<'_> {
                 let limit = u64::try_from(v.size_bytes)
                     .unwrap_or(0)
                     .saturating_sub(header.len() as u64);
-                let bytes = match self.bodies.get(&self.bundle, body, limit) {
+                let gzip_sha256 = self.sound.get(body).cloned().unwrap_or_default();
+                let bytes = match self
+                    .bodies
+                    .get(&self.bundle, v.list, body, &gzip_sha256, limit)
+                {
                     Ok(bytes) => bytes,
                     Err(e) => {
                         self.content(format!("{name}: its body cannot be read: {e}"));

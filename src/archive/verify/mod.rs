@@ -31,6 +31,7 @@ use super::manifest::{MAX_MANIFEST_BYTES, Manifest};
 use super::untrusted::BundleDir;
 use crate::domain::ListKind;
 use crate::signing::{SignerIdentity, SignerPolicy, hex, verify_detached};
+pub(in crate::archive) use checker::BodyCache;
 use checker::Checker;
 
 mod checker;
@@ -175,16 +176,18 @@ pub fn verify_bundle(
     state: Option<&BundleState>,
     now: DateTime<Utc>,
 ) -> Result<Verified, Vec<Problem>> {
-    verify_bundle_at(dir, trust, state, Some(now))
+    verify_bundle_at(dir, trust, state, Some(now), &mut BodyCache::default())
 }
 
 /// The same; without `now`, a bundle past its `expires` is no problem (a restore after a long
-/// outage still has only the bundles it has).
+/// outage still has only the bundles it has). `bodies` may come from the bundle verified
+/// before (a restore's): a body both hold is decompressed once.
 pub(in crate::archive) fn verify_bundle_at(
     dir: &std::path::Path,
     trust: &BundleTrust,
     state: Option<&BundleState>,
     now: Option<DateTime<Utc>>,
+    bodies: &mut BodyCache,
 ) -> Result<Verified, Vec<Problem>> {
     let bundle = BundleDir::new(dir);
     let signed = read_signed_manifest(&bundle, trust).map_err(|e| vec![Problem::content(e)])?;
@@ -193,7 +196,7 @@ pub(in crate::archive) fn verify_bundle_at(
         sha256: manifest_sha256,
         signer,
     } = signed;
-    let mut c = Checker::new(bundle, trust);
+    let mut c = Checker::new(bundle, trust, bodies);
     c.check_files(&manifest);
     let by_list = c.read_records(&manifest);
     let restores = c.check_recovery(&manifest);
