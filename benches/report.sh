@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Runs every benchmark of issue 12 on this machine and writes BENCHMARKS.md: machine, date,
-# commit, each figure with its target and PASS/FAIL. Takes some 20 minutes; run it on an
+# Runs every benchmark (issue 12; the restore drill of issue 23) on this machine and writes BENCHMARKS.md: machine, date,
+# commit, each figure with its target and PASS/FAIL. Takes some 40 minutes; run it on an
 # otherwise idle machine (it is shared and noisy: serving figures are ratios of runs made side
 # by side, the rest medians).
 #
-#   benches/report.sh            (SKIP="serve mutations" leaves parts out while iterating)
+#   benches/report.sh            (SKIP="serve mutations restore" leaves parts out while iterating)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 results=$(mktemp)
@@ -36,6 +36,10 @@ fi
 if [[ $skip != *" mutations "* ]]; then
     echo "== mutation workflow under load" >&2
     NODE_BIN=$PWD/target/release/stelselnode bash benches/mutations-load.sh 10000 60 500 16 5 >&2
+fi
+if [[ $skip != *" restore "* ]]; then
+    echo "== disaster-recovery drill (a generated year, restored)" >&2
+    NODE_BIN=$PWD/target/release/stelselnode bash benches/restore-drill.sh 10000 52 >&2
 fi
 
 python3 - "$results" "$(git rev-parse --short HEAD)$(git diff --quiet || echo '+changes')" <<'PY' > BENCHMARKS.md
@@ -88,6 +92,18 @@ for r in rows:
         float(first_minute) <= 200)
     row(f"approval → new version served, 10k ZAL ({backend})", f"{float(served):.0f} ms", "≤ 300 ms", float(served) <= 300,
         "median of 5 rounds")
+
+for r in rows:
+    if r[0] != "restore":
+        continue
+    _, backend, seconds, peak_kib, largest, ready_ms = r
+    ratio = int(peak_kib) * 1024 / int(largest)
+    row(f"restore a year from its bundles ({backend})", f"{float(seconds):.1f} s", "≤ 60 s", float(seconds) <= 60,
+        "364 nightly bundles, 1 460 versions, 5 200 mutations; wall time of archive restore")
+    row(f"restore peak memory / largest version ({backend})", f"{ratio:.2f}×", "≤ 2×", ratio <= 2.0,
+        f"peak RSS {int(peak_kib) // 1024} MiB, largest version {int(largest) // 1024 // 1024} MiB")
+    row(f"empty database → /readyz 200 ({backend})", f"{int(ready_ms) / 1000:.1f} s", "≤ 120 s",
+        int(ready_ms) <= 120_000, "restore, then the node started and ready")
 
 print("# Benchmarks\n")
 print(f"Written by `benches/report.sh` on {datetime.date.today()} for commit `{commit}`.  ")

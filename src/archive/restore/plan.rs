@@ -14,7 +14,7 @@ use crate::archive::untrusted::BundleDir;
 use crate::archive::verify::{BodyCache, BundleState, read_signed_manifest, verify_bundle_at};
 use crate::domain::{ListKind, Tijdstempel, VersionRecord, Volgnummer};
 use crate::publication::{gzip, header_len};
-use crate::signing::{hex, verify_signature};
+use crate::signing::{VersionProperties, hex, sha256_hex, verify_signature_of_digest};
 use crate::storage::{RestoredVersion, StoredVersion};
 use crate::xml::parse_list;
 
@@ -150,57 +150,21 @@ pub(super) fn check_copies(
     last: &mut BTreeMap<ListKind, (i64, String)>,
 ) -> Result<Adoption, Vec<String>> {
     let mut problems = Vec::new();
-    let mut checked: BTreeMap<ListKind, Vec<AdoptedCopy>> = BTreeMap::new();
+    // First each signature, over the file's digest: a copy of a version the bundles hold
+    // (the ZAL: tens of megabytes) is never held in memory.
+    let mut signed: BTreeMap<ListKind, Vec<SignedCopy>> = BTreeMap::new();
     for copy in copies {
-        let name = copy.list_file.display().to_string();
-        let read = read_bounded(&copy.list_file, MAX_COPY)
-            .and_then(|bytes| Ok((bytes, read_bounded(&copy.signature, MAX_SIGNATURE)?)));
-        let (bytes, signature) = match read {
-            Ok(read) => read,
-            Err(e) => {
-                problems.push(e);
-                continue;
-            }
-        };
-        let check = match verify_signature(&signature, &bytes, &trust.anchors, now)
-            .map_err(|e| e.to_string())
-            .and_then(|check| trust.signers.check(&check.signer).map(|_| check))
-        {
-            Ok(check) => check,
-            Err(e) => {
-                problems.push(format!("{name}: its signature does not verify: {e}"));
-                continue;
-            }
-        };
-        let p = check.properties;
-        let document = parse_list(&bytes, p.list);
-        let says_the_same = document
-            .as_ref()
-            .is_ok_and(|l| l.volgnummer == p.volgnummer && l.tijdstempel == p.tijdstempel);
-        if !says_the_same || !bytes.windows(13).any(|w| w == b"</Volgnummer>") {
-            problems.push(format!(
-                "{name}: the list does not match its signed properties"
-            ));
-            continue;
+        match SignedCopy::check(copy, trust, now) {
+            Ok(checked) => signed.entry(checked.list()).or_default().push(checked),
+            Err(e) => problems.push(e),
         }
-        checked.entry(p.list).or_default().push(AdoptedCopy {
-            volgnummer: p.volgnummer,
-            tijdstempel: p.tijdstempel,
-            valid_from: p.valid_from.instant(),
-            expires_at: p.expires_at.instant(),
-            grace_seconds: i64::try_from(p.grace_seconds).unwrap_or(i64::MAX),
-            sha256: check.list_sha256,
-            previous_sha256: p.previous_sha256,
-            bytes,
-            signature,
-        });
     }
     let mut adopted: BTreeMap<ListKind, Vec<AdoptedCopy>> = BTreeMap::new();
     let mut already_held = 0;
-    for (list, mut copies) in checked {
-        copies.sort_by_key(|c| c.volgnummer);
+    for (list, mut copies) in signed {
+        copies.sort_by_key(|c| c.properties.volgnummer);
         for copy in copies {
-            let n = copy.volgnummer.get();
+            let n = copy.properties.volgnummer.get();
             let held = last.get(&list).cloned();
             match &held {
                 Some((last_n, last_sha)) if n == *last_n && copy.sha256 == *last_sha => {
@@ -216,11 +180,10 @@ pub(super) fn check_copies(
                 }
                 _ => {}
             }
+            let previous = copy.properties.previous_sha256.as_deref();
             let follows = match &held {
-                Some((last_n, last_sha)) => {
-                    n == last_n + 1 && copy.previous_sha256.as_deref() == Some(last_sha.as_str())
-                }
-                None => n == 1 && copy.previous_sha256.is_none(),
+                Some((last_n, last_sha)) => n == last_n + 1 && previous == Some(last_sha.as_str()),
+                None => n == 1 && previous.is_none(),
             };
             if !follows {
                 let after = held.map_or("nothing".to_owned(), |(n, _)| format!("Volgnummer {n}"));
@@ -230,8 +193,13 @@ pub(super) fn check_copies(
                 ));
                 continue;
             }
-            last.insert(list, (n, copy.sha256.clone()));
-            adopted.entry(list).or_default().push(copy);
+            match copy.read() {
+                Ok(read) => {
+                    last.insert(list, (n, read.sha256.clone()));
+                    adopted.entry(list).or_default().push(read);
+                }
+                Err(e) => problems.push(e),
+            }
         }
     }
     match problems.is_empty() {
@@ -240,6 +208,77 @@ pub(super) fn check_copies(
             already_held,
         }),
         false => Err(problems),
+    }
+}
+
+/// A consumer copy whose signature held over its file's digest.
+struct SignedCopy {
+    copy: ConsumerCopy,
+    signature: Vec<u8>,
+    properties: VersionProperties,
+    sha256: String,
+}
+
+impl SignedCopy {
+    fn check(copy: &ConsumerCopy, trust: &BundleTrust, now: DateTime<Utc>) -> Result<Self, String> {
+        let name = copy.list_file.display();
+        let signature = read_bounded(&copy.signature, MAX_SIGNATURE)?;
+        let digest = file_sha256(&copy.list_file)?;
+        let check = verify_signature_of_digest(&signature, &digest, &trust.anchors, now)
+            .map_err(|e| e.to_string())
+            .and_then(|check| trust.signers.check(&check.signer).map(|_| check))
+            .map_err(|e| format!("{name}: its signature does not verify: {e}"))?;
+        Ok(Self {
+            copy: copy.clone(),
+            signature,
+            properties: check.properties,
+            sha256: check.list_sha256,
+        })
+    }
+
+    fn list(&self) -> ListKind {
+        self.properties.list
+    }
+
+    /// The copy's bytes, still those signed, saying what the signature says.
+    fn read(self) -> Result<AdoptedCopy, String> {
+        let name = self.copy.list_file.display().to_string();
+        let bytes = read_bounded(&self.copy.list_file, MAX_COPY)?;
+        if sha256_hex(&bytes) != self.sha256 {
+            return Err(format!("{name} changed while it was checked"));
+        }
+        let p = self.properties;
+        let says_the_same = parse_list(&bytes, p.list)
+            .is_ok_and(|l| l.volgnummer == p.volgnummer && l.tijdstempel == p.tijdstempel);
+        if !says_the_same || !bytes.windows(13).any(|w| w == b"</Volgnummer>") {
+            return Err(format!(
+                "{name}: the list does not match its signed properties"
+            ));
+        }
+        Ok(AdoptedCopy {
+            volgnummer: p.volgnummer,
+            tijdstempel: p.tijdstempel,
+            valid_from: p.valid_from.instant(),
+            expires_at: p.expires_at.instant(),
+            grace_seconds: i64::try_from(p.grace_seconds).unwrap_or(i64::MAX),
+            sha256: self.sha256,
+            previous_sha256: p.previous_sha256,
+            bytes,
+            signature: self.signature,
+        })
+    }
+}
+
+/// The SHA-256 of a file, read as it streams by (at most `MAX_COPY` bytes).
+fn file_sha256(path: &Path) -> Result<[u8; 32], String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let copied = std::io::copy(&mut file.take(MAX_COPY + 1), &mut hasher)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    match copied > MAX_COPY {
+        true => Err(format!("{}: larger than any list", path.display())),
+        false => Ok(hasher.finalize().into()),
     }
 }
 
