@@ -85,7 +85,8 @@ pub enum ArchiveAction {
 
 #[derive(clap::Args)]
 pub struct RestoreArgs {
-    /// Bundle directories (every one from the first export on, in any order).
+    /// Bundle directories, in any order: every one from the first export (or the oldest
+    /// still kept) to the newest.
     #[arg(required = true)]
     bundles: Vec<PathBuf>,
     #[command(flatten)]
@@ -343,6 +344,12 @@ async fn restore(
         .map(|(status, n)| format!("{n} {}", status.as_str()))
         .collect();
     println!("mutations: {}", mutations.join(", "));
+    if let Some(from) = report.recovered_from {
+        println!(
+            "the oldest bundle given starts at {from}: versions, mutations and audit records \
+             before it (in bundles no longer kept) were not restored"
+        );
+    }
     println!(
         "nothing after {} was recovered: mutations and audit records after it are lost; \
          versions after it only as far as consumer copies carried them",

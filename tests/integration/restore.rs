@@ -32,6 +32,7 @@ on_both_backends!(
     the_newest_versions_recovered_are_served_as_they_were_when_the_operator_says_so,
     format_1_bundles_still_verify_and_restore_with_the_last_version_as_working_state,
     a_restored_list_is_published_before_it_is_served_and_a_half_restored_database_not_at_all,
+    the_bundles_still_kept_restore_what_they_hold,
 );
 
 fn loket() -> Actor {
@@ -669,4 +670,41 @@ async fn format_1_bundles_still_verify_and_restore_with_the_last_version_as_work
             "{list}: the content of the last version recovered"
         );
     }
+}
+
+async fn the_bundles_still_kept_restore_what_they_hold(db: TestDatabase) {
+    let mut history = history(db).await;
+    // `archive nightly --keep` removed the older bundle. (The consumer's copy cannot be
+    // adopted now: the Whitelist version it follows was in that bundle.)
+    let oldest_kept = history.bundles.remove(0);
+    history.bundles = vec![oldest_kept];
+    let target = empty_like(&history.node.db).await;
+    let report = restore(&history, &target, Vec::new(), 100).await.unwrap();
+    assert_eq!(report.bundles, 1);
+    let day1 = t0() + Duration::days(1);
+    assert_eq!(report.recovered_from, Some(day1));
+    let original = &history.node.db.storage;
+    for list in ListKind::ALL {
+        let kept: Vec<_> = original
+            .versions(list)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|v| v.tijdstempel.instant() >= day1)
+            .map(|v| v.sha256)
+            .collect();
+        let restored: Vec<_> = target
+            .storage
+            .versions(list)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| v.sha256)
+            .collect();
+        assert!(kept.starts_with(&restored), "{list}");
+    }
+    let node = restored_node(&history, target);
+    node.services.publisher.publish_restored().await.unwrap();
+    let check = node.services.archive_check.run().await.unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
 }

@@ -60,7 +60,8 @@ pub enum RestoreError {
 /// What to restore from.
 #[derive(Debug, Clone)]
 pub struct RestoreRequest {
-    /// Bundle directories, in any order: every one from the first export on.
+    /// Bundle directories, in any order: every one from the first export on (or from the
+    /// oldest still kept) to the newest.
     pub bundles: Vec<PathBuf>,
     /// Copies of versions published after the last bundle, from consumer nodes.
     pub copies: Vec<ConsumerCopy>,
@@ -99,6 +100,9 @@ pub struct RestoreReport {
     pub recovered_up_to: DateTime<Utc>,
     /// Consumer copies of versions the bundles held already.
     pub copies_already_held: usize,
+    /// The oldest bundle given covers from here, following bundles no longer kept: versions,
+    /// mutations and audit records before it were not restored (`None`: from the first).
+    pub recovered_from: Option<DateTime<Utc>>,
 }
 
 pub struct Restorer {
@@ -159,6 +163,7 @@ impl Restorer {
                 .last()
                 .map_or(DateTime::UNIX_EPOCH, |b| b.manifest.covers_up_to),
             copies_already_held: plan.copies.already_held,
+            recovered_from: plan.bundles.first().and_then(|b| b.manifest.covers_from),
         };
         let mut last_bodies = LastBodies::new();
         let mut mutations: BTreeMap<i64, MutationStatus> = BTreeMap::new();
@@ -251,6 +256,7 @@ impl Restorer {
             audit_records: 0,
             recovered_up_to,
             copies_already_held: copies.already_held,
+            recovered_from: None,
         })
     }
 

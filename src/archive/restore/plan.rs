@@ -64,9 +64,10 @@ pub(super) struct Adoption {
     pub already_held: usize,
 }
 
-/// Verifies every bundle in chain order: the first covers from the beginning, each next one
-/// names the one before; the chain of each list runs on across them. `Err`: every problem,
-/// naming its bundle.
+/// Verifies every bundle in chain order: each names the one before it; the chain of each list
+/// runs on across them. The oldest may follow bundles no longer kept (`archive nightly
+/// --keep`): what they held is not restored, and the report says from when on it is. `Err`:
+/// every problem, naming its bundle.
 pub(super) fn verify_bundles(
     dirs: &[PathBuf],
     trust: &BundleTrust,
@@ -90,19 +91,9 @@ pub(super) fn verify_bundles(
     let mut state: Option<BundleState> = None;
     let mut verified = Vec::new();
     let mut bodies = BodyCache::default();
-    for (i, (_, dir)) in ordered.into_iter().enumerate() {
+    for (_, dir) in ordered {
         match verify_bundle_at(&dir, trust, state.as_ref(), None, &mut bodies) {
             Ok(v) => {
-                let first = i == 0;
-                let starts =
-                    v.manifest.covers_from.is_none() && v.manifest.previous_manifest.is_none();
-                if first && !starts {
-                    problems.push(format!(
-                        "{}: the oldest bundle given does not cover from the first version; \
-                         give every bundle from the first on",
-                        dir.display()
-                    ));
-                }
                 state = Some(v.state);
                 verified.push(VerifiedBundle {
                     dir,
