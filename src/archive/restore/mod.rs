@@ -282,7 +282,7 @@ impl Restorer {
         for (list, copies) in copies {
             adopted.insert(list, copies.len());
             for copy in copies {
-                let version = copy.stored(list, last_bodies.get(&list).map(String::as_str));
+                let version = copy.stored(last_bodies.get(&list).map(String::as_str));
                 last_bodies.insert(list, version.version.record.body_sha256.clone());
                 items.push(Ok(RestoreItem::Version(Box::new(version))));
             }

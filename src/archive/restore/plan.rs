@@ -12,7 +12,7 @@ use crate::archive::BundleTrust;
 use crate::archive::manifest::Manifest;
 use crate::archive::untrusted::BundleDir;
 use crate::archive::verify::{BodyCache, BundleState, read_signed_manifest, verify_bundle_at};
-use crate::domain::{ListKind, Tijdstempel, VersionRecord, Volgnummer};
+use crate::domain::{ListKind, VersionRecord};
 use crate::publication::{gzip, header_len};
 use crate::signing::{VersionProperties, hex, sha256_hex, verify_signature_of_digest};
 use crate::storage::{RestoredVersion, StoredVersion};
@@ -46,15 +46,11 @@ pub(super) struct Plan {
 
 /// A consumer copy that verified and follows the list's last recovered version.
 pub(super) struct AdoptedCopy {
-    pub bytes: Vec<u8>,
-    pub signature: Vec<u8>,
-    pub volgnummer: Volgnummer,
-    pub tijdstempel: Tijdstempel,
-    pub valid_from: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub grace_seconds: i64,
-    pub sha256: String,
-    pub previous_sha256: Option<String>,
+    bytes: Vec<u8>,
+    signature: Vec<u8>,
+    /// What its signature signs about it.
+    properties: VersionProperties,
+    sha256: String,
 }
 
 /// The consumer copies a restore adds, per list in Volgnummer order, and how many copies were
@@ -247,15 +243,10 @@ impl SignedCopy {
             ));
         }
         Ok(AdoptedCopy {
-            volgnummer: p.volgnummer,
-            tijdstempel: p.tijdstempel,
-            valid_from: p.valid_from.instant(),
-            expires_at: p.expires_at.instant(),
-            grace_seconds: i64::try_from(p.grace_seconds).unwrap_or(i64::MAX),
-            sha256: self.sha256,
-            previous_sha256: p.previous_sha256,
             bytes,
             signature: self.signature,
+            properties: p,
+            sha256: self.sha256,
         })
     }
 }
@@ -276,7 +267,8 @@ fn file_sha256(path: &Path) -> Result<[u8; 32], String> {
 impl AdoptedCopy {
     /// The copy as a stored version, split as a publication splits it; a heartbeat when its
     /// body is the one before's.
-    pub(super) fn stored(self, list: ListKind, body_before: Option<&str>) -> RestoredVersion {
+    pub(super) fn stored(self, body_before: Option<&str>) -> RestoredVersion {
+        let p = self.properties;
         let split = header_len(&self.bytes);
         let (header, body) = self.bytes.split_at(split);
         let body_sha256 = hex(&Sha256::digest(body));
@@ -285,16 +277,16 @@ impl AdoptedCopy {
             published_by: "archive restore (consumer copy)".into(),
             version: StoredVersion {
                 record: VersionRecord {
-                    list,
-                    volgnummer: self.volgnummer,
-                    tijdstempel: self.tijdstempel,
-                    valid_from: self.valid_from,
-                    expires_at: self.expires_at,
-                    grace_seconds: self.grace_seconds,
+                    list: p.list,
+                    volgnummer: p.volgnummer,
+                    tijdstempel: p.tijdstempel,
+                    valid_from: p.valid_from.instant(),
+                    expires_at: p.expires_at.instant(),
+                    grace_seconds: i64::try_from(p.grace_seconds).unwrap_or(i64::MAX),
                     superseded_at: None,
                     grace_until: None,
                     sha256: self.sha256,
-                    previous_sha256: self.previous_sha256,
+                    previous_sha256: p.previous_sha256,
                     heartbeat: body_before == Some(body_sha256.as_str()),
                     size_bytes: self.bytes.len() as i64,
                     body_sha256,
