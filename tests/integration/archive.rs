@@ -564,6 +564,36 @@ async fn retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifie
         verified.state.lists[&ListKind::Whitelist].0,
         v3.volgnummer.get()
     );
+    // Restored, the purged version stays purged and the versions that share its body keep
+    // their bytes (the purged one's placeholder gives way to the body when it comes).
+    let target = super::support::empty_like(&server.db).await;
+    let restorer = stelselnode::archive::Restorer {
+        storage: target.storage.clone(),
+        trust: parts.trust.clone(),
+    };
+    let request = stelselnode::archive::RestoreRequest {
+        bundles: vec![request.out.clone()],
+        copies: Vec::new(),
+        margin: 100,
+        republish: true,
+    };
+    restorer
+        .restore(&request, now, &mut |_, _| {})
+        .await
+        .unwrap();
+    let restored = target.storage.versions(ListKind::Whitelist).await.unwrap();
+    let purged: Vec<bool> = restored.iter().map(|v| v.purged_at.is_some()).collect();
+    assert_eq!(purged, [true, false, false]);
+    for kept in [&v2, &v3] {
+        let bytes = |storage: Arc<dyn stelselnode::storage::Storage>| async move {
+            let stored = storage.version(ListKind::Whitelist, kept.volgnummer).await;
+            stelselnode::publication::assemble(&stored.unwrap().unwrap()).unwrap()
+        };
+        assert_eq!(
+            bytes(target.storage.clone()).await,
+            bytes(server.db.storage.clone()).await
+        );
+    }
 
     // A second run finds nothing more to do.
     let again = retention.run("test").await.unwrap();

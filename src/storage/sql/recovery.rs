@@ -63,8 +63,13 @@ async fn insert_version<T: Transaction>(
     let list = record.list.as_str();
     tx.execute(
         query(
+            // A purged version may name a body that a later version still has: the bytes,
+            // when they come, replace the placeholder.
             "INSERT INTO version_bodies (sha256, size_bytes, compression, compressed, purged_at) \
-             VALUES ($1, $2, 'gzip', $3, $4) ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, 'gzip', $3, $4) ON CONFLICT (sha256) DO UPDATE \
+             SET size_bytes = excluded.size_bytes, compressed = excluded.compressed, \
+             purged_at = NULL \
+             WHERE version_bodies.purged_at IS NOT NULL AND excluded.purged_at IS NULL",
         )
         .text(record.body_sha256.as_str())
         .int(restored.body_size.unwrap_or(0))
