@@ -16,6 +16,7 @@ use super::observe::observe;
 use super::served::{RefreshError, ServeAtOnce, ServedLists};
 use super::state::AppState;
 use super::trust::{follow_trust, remember_peer};
+use super::ui::{CSRF_SECRET, CsrfKey};
 use super::{admin, audit, error, ops, read_api};
 use crate::config::Config;
 use crate::domain::ListKind;
@@ -184,7 +185,14 @@ impl Application {
             // Not fatal: the node starts not-ready and keeps trying.
             tracing::error!(error = %e, "cannot load the current versions");
         }
-        let state = web::Data::new(AppState::new(services, served, metrics, tls.clone()));
+        // The web forms' key, shared through the database: a form opened on one replica is
+        // posted to whichever the load balancer picks (issue 24).
+        let secret = services
+            .storage
+            .shared_secret(CSRF_SECRET, &CsrfKey::candidate(), services.clock.now())
+            .await?;
+        let csrf = CsrfKey::from_secret(&secret);
+        let state = web::Data::new(AppState::new(services, served, metrics, tls.clone(), csrf));
         let workers = match server.workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,

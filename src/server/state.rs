@@ -16,7 +16,7 @@ use crate::tls::{ClientIdentity, Tls};
 
 pub struct AppState {
     pub services: Services,
-    /// Signs the web forms' CSRF tokens.
+    /// Signs the web forms' CSRF tokens, with the key every replica shares.
     pub ui_csrf: CsrfKey,
     pub served: Arc<ServedLists>,
     pub metrics: Arc<Metrics>,
@@ -33,11 +33,12 @@ impl AppState {
         served: Arc<ServedLists>,
         metrics: Arc<Metrics>,
         tls: Arc<Tls>,
+        ui_csrf: CsrfKey,
     ) -> Self {
         let identities = services.config.admin.identities.clone();
         Self {
             services,
-            ui_csrf: CsrfKey::random(),
+            ui_csrf,
             served,
             metrics,
             tls,

@@ -1,6 +1,7 @@
 //! Persistence behind one small trait per concern — `ListStore` (the working state),
 //! `VersionStore`, `MutationStore`, `AuditStore`, `SlaStore`, `RetentionStore`,
-//! `RecoveryStore` (what an archive bundle carries and a restore writes back) — and
+//! `RecoveryStore` (what an archive bundle carries and a restore writes back),
+//! `SecretStore` (secrets the replicas share) — and
 //! `Storage`, all of them: a service takes the narrowest role it needs (the archive check
 //! reads versions, the audit log appends, the state cache reads the working state).
 //! The transaction logic is written once (`sql/`, one file per concern) over two backends
@@ -385,6 +386,19 @@ pub trait AuditStore: Send + Sync {
     async fn audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StorageError>;
 }
 
+/// Secrets every replica shares (issue 24).
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// The secret called `name`: the one stored, or else `candidate`, stored now. Replicas
+    /// racing to make it all get the one that was stored first.
+    async fn shared_secret(
+        &self,
+        name: &str,
+        candidate: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<u8>, StorageError>;
+}
+
 /// Every role together: what a node's database is. Each service takes the narrowest role it
 /// needs where it can (`SlaStore`, `RetentionStore`, …); the composition root
 /// (`crate::services`) holds the whole.
@@ -397,6 +411,7 @@ pub trait Storage:
     + SlaStore
     + RetentionStore
     + RecoveryStore
+    + SecretStore
     + Send
     + Sync
 {

@@ -14,11 +14,12 @@ use stelselnode::tls::NodeAccess;
 
 use super::support::TestDatabase;
 use super::support::mutations::whitelist_upsert;
-use super::support::server::{TestServer, post_form, submit, token};
+use super::support::server::{TestServer, post_form, post_form_to, submit, token};
 
 on_both_backends!(
     beheer_reviews_and_approves_in_a_real_browser,
     forged_and_cross_site_form_posts_are_refused_and_audited,
+    a_form_opened_on_one_replica_is_accepted_by_another,
 );
 
 fn write_identity(dir: &Path, name: &str, who: &Issued) -> (PathBuf, PathBuf) {
@@ -90,6 +91,44 @@ async fn beheer_reviews_and_approves_in_a_real_browser(db: TestDatabase) {
     assert!(text.contains("<Zorgaanbiedernaam>nieuwziekenhuis@medmij</Zorgaanbiedernaam>"));
     let next = before.volgnummer.get() + 1;
     assert!(text.contains(&format!("<Volgnummer>{next}</Volgnummer>")));
+}
+
+/// Behind a load balancer without affinity (issue 24): the form opened on one replica is
+/// posted to another, which accepts its token — the key is shared through the database.
+async fn a_form_opened_on_one_replica_is_accepted_by_another(db: TestDatabase) {
+    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    server.publish_all().await;
+    let pki = &server.pki;
+    let id = submit(
+        &server,
+        &pki.beheer,
+        &whitelist_upsert("medmij.nieuwexis.nl", 0),
+    )
+    .await;
+    let page = server
+        .admin_get(&pki.beheer2, &format!("/ui/mutaties/{id}"))
+        .await
+        .text();
+    let other = server.replica().await;
+    let approved = post_form_to(
+        &server,
+        &other,
+        &pki.beheer2,
+        &format!("/ui/mutaties/{id}/goedkeuren"),
+        &format!("csrf={}", token(&page)),
+        &[
+            ("Origin", "https://localhost"),
+            ("Sec-Fetch-Site", "same-origin"),
+        ],
+    )
+    .await;
+    assert_eq!(approved.status, 303, "{}", approved.text());
+    let decided = server
+        .admin_get(&pki.beheer2, &format!("/mutations/{id}"))
+        .await
+        .json();
+    assert_ne!(decided["status"], "submitted");
+    other.stop().await;
 }
 
 async fn forged_and_cross_site_form_posts_are_refused_and_audited(db: TestDatabase) {

@@ -1,8 +1,8 @@
 //! CSRF protection for the web forms. A client certificate is an ambient credential, like a
 //! cookie: a page on another origin could make the browser POST to the admin listener with it.
 //! So every state-changing form carries a token bound to the certificate and the day (HMAC
-//! with a secret of this process), and the browser's own `Sec-Fetch-Site` / `Origin` headers
-//! must say the request comes from the UI itself.
+//! with a secret every replica shares, held in the database), and the browser's own
+//! `Sec-Fetch-Site` / `Origin` headers must say the request comes from the UI itself.
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -14,14 +14,24 @@ use crate::server::AppState;
 use crate::server::audit::note;
 use crate::server::error::ApiError;
 
-/// Signs and checks tokens. The key is random per process: a form from before a restart (or
-/// from another replica behind a load balancer without affinity) is refused and shown again.
+/// Signs and checks tokens. The key is the database's `ui-csrf` secret, made by the first
+/// replica that started: a form opened on one replica (or before a restart) is accepted by
+/// every other behind a load balancer without affinity (issue 24).
 pub struct CsrfKey(hmac::Key);
 
+/// The name of the key among the node's shared secrets.
+pub const CSRF_SECRET: &str = "ui-csrf";
+
 impl CsrfKey {
-    pub fn random() -> Self {
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        Self(hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("the system has randomness"))
+    /// 32 random bytes: a candidate for the shared secret.
+    pub fn candidate() -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).expect("the system has randomness");
+        bytes
+    }
+
+    pub fn from_secret(secret: &[u8]) -> Self {
+        Self(hmac::Key::new(hmac::HMAC_SHA256, secret))
     }
 
     fn message(fingerprint: &str, day: i64) -> String {
@@ -112,7 +122,7 @@ mod tests {
 
     #[test]
     fn a_token_is_bound_to_the_certificate_and_the_day() {
-        let key = CsrfKey::random();
+        let key = CsrfKey::from_secret(&CsrfKey::candidate());
         let now: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
         let token = key.token("ab12", now);
         assert!(key.check(&token, "ab12", now));
@@ -123,7 +133,7 @@ mod tests {
         assert!(!key.check(&token, "ab12", now + Duration::days(3)));
         assert!(!key.check(&token, "cd34", now), "another certificate");
         assert!(
-            !CsrfKey::random().check(&token, "ab12", now),
+            !CsrfKey::from_secret(&CsrfKey::candidate()).check(&token, "ab12", now),
             "another process"
         );
         assert!(!key.check("not a token", "ab12", now));

@@ -19,7 +19,7 @@ mod words;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 
-pub use csrf::CsrfKey;
+pub use csrf::{CSRF_SECRET, CsrfKey};
 use layout::Viewer;
 
 use super::AppState;

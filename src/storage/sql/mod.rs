@@ -13,7 +13,7 @@
 //! This file is the query framework (parameters, rows, transactions, what a backend
 //! supplies); each concern implements its role trait of `crate::storage` in its own file:
 //! `entries.rs` (the working state), `versions.rs`, `mutations.rs`, `audit.rs`, `sla.rs`,
-//! `retention.rs`, `recovery.rs`, with the row mappers they share in `rows.rs`.
+//! `retention.rs`, `recovery.rs`, `secrets.rs`, with the row mappers they share in `rows.rs`.
 
 use std::borrow::Cow;
 
@@ -26,6 +26,7 @@ mod mutations;
 mod recovery;
 mod retention;
 mod rows;
+mod secrets;
 mod sla;
 mod versions;
 

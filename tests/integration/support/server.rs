@@ -188,6 +188,12 @@ impl TestServer {
         Self { app, ..self }
     }
 
+    /// A second replica: another node process on the same database and configuration (new
+    /// ports), as a load balancer would have beside this one.
+    pub async fn replica(&self) -> Application {
+        build(&self.config, &self.db, &self.clock).await
+    }
+
     /// `/metrics` on the ops listener.
     pub async fn metrics(&self) -> String {
         let response = plain_get(self.app.ops_address(), "/metrics").await;
@@ -323,11 +329,23 @@ pub async fn post_form(
     form: &str,
     headers: &[(&str, &str)],
 ) -> Response {
+    post_form_to(server, &server.app, who, path, form, headers).await
+}
+
+/// The same, to the admin listener of `app` (a replica of `server`).
+pub async fn post_form_to(
+    server: &TestServer,
+    app: &Application,
+    who: &Issued,
+    path: &str,
+    form: &str,
+    headers: &[(&str, &str)],
+) -> Response {
     let mut all = vec![("Content-Type", "application/x-www-form-urlencoded")];
     all.extend_from_slice(headers);
     request(
         &connector(server.pki.ca.certificate(), Some(who)),
-        server.app.admin_address(),
+        app.admin_address(),
         "POST",
         path,
         &all,

@@ -1,0 +1,8 @@
+-- Secrets every replica of the node must share (issue 24): the web forms' CSRF key, so a form
+-- opened on one replica is accepted by another behind a load balancer without affinity. Made
+-- once by the first replica that needs one; never exported in a bundle.
+CREATE TABLE node_secrets (
+    name       TEXT PRIMARY KEY,
+    secret     BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
