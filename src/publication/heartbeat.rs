@@ -65,9 +65,9 @@ impl Publisher {
     /// Publishes every list a restore left unpublished (issue 23): its newest version is the
     /// last one recovered, below the restore's `next_volgnummer`, and a consumer may hold a
     /// newer one, so the node must not serve it (unless the operator restored knowing the
-    /// versions recovered were the newest: `--serve-recovered`). Called before the node serves; the content
-    /// is the restored working state, which staff had approved before the loss (a mass
-    /// change in it is not held back a second time).
+    /// versions recovered were the newest: `--serve-recovered`). Called before the node
+    /// serves; the content is the restored working state, which staff had approved before
+    /// the loss (a mass change in it is not held back a second time).
     pub async fn publish_restored(&self) -> Result<Vec<VersionRecord>, PublishError> {
         let mut published = Vec::new();
         for (list, next) in self.storage.lists_to_republish().await? {

@@ -103,3 +103,58 @@ async fn the_verifier_accepts_refuses_and_remembers() {
     assert_eq!(grace.status.code(), Some(3), "{}", stdout(&grace));
     assert!(stdout(&grace).starts_with("GRACE"));
 }
+
+/// A node that lost its database and reused the Volgnummers it had published (issue 23):
+/// the consumer refuses the reused one (rollback) and the one after it (fork), and accepts
+/// the legitimate next version.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reused_volgnummer_and_the_version_after_it_are_refused() {
+    let node_a = node(sqlite().await, KeyAlgorithm::EcdsaP256).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ca.pem"),
+        node_a.signer.ca.certificate_pem(),
+    )
+    .unwrap();
+    let state = ["--state", "state.json"];
+    node_a.clock.set(Utc::now() - Duration::minutes(3));
+    let accepted = node_a.publish(ListKind::Whitelist).await;
+    let (list, signature) = published(&node_a, ListKind::Whitelist, accepted.volgnummer).await;
+    assert_eq!(
+        verify(dir.path(), &list, &signature, &state).status.code(),
+        Some(0)
+    );
+
+    // The same network's lists, numbered again from where node A started: its version of
+    // that Volgnummer has other bytes, and the next names it, not the accepted one.
+    let node_b = node(sqlite().await, KeyAlgorithm::EcdsaP256).await;
+    let forked = tempfile::tempdir().unwrap();
+    std::fs::write(
+        forked.path().join("ca.pem"),
+        node_b.signer.ca.certificate_pem(),
+    )
+    .unwrap();
+    std::fs::copy(
+        dir.path().join("state.json"),
+        forked.path().join("state.json"),
+    )
+    .unwrap();
+    node_b.clock.set(Utc::now() - Duration::minutes(2));
+    let reused = node_b.publish(ListKind::Whitelist).await;
+    node_b.clock.set(Utc::now() - Duration::minutes(1));
+    let after = node_b.publish(ListKind::Whitelist).await;
+    assert_eq!(reused.volgnummer, accepted.volgnummer);
+    for (version, what) in [(&reused, "rollback"), (&after, "fork")] {
+        let (list, signature) = published(&node_b, ListKind::Whitelist, version.volgnummer).await;
+        let refused = verify(forked.path(), &list, &signature, &state);
+        assert_eq!(refused.status.code(), Some(6), "{}", stdout(&refused));
+        assert!(stdout(&refused).contains(what), "{}", stdout(&refused));
+    }
+
+    // Node A's own next version follows the accepted one.
+    node_a.clock.set(Utc::now() - Duration::minutes(1));
+    let next = node_a.publish(ListKind::Whitelist).await;
+    let (list, signature) = published(&node_a, ListKind::Whitelist, next.volgnummer).await;
+    let ok = verify(dir.path(), &list, &signature, &state);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+}
