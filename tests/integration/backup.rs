@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use stelselnode::archive::{BundleTrust, ConsumerCopy, RestoreRequest, Restorer};
 use stelselnode::clock::Clock;
-use stelselnode::consumer::{ConsumerState, verify_fetched};
+use stelselnode::consumer::ConsumerState;
 use stelselnode::devpki::KeyAlgorithm;
 use stelselnode::domain::{ListKind, Role};
 use stelselnode::mutations::Actor;
@@ -19,7 +19,7 @@ use stelselnode::services::Services;
 use stelselnode::storage::{MutationQuery, StorageError};
 
 use super::support::mutations::{actor, parsed, whitelist_upsert};
-use super::support::node::{Node, consumer_copy, node, published};
+use super::support::node::{Node, accept, consumer_copy, current_whitelist, node};
 use super::support::{TestDatabase, free_port, postgres, sqlite_at};
 
 fn loket() -> Actor {
@@ -143,18 +143,9 @@ async fn publish_after_backup(node: &Node) -> AfterBackup {
     node.clock.set(node.clock.now() + Duration::hours(1));
     let lost = node.publish(ListKind::Whitelist).await;
     let mut consumer = ConsumerState::default();
-    let (bytes, signature) = published(node, ListKind::Whitelist, lost.volgnummer).await;
-    let anchors = [node.signer.ca.certificate().clone()];
-    let verdict = verify_fetched(
-        &bytes,
-        &signature,
-        &anchors,
-        node.clock.now(),
-        &consumer,
-        None,
-    )
-    .unwrap();
-    consumer.accept(&verdict);
+    accept(node, &mut consumer, lost.volgnummer, node)
+        .await
+        .unwrap();
     AfterBackup {
         copy,
         consumer,
@@ -203,26 +194,13 @@ async fn adopt_into(node: &Node, restored: TestDatabase, after: AfterBackup) {
         .publish_restored()
         .await
         .unwrap();
-    let next = restored
-        .db
-        .storage
-        .current_version(ListKind::Whitelist)
-        .await
-        .unwrap()
-        .unwrap();
+    let next = current_whitelist(&restored).await;
     assert_eq!(next.volgnummer.get(), whitelist.next_volgnummer);
     assert!(next.volgnummer.get() > after.lost);
-    let (bytes, signature) = published(&restored, ListKind::Whitelist, next.volgnummer).await;
-    let anchors = [node.signer.ca.certificate().clone()];
-    verify_fetched(
-        &bytes,
-        &signature,
-        &anchors,
-        node.clock.now(),
-        &after.consumer,
-        None,
-    )
-    .unwrap();
+    let mut consumer = after.consumer.clone();
+    accept(node, &mut consumer, next.volgnummer, &restored)
+        .await
+        .unwrap();
     let check = restored.services.archive_check.run().await.unwrap();
     assert!(check.problems.is_empty(), "{:?}", check.problems);
 }

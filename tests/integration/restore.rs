@@ -12,7 +12,7 @@ use stelselnode::archive::{
     Restorer, verify_bundle,
 };
 use stelselnode::clock::Clock;
-use stelselnode::consumer::{ConsumerError, ConsumerState, verify_fetched};
+use stelselnode::consumer::ConsumerState;
 use stelselnode::devpki::KeyAlgorithm;
 use stelselnode::domain::{ListKind, MutationStatus, Role, Volgnummer};
 use stelselnode::mutations::Actor;
@@ -20,7 +20,7 @@ use stelselnode::services::Services;
 use stelselnode::storage::{RestoreRecord, Storage};
 
 use super::support::mutations::{actor, parsed, whitelist_upsert};
-use super::support::node::{Node, consumer_copy, node, published, t0};
+use super::support::node::{Node, accept, consumer_copy, current_whitelist, node, published, t0};
 use super::support::server::TestServer;
 use super::support::{TestDatabase, empty_like, execute_sql};
 
@@ -111,15 +111,7 @@ async fn history(db: TestDatabase) -> History {
         .await
         .unwrap();
     workflow.approve(&beheer(), &after).await.unwrap();
-    let copied = current_whitelist(&node).await;
-    let copy = consumer_copy(
-        &node,
-        ListKind::Whitelist,
-        copied.volgnummer,
-        dir.path(),
-        "wl",
-    )
-    .await;
+    let (_, copy) = copy_of_current_whitelist(&node, dir.path(), "wl").await;
     node.clock.set(day(2) + Duration::hours(2));
     let lost = node.publish(ListKind::Whitelist).await;
     let mut consumer = ConsumerState::default();
@@ -137,31 +129,15 @@ async fn history(db: TestDatabase) -> History {
     }
 }
 
-async fn current_whitelist(node: &Node) -> stelselnode::domain::VersionRecord {
-    let current = node.db.storage.current_version(ListKind::Whitelist).await;
-    current.unwrap().expect("a published Whitelist")
-}
-
-/// A consumer fetches version `n` of the Whitelist from `from` and checks it as
-/// `stelselnode verify --state` does.
-async fn accept(
-    signer: &Node,
-    consumer: &mut ConsumerState,
-    n: Volgnummer,
-    from: &Node,
-) -> Result<(), ConsumerError> {
-    let (bytes, signature) = published(from, ListKind::Whitelist, n).await;
-    let anchors = [signer.signer.ca.certificate().clone()];
-    let verdict = verify_fetched(
-        &bytes,
-        &signature,
-        &anchors,
-        from.clock.now(),
-        consumer,
-        None,
-    )?;
-    consumer.accept(&verdict);
-    Ok(())
+/// A consumer's copy of `node`'s current Whitelist version, in `dir` as `NAME.xml`.
+async fn copy_of_current_whitelist(
+    node: &Node,
+    dir: &std::path::Path,
+    name: &str,
+) -> (stelselnode::domain::VersionRecord, ConsumerCopy) {
+    let current = current_whitelist(node).await;
+    let copy = consumer_copy(node, ListKind::Whitelist, current.volgnummer, dir, name).await;
+    (current, copy)
 }
 
 fn restorer(node: &Node, storage: std::sync::Arc<dyn Storage>) -> Restorer {
@@ -425,15 +401,8 @@ async fn a_flipped_byte_or_a_copy_that_does_not_follow_writes_nothing(db: TestDa
     let target = empty_like(&history.node.db).await;
 
     // A copy of the lost version alone does not follow the last bundle's version.
-    let lost = current_whitelist(&history.node).await;
-    let skipping = consumer_copy(
-        &history.node,
-        ListKind::Whitelist,
-        lost.volgnummer,
-        history.dir.path(),
-        "skipping",
-    )
-    .await;
+    let (_, skipping) =
+        copy_of_current_whitelist(&history.node, history.dir.path(), "skipping").await;
     let refused = restore(&history, &target, vec![skipping], 1000)
         .await
         .unwrap_err();
@@ -537,16 +506,9 @@ async fn the_newest_versions_recovered_are_served_as_they_were_when_the_operator
     let history = history(db).await;
     let target = empty_like(&history.node.db).await;
     // Copies of both versions published after the last bundle: the newest any consumer has.
-    let newest = current_whitelist(&history.node).await;
+    let (newest, copy) =
+        copy_of_current_whitelist(&history.node, history.dir.path(), "newest").await;
     let (bytes, signature) = published(&history.node, ListKind::Whitelist, newest.volgnummer).await;
-    let copy = consumer_copy(
-        &history.node,
-        ListKind::Whitelist,
-        newest.volgnummer,
-        history.dir.path(),
-        "newest",
-    )
-    .await;
     let request = RestoreRequest {
         bundles: history.bundles.clone(),
         copies: vec![copy, history.copy.clone()],

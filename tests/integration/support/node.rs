@@ -101,6 +101,35 @@ pub async fn consumer_copy(
     copy
 }
 
+/// The current Whitelist version of `node`.
+pub async fn current_whitelist(node: &Node) -> stelselnode::domain::VersionRecord {
+    let current = node.db.storage.current_version(ListKind::Whitelist).await;
+    current.unwrap().expect("a published Whitelist")
+}
+
+/// A consumer fetches version `n` of the Whitelist from `from` (signed under `signer`'s CA)
+/// and checks it as `stelselnode verify --state` does; accepted, it goes into its state.
+pub async fn accept(
+    signer: &Node,
+    consumer: &mut stelselnode::consumer::ConsumerState,
+    n: Volgnummer,
+    from: &Node,
+) -> Result<(), stelselnode::consumer::ConsumerError> {
+    use stelselnode::clock::Clock;
+    let (bytes, signature) = published(from, ListKind::Whitelist, n).await;
+    let anchors = [signer.signer.ca.certificate().clone()];
+    let verdict = stelselnode::consumer::verify_fetched(
+        &bytes,
+        &signature,
+        &anchors,
+        from.clock.now(),
+        consumer,
+        None,
+    )?;
+    consumer.accept(&verdict);
+    Ok(())
+}
+
 /// The entries of every list's current published version, parsed back from the stored bytes.
 pub async fn published_entries(node: &Node) -> BTreeMap<ListKind, ListEntries> {
     let mut lists = BTreeMap::new();
