@@ -22,44 +22,14 @@ fi
 bin=${NODE_BIN:-$PWD/target/release/stelselnode}
 load=${LOAD_BIN:-$PWD/target/release/examples/mutation_load}
 work=$(mktemp -d /tmp/stelselnode-mutations.XXXXXX)
-pid=; pg_bin=; pg_dir=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null
-    wait 2>/dev/null
-    [ -n "$pg_dir" ] && (cd / && runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1; rm -rf "$pg_dir")
-    rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-
-wait_ready() {
-    for _ in $(seq 1 600); do
-        curl -fsS http://127.0.0.1:9100/readyz >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    echo "the node did not become ready" >&2; exit 1
-}
-
-# The dev node makes the PKI and configuration (its own database is not used below).
-STELSELNODE_LOG=warn "$bin" dev --dir dev >/dev/null & pid=$!
-wait_ready; kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+. benches/node-bench.sh
+make_dev_pki
 "$bin" --config dev/config.toml sample --zorgaanbieders "$n" --dir sample 2>/dev/null
-
-start_postgres() { # sets url
-    pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-    [ -x "$pg_bin/initdb" ] || { echo "PostgreSQL is not installed (scripts/test installs it)" >&2; exit 1; }
-    # Its own directory: the cluster runs as the postgres user, who cannot enter $work.
-    pg_dir=$(mktemp -d /tmp/stelselnode-pg.XXXXXX); chown postgres: "$pg_dir"
-    (cd / && runuser -u postgres -- "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust -E UTF8 >/dev/null)
-    (cd / && runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
-        -o "-p 55499 -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null)
-    url="postgres://postgres@127.0.0.1:55499/postgres"
-}
 
 for backend in ${BACKENDS:-sqlite postgres}; do
     case $backend in
         sqlite) url="sqlite://$work/$backend.db" ;;
-        postgres) start_postgres ;;
+        postgres) start_postgres 55499; url="postgres://postgres@127.0.0.1:55499/postgres" ;;
     esac
     export STELSELNODE_DATABASE_URL=$url STELSELNODE_LOG=warn
     config=(--config dev/config.toml)

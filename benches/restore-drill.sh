@@ -24,41 +24,15 @@ fi
 bin=${NODE_BIN:-$PWD/target/release/stelselnode}
 year=${YEAR_BIN:-$PWD/target/release/examples/drill_year}
 work=$(mktemp -d /tmp/stelselnode-drill.XXXXXX)
-pid=; pg_bin=; pg_dir=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null
-    wait 2>/dev/null
-    [ -n "$pg_dir" ] && (cd / && runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1; rm -rf "$pg_dir")
-    rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-
-wait_ready() {
-    for _ in $(seq 1 2400); do
-        curl -fsS http://127.0.0.1:9100/readyz >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    echo "the node did not become ready: $(curl -sS http://127.0.0.1:9100/readyz)" >&2; exit 1
-}
+. benches/node-bench.sh
 now_ms() { date +%s%3N; }
 
-# The dev node makes the PKI and configuration (its own database is not used below).
-STELSELNODE_LOG=warn "$bin" dev --dir dev >/dev/null & pid=$!
-wait_ready; kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+make_dev_pki
 config=(--config "$work/dev/config.toml")
 node_curl=(curl -fsS --cacert dev/ca.pem --cert dev/node.pem --key dev/node.key)
 staff() { "$bin" mutation --ca dev/ca.pem --cert "dev/$1.pem" --key "dev/$1.key" "${@:2}"; }
 
-start_postgres() {
-    pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-    [ -x "$pg_bin/initdb" ] || { echo "PostgreSQL is not installed (scripts/test installs it)" >&2; exit 1; }
-    pg_dir=$(mktemp -d /tmp/stelselnode-pg.XXXXXX); chown postgres: "$pg_dir"
-    (cd / && runuser -u postgres -- "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust -E UTF8 >/dev/null)
-    (cd / && runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
-        -o "-p 55498 -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null)
-}
-psql_() { (cd / && runuser -u postgres -- "$pg_bin/psql" -h 127.0.0.1 -p 55498 -At "$@"); }
+psql_() { (cd / && runuser -u postgres -- "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -At "$@"); }
 
 # SQL over the backend's database (instants: microseconds in SQLite, timestamptz in PostgreSQL).
 query() {
@@ -106,7 +80,7 @@ for backend in ${BACKENDS:-sqlite postgres}; do
     rm -rf archive before after consumer.json
     case $backend in
         sqlite) db_file="$work/sqlite.db"; rm -f "$db_file"*; url="sqlite://$db_file" ;;
-        postgres) [ -n "$pg_dir" ] || start_postgres; db_name=drill
+        postgres) start_postgres 55498; db_name=drill
             psql_ -d postgres -c "DROP DATABASE IF EXISTS drill" -c "CREATE DATABASE drill" >/dev/null 2>&1
             url="postgres://postgres@127.0.0.1:55498/drill" ;;
     esac
@@ -120,7 +94,7 @@ z = ZoneInfo("Europe/Amsterdam"); print(int(datetime.now(z).replace(hour=0, minu
     versions=$(query "SELECT COUNT(*) FROM versions")
 
     "$bin" "${config[@]}" serve & pid=$!
-    wait_ready
+    wait_ready 120
     # After the last bundle: a Whitelist change approved and published (only consumers keep it).
     printf '{"list":"whitelist","operation":"upsert","base_version":0,"entry":{"hostname":"drill.example.com"},"on_behalf_of":"Drill","reference":"DRILL-AFTER"}' > after.json
     id=$(staff loket submit after.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
@@ -142,7 +116,7 @@ z = ZoneInfo("Europe/Amsterdam"); print(int(datetime.now(z).replace(hour=0, minu
         --ca dev/ca.pem "${copies[@]}" --serve-recovered > restore.out
     restored=$(now_ms)
     "$bin" "${config[@]}" serve & pid=$!
-    wait_ready
+    wait_ready 120
     ready=$(now_ms)
 
     fetch_all after
