@@ -66,6 +66,10 @@ pub struct ServerConfig {
     pub signing_certificate_margin_days: u32,
     /// HTTP worker threads per listener; 0 = one per core.
     pub workers: usize,
+    /// How long a replica's lease on singleton work (the nightly archive, retention, …)
+    /// lasts without renewal: another replica takes the work over within 4/3 of this after
+    /// the holder dies.
+    pub lease_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +92,7 @@ impl Default for ServerConfig {
             refresh_interval_seconds: 2,
             signing_certificate_margin_days: 14,
             workers: 0,
+            lease_seconds: 30,
         }
     }
 }
@@ -186,8 +191,9 @@ pub struct ArchiveConfig {
     /// The CA the signing certificate chains to (PEM): the daily archive check verifies every
     /// stored signature against it (empty: digests and chain only).
     pub ca_file: String,
-    /// Where `serve` writes the nightly bundles (empty: it does not; use the systemd timer
-    /// or give it to one replica only).
+    /// Where `serve` writes the nightly bundles (empty: it does not; use the systemd timer).
+    /// The replica holding the nightly-archive lease writes them: with several replicas,
+    /// every one names the same shared directory.
     pub nightly_dir: String,
     /// How many bundles the nightly export keeps.
     pub keep_bundles: usize,
@@ -372,6 +378,9 @@ impl Config {
         }
         if !(1..=100_000).contains(&self.server.max_connections) {
             problems.push("server.max_connections must be 1 to 100000".to_owned());
+        }
+        if !(3..=600).contains(&self.server.lease_seconds) {
+            problems.push("server.lease_seconds must be 3 to 600".to_owned());
         }
         if self.server.refresh_interval_seconds == 0 {
             problems.push("server.refresh_interval_seconds must be at least 1".to_owned());

@@ -10,6 +10,7 @@
 //!   `mutations::MutationWorkflow` (submit, decide, approve-then-publish, schedule, the open
 //!   queue, release clean-up), `sla::SlaService`, the archive's `ArchiveExports`,
 //!   `ArchiveCheck` and `Retention`, `audit_log::AuditLog`.
+//! - `leases`: which replica runs each singleton job (the nightly archive, retention, …).
 //! - `services`: the composition root — `Services::build` makes all of them once, for
 //!   `serve`, `dev`, the CLI and the tests alike.
 //! - `storage`: one small trait per concern, their transaction logic written once over
@@ -36,6 +37,7 @@ pub mod devpki;
 pub mod domain;
 pub mod import;
 pub mod integrity;
+pub mod leases;
 pub mod metrics;
 pub mod mutations;
 pub mod publication;

@@ -28,6 +28,10 @@ pub struct Metrics {
     pub archive_check_last_run: prometheus::IntGauge,
     pub http_requests: IntCounterVec,
     pub http_request_duration: HistogramVec,
+    /// 1 while this replica holds a singleton job's lease (issue 24).
+    pub lease_held: IntGaugeVec,
+    /// Leases acquired, lost and released by this replica.
+    pub lease_changes: IntCounterVec,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(
@@ -153,6 +157,16 @@ impl Metrics {
                     &["listener", "route"],
                 )
                 .expect("valid metric"),
+            ),
+            lease_held: gauge(
+                "lease_held",
+                "1 while this replica holds the lease on a singleton job",
+                &["lease"],
+            ),
+            lease_changes: counter(
+                "lease_changes_total",
+                "Leases on singleton jobs acquired, lost (not given up) and released by this replica",
+                &["lease", "change"],
             ),
             registry,
         }

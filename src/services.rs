@@ -14,6 +14,7 @@ use crate::archive::{ArchiveCheck, ArchiveExports, BundleTrust, Retention};
 use crate::audit_log::AuditLog;
 use crate::clock::Clock;
 use crate::config::{Config, SigningConfig};
+use crate::leases::Leases;
 use crate::mutations::{MutationWorkflow, WorkflowSettings};
 use crate::publication::{Publisher, Settings};
 use crate::signing::{SigningError, SigningKey};
@@ -44,6 +45,8 @@ pub struct Services {
     pub exports: Arc<ArchiveExports>,
     pub retention: Arc<Retention>,
     pub audit: Arc<AuditLog>,
+    /// This replica's leases on singleton work.
+    pub leases: Arc<Leases>,
 }
 
 impl Services {
@@ -95,6 +98,11 @@ impl Services {
                 config.retention.clone(),
             )),
             audit: Arc::new(AuditLog::new(storage.clone())),
+            leases: Arc::new(Leases::new(
+                storage.clone(),
+                Leases::process_holder(),
+                std::time::Duration::from_secs(config.server.lease_seconds),
+            )),
             config: Arc::new(config.clone()),
             storage,
             clock,

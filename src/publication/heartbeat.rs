@@ -7,6 +7,7 @@ use tokio::sync::watch;
 
 use super::{PublishError, PublishOptions, Publisher};
 use crate::domain::{ListKind, VersionRecord};
+use crate::leases::Lease;
 use crate::storage::StorageError;
 
 /// The longest the heartbeat sleeps between looks, so configuration mistakes and clock
@@ -16,20 +17,24 @@ const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(60);
 const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Publisher {
-    /// Lists whose current version is within `refresh_before` of expiry now, and lists whose
-    /// last publication failed for a technical reason (a full disk, a database that was down):
-    /// they are tried again every minute, so the node recovers without a restart.
-    pub async fn heartbeat_due(&self) -> Result<Vec<ListKind>, StorageError> {
+    /// Lists whose current version is within `refresh_before` of expiry now (when
+    /// `renew_expiring`: on the replica holding the heartbeat lease), and lists whose last
+    /// publication on this replica failed for a technical reason (a full disk, a database that
+    /// was down): they are tried again every minute, so the node recovers without a restart.
+    pub async fn heartbeat_due(&self, renew_expiring: bool) -> Result<Vec<ListKind>, StorageError> {
         let now = self.clock.now();
         let mut due = Vec::new();
         for list in ListKind::ALL {
             let failed = self.health(list).last_failure.is_some();
             if failed
-                || self
-                    .storage
-                    .current_version(list)
-                    .await?
-                    .is_some_and(|current| current.expires_at - now <= self.settings.refresh_before)
+                || renew_expiring
+                    && self
+                        .storage
+                        .current_version(list)
+                        .await?
+                        .is_some_and(|current| {
+                            current.expires_at - now <= self.settings.refresh_before
+                        })
             {
                 due.push(list);
             }
@@ -37,11 +42,13 @@ impl Publisher {
         Ok(due)
     }
 
-    /// Re-publishes every list whose validity is running out or whose last publication
-    /// failed; failures are logged and kept for health.
-    pub async fn heartbeat_tick(&self) -> Vec<(ListKind, Result<VersionRecord, PublishError>)> {
+    /// Re-publishes every list `heartbeat_due`; failures are logged and kept for health.
+    pub async fn heartbeat_tick(
+        &self,
+        renew_expiring: bool,
+    ) -> Vec<(ListKind, Result<VersionRecord, PublishError>)> {
         let mut outcomes = Vec::new();
-        let due = match self.heartbeat_due().await {
+        let due = match self.heartbeat_due(renew_expiring).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::error!(error = %e, "heartbeat cannot read the current versions");
@@ -84,10 +91,11 @@ impl Publisher {
         Ok(published)
     }
 
-    /// Runs the heartbeat until `shutdown` turns true.
-    pub async fn run_heartbeat(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    /// Runs the heartbeat until `shutdown` turns true: every replica retries its own failed
+    /// publications; the one holding `lease` also renews expiring versions.
+    pub async fn run_heartbeat(self: Arc<Self>, lease: Lease, mut shutdown: watch::Receiver<bool>) {
         loop {
-            self.heartbeat_tick().await;
+            self.heartbeat_tick(lease.held()).await;
             let failing = ListKind::ALL
                 .into_iter()
                 .any(|list| self.health(list).last_failure.is_some());

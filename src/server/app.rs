@@ -20,6 +20,7 @@ use super::ui::{CSRF_SECRET, CsrfKey};
 use super::{admin, audit, error, ops, read_api};
 use crate::config::Config;
 use crate::domain::ListKind;
+use crate::leases::Singleton;
 use crate::metrics::Metrics;
 use crate::services::{Services, signing_key};
 use crate::tls::{Peer, Tls};
@@ -242,33 +243,43 @@ impl Application {
         let (shutdown, _) = watch::channel(false);
         let publisher = services.publisher.clone();
         tokio::spawn(async move { publisher.warm_up().await });
-        tokio::spawn(
-            services
-                .publisher
-                .clone()
-                .run_heartbeat(shutdown.subscribe()),
-        );
+        // Singleton work runs on the replica holding its lease (`crate::leases`).
+        let leases = &services.leases;
+        tokio::spawn(services.publisher.clone().run_heartbeat(
+            leases.keep(Singleton::Heartbeat, shutdown.subscribe()),
+            shutdown.subscribe(),
+        ));
         tokio::spawn(services.workflow.clone().run_schedule(shutdown.subscribe()));
         tokio::spawn(refresh_loop(state.clone(), shutdown.subscribe()));
-        tokio::spawn(services.sla.clone().run(shutdown.subscribe()));
-        tokio::spawn(
-            services
-                .retention
-                .clone()
-                .run_schedule(shutdown.subscribe()),
-        );
-        tokio::spawn(
-            services
-                .archive_check
-                .clone()
-                .run_schedule(shutdown.subscribe()),
-        );
+        let sla = services.sla.clone();
+        tokio::spawn(leases.clone().run_while_held(
+            Singleton::SlaRounds,
+            shutdown.subscribe(),
+            move |stop| sla.clone().run(stop),
+        ));
+        let retention = services.retention.clone();
+        tokio::spawn(leases.clone().run_while_held(
+            Singleton::Retention,
+            shutdown.subscribe(),
+            move |stop| retention.clone().run_schedule(stop),
+        ));
+        let check = services.archive_check.clone();
+        tokio::spawn(leases.clone().run_while_held(
+            Singleton::ArchiveCheck,
+            shutdown.subscribe(),
+            move |stop| check.clone().run_schedule(stop),
+        ));
         let archive = &services.config.archive;
         if !archive.nightly_dir.is_empty() {
-            tokio::spawn(services.exports.clone().run_nightly(
+            let (exports, dir, keep) = (
+                services.exports.clone(),
                 PathBuf::from(&archive.nightly_dir),
                 archive.keep_bundles,
+            );
+            tokio::spawn(leases.clone().run_while_held(
+                Singleton::NightlyArchive,
                 shutdown.subscribe(),
+                move |stop| exports.clone().run_nightly(dir.clone(), keep, stop),
             ));
         }
         let [node_address, admin_address, ops_address]: [SocketAddr; 3] =

@@ -1,5 +1,5 @@
-//! The ops listener: liveness, readiness (failing closed, SPEC §8; the database answering)
-//! and metrics.
+//! The ops listener: liveness, readiness (failing closed, SPEC §8; the database answering),
+//! metrics, and who holds the singleton jobs' leases.
 
 use actix_web::{HttpResponse, web};
 use chrono::Duration;
@@ -14,7 +14,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),
     )
     .route("/readyz", web::get().to(readyz))
-    .route("/metrics", web::get().to(metrics));
+    .route("/metrics", web::get().to(metrics))
+    .route("/leases", web::get().to(leases));
+}
+
+/// Who holds each singleton job's lease, as the database says, and this replica's name.
+async fn leases(state: web::Data<AppState>) -> HttpResponse {
+    let leases = &state.services.leases;
+    match state.services.storage.leases().await {
+        Ok(records) => HttpResponse::Ok().json(json!({
+            "this_replica": leases.holder(),
+            "leases": records.iter().map(|r| json!({
+                "name": r.name,
+                "holder": r.holder,
+                "fence": r.fence,
+                "expires_in_seconds": r.expires_in.num_milliseconds() as f64 / 1000.0,
+            })).collect::<Vec<_>>(),
+        })),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the leases");
+            HttpResponse::ServiceUnavailable()
+                .json(json!({ "error": "the database cannot be used" }))
+        }
+    }
 }
 
 /// Why the node is not ready; empty when it is.
@@ -118,10 +140,27 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(body)
 }
 
-/// The gauges that describe the state now: lists, CRLs, the signing certificate, refusals.
+/// The gauges that describe the state now: lists, CRLs, the signing certificate, refusals,
+/// leases.
 fn set_state_gauges(state: &AppState) {
     let now = state.services.clock.now();
     let m = &state.metrics;
+    let leases = state.services.leases.status();
+    for job in crate::leases::Singleton::ALL {
+        let status = leases.get(&job).copied().unwrap_or_default();
+        m.lease_held
+            .with_label_values(&[job.as_str()])
+            .set(i64::from(status.fence.is_some()));
+        for (change, count) in [
+            ("acquired", status.acquired),
+            ("lost", status.lost),
+            ("released", status.released),
+        ] {
+            // Mirrors the lease keeper's own count, which only grows.
+            let counter = m.lease_changes.with_label_values(&[job.as_str(), change]);
+            counter.inc_by(count.saturating_sub(counter.get()));
+        }
+    }
     for list in ListKind::ALL {
         let health = state.services.publisher.health(list);
         m.publication_failing

@@ -1,7 +1,7 @@
 //! Persistence behind one small trait per concern — `ListStore` (the working state),
 //! `VersionStore`, `MutationStore`, `AuditStore`, `SlaStore`, `RetentionStore`,
 //! `RecoveryStore` (what an archive bundle carries and a restore writes back),
-//! `SecretStore` (secrets the replicas share) — and
+//! `SecretStore` (secrets the replicas share), `LeaseStore` (who runs singleton work) — and
 //! `Storage`, all of them: a service takes the narrowest role it needs (the archive check
 //! reads versions, the audit log appends, the state cache reads the working state).
 //! The transaction logic is written once (`sql/`, one file per concern) over two backends
@@ -399,6 +399,38 @@ pub trait SecretStore: Send + Sync {
     ) -> Result<Vec<u8>, StorageError>;
 }
 
+/// A lease on singleton work as the database keeps it (issue 24).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRecord {
+    pub name: String,
+    pub holder: String,
+    /// Grows by one each time the lease changes hands.
+    pub fence: i64,
+    /// By the database's clock; negative once expired.
+    pub expires_in: chrono::Duration,
+}
+
+/// Leases on singleton work, judged by the database's clock (never a replica's).
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes the lease `name` for `holder` until `ttl` from now, when it is free or expired,
+    /// or extends it when `holder` holds it already. Returns the lease's fence when `holder`
+    /// holds it afterwards: a holder that gets a fence other than the one it held lost the
+    /// lease in between. Replicas racing for a free lease: one gets it.
+    async fn claim_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<i64>, StorageError>;
+    /// Ends the lease now, when `holder` still holds it with `fence`, so another replica
+    /// need not wait for it to expire.
+    async fn release_lease(&self, name: &str, holder: &str, fence: i64)
+    -> Result<(), StorageError>;
+    /// Every lease, by name.
+    async fn leases(&self) -> Result<Vec<LeaseRecord>, StorageError>;
+}
+
 /// Every role together: what a node's database is. Each service takes the narrowest role it
 /// needs where it can (`SlaStore`, `RetentionStore`, …); the composition root
 /// (`crate::services`) holds the whole.
@@ -412,6 +444,7 @@ pub trait Storage:
     + RetentionStore
     + RecoveryStore
     + SecretStore
+    + LeaseStore
     + Send
     + Sync
 {

@@ -126,6 +126,11 @@ impl Backend for PostgresBackend {
         ))
     }
 
+    fn now_micros(&self) -> &'static str {
+        // The wall clock now, not the transaction's start.
+        "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT"
+    }
+
     fn after_explicit_ids(&self) -> &'static [&'static str] {
         &[
             "SELECT setval(pg_get_serial_sequence('mutations', 'id'), \

@@ -208,6 +208,10 @@ impl Backend for SqliteBackend {
         })
     }
 
+    fn now_micros(&self) -> &'static str {
+        "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
+    }
+
     async fn backup(&self, out: &std::path::Path) -> Result<u64, StorageError> {
         self.still_there()?;
         backup::vacuum_into(&self.pool, out).await

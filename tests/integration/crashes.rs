@@ -5,119 +5,25 @@
 //! stored version verifies with `stelselnode verify`, and the current published set is
 //! consistent.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
 
-use stelselnode::admin_client::{AdminClient, StaffRequest};
+use stelselnode::admin_client::StaffRequest;
 use stelselnode::domain::{ListEntries, ListKind, MutationStatus};
 use stelselnode::integrity;
 use stelselnode::publication::assemble;
 use stelselnode::storage::{self, Storage};
 use stelselnode::xml::parse_list;
 
-use super::support::http_client::plain_get;
-use super::support::{free_port, official_example, postgres_url};
+use super::support::postgres_url;
+use super::support::process::NodeFiles;
 
 /// How often the node is killed, per backend.
 const KILLS: usize = 20;
-
-/// A node directory with certificates and configuration, the official example lists
-/// imported and published, on `database_url`.
-struct NodeFiles {
-    dir: PathBuf,
-    database_url: String,
-    ports: [u16; 3],
-}
-
-impl NodeFiles {
-    fn prepare(dir: &Path, database_url: String) -> Self {
-        stelselnode::dev::prepare(dir).unwrap();
-        let files = Self {
-            dir: dir.to_owned(),
-            database_url,
-            ports: [free_port(), free_port(), free_port()],
-        };
-        files.run(&["migrate"]);
-        for list in ListKind::ALL {
-            let file = official_example(list);
-            files.run(&["import", "--list", list.as_str(), file.to_str().unwrap()]);
-        }
-        files.run(&["publish", "--all", "--confirm-mass-change"]);
-        files
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_stelselnode"));
-        let config = self.dir.join("config.toml");
-        command
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .env("STELSELNODE_DATABASE_URL", &self.database_url)
-            .env("STELSELNODE_LOG", "warn")
-            .env(
-                "STELSELNODE_SERVER_NODE_LISTEN",
-                format!("127.0.0.1:{}", self.ports[0]),
-            )
-            .env(
-                "STELSELNODE_SERVER_ADMIN_LISTEN",
-                format!("127.0.0.1:{}", self.ports[1]),
-            )
-            .env(
-                "STELSELNODE_SERVER_OPS_LISTEN",
-                format!("127.0.0.1:{}", self.ports[2]),
-            );
-        command
-    }
-
-    fn run(&self, args: &[&str]) {
-        let output = self.command(args).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
-    /// Starts `serve` and waits until it is ready.
-    async fn serve(&self) -> Child {
-        let child = self
-            .command(&["serve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let ops = std::net::SocketAddr::from(([127, 0, 0, 1], self.ports[2]));
-        for _ in 0..300 {
-            if std::net::TcpStream::connect(ops).is_ok()
-                && plain_get(ops, "/readyz").await.status == 200
-            {
-                return child;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let mut child = child;
-        child.kill().unwrap();
-        child.wait().unwrap();
-        panic!("the node did not become ready");
-    }
-
-    fn client(&self, who: &str) -> AdminClient {
-        let file = |name: String| self.dir.join(name);
-        AdminClient::new(
-            &format!("https://localhost:{}", self.ports[1]),
-            &file("ca.pem".into()),
-            &file(format!("{who}.pem")),
-            &file(format!("{who}.key")),
-        )
-        .unwrap()
-    }
-}
 
 /// What the staff saw answered: mutations created, and approvals answered 200 (with the
 /// status the answer gave).

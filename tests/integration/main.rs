@@ -33,6 +33,7 @@ mod faults;
 mod fuzz;
 mod hostile_bundles;
 mod hostile_input;
+mod leases;
 mod mutation_storage;
 mod mutation_workflow;
 mod openapi;

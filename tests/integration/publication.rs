@@ -376,15 +376,21 @@ async fn the_heartbeat_renews_validity_before_expiry(db: TestDatabase) {
     assert!(
         node.services
             .publisher
-            .heartbeat_due()
+            .heartbeat_due(true)
             .await
             .unwrap()
             .is_empty()
     );
-    assert!(node.services.publisher.heartbeat_tick().await.is_empty());
+    assert!(
+        node.services
+            .publisher
+            .heartbeat_tick(true)
+            .await
+            .is_empty()
+    );
     // Inside it: the Whitelist is re-published with the same content and a new window.
     node.clock.advance(Duration::seconds(2));
-    let outcomes = node.services.publisher.heartbeat_tick().await;
+    let outcomes = node.services.publisher.heartbeat_tick(true).await;
     assert_eq!(outcomes.len(), 1);
     let renewed = outcomes.into_iter().next().unwrap().1.unwrap();
     assert!(renewed.heartbeat);
@@ -394,7 +400,7 @@ async fn the_heartbeat_renews_validity_before_expiry(db: TestDatabase) {
     assert!(
         node.services
             .publisher
-            .heartbeat_due()
+            .heartbeat_due(true)
             .await
             .unwrap()
             .is_empty()

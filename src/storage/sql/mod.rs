@@ -13,7 +13,7 @@
 //! This file is the query framework (parameters, rows, transactions, what a backend
 //! supplies); each concern implements its role trait of `crate::storage` in its own file:
 //! `entries.rs` (the working state), `versions.rs`, `mutations.rs`, `audit.rs`, `sla.rs`,
-//! `retention.rs`, `recovery.rs`, `secrets.rs`, with the row mappers they share in `rows.rs`.
+//! `retention.rs`, `recovery.rs`, `secrets.rs`, `leases.rs`, with the row mappers they share in `rows.rs`.
 
 use std::borrow::Cow;
 
@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 
 mod audit;
 mod entries;
+mod leases;
 mod mutations;
 mod recovery;
 mod retention;
@@ -188,6 +189,8 @@ pub(super) trait Backend: Send + Sync + 'static {
     fn after_explicit_ids(&self) -> &'static [&'static str] {
         &[]
     }
+    /// The database's clock in microseconds since 1970, as an SQL expression.
+    fn now_micros(&self) -> &'static str;
     /// See `Storage::backup`.
     async fn backup(&self, out: &std::path::Path) -> Result<u64, StorageError>;
 }

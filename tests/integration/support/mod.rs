@@ -1,11 +1,12 @@
 //! The shared test support: real databases on both backends (this file), the independent
 //! verifiers (xmllint, xmlsec1), a node without listeners (`node`), a node with its
-//! listeners over real mutual TLS (`server`), the wire-level HTTPS client that sees TLS
+//! listeners over real mutual TLS (`server`), a node as a process (`process`), the wire-level HTTPS client that sees TLS
 //! alerts (`http_client`), and mutations as staff make them (`mutations`).
 
 pub mod http_client;
 pub mod mutations;
 pub mod node;
+pub mod process;
 pub mod promtool;
 pub mod random;
 pub mod receivers;
