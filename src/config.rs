@@ -126,7 +126,8 @@ pub struct SigningConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH` (embedded default) or `postgres://USER@HOST/DB`.
+    /// `sqlite://PATH` (embedded default) or `postgres://USER@HOST/DB`; PostgreSQL may name
+    /// several hosts, libpq style (`postgres://U@H1:5432,H2:5432/DB?target_session_attrs=read-write`).
     pub url: String,
 }
 

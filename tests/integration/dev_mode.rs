@@ -4,21 +4,11 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 
 use super::support::http_client::{plain_get, request};
-
-fn issued(dir: &std::path::Path, name: &str) -> stelselnode::devpki::Issued {
-    let certificate_pem = std::fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap();
-    let key_pem = std::fs::read_to_string(dir.join(format!("{name}.key"))).unwrap();
-    stelselnode::devpki::Issued {
-        certificate: CertificateDer::from_pem_slice(certificate_pem.as_bytes()).unwrap(),
-        key_der: PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes()).unwrap(),
-        certificate_pem,
-        key_pem,
-    }
-}
+use super::support::process::issued;
 
 /// The dev node, stopped when the test ends, also when an assertion fails first.
 struct Running(std::process::Child);

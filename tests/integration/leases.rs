@@ -116,36 +116,6 @@ async fn a_replica_keeps_its_lease_and_gives_it_up_when_it_stops(db: TestDatabas
     stop_second.send(true).unwrap();
 }
 
-/// Who holds each lease, as a replica's ops listener says, and that replica's own name.
-async fn lease_holders(files: &NodeFiles) -> (String, Vec<(String, String)>) {
-    let answer = plain_get(files.ops(), "/leases").await;
-    assert_eq!(answer.status, 200);
-    let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
-    let holders = body["leases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            let field = |name: &str| l[name].as_str().unwrap().to_owned();
-            (field("name"), field("holder"))
-        })
-        .collect();
-    (body["this_replica"].as_str().unwrap().to_owned(), holders)
-}
-
-/// Waits until `files`' replica holds every singleton lease; returns how long that took.
-async fn holds_every_lease(files: &NodeFiles) -> Duration {
-    let started = Instant::now();
-    loop {
-        let (me, holders) = lease_holders(files).await;
-        if holders.len() == Singleton::ALL.len() && holders.iter().all(|(_, h)| *h == me) {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{holders:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Waits until retention has run `runs` times (each run leaves an audit record).
 async fn retention_has_run(files: &NodeFiles, runs: usize) {
     let storage = storage::connect(&files.database_url).await.unwrap();
@@ -177,17 +147,17 @@ async fn the_replica_holding_the_leases_is_killed_and_another_takes_its_work_ove
         .with_setting("ARCHIVE_NIGHTLY_DIR", bundles.to_str().unwrap());
     let second = first.replica();
     let mut holder = first.serve().await;
-    holds_every_lease(&first).await;
+    first.holds_every_lease().await;
     let mut standby = second.serve().await;
-    let (_, holders) = lease_holders(&second).await;
-    let (first_name, _) = lease_holders(&first).await;
+    let (_, holders) = second.lease_holders().await;
+    let (first_name, _) = first.lease_holders().await;
     assert!(holders.iter().all(|(_, h)| *h == first_name), "{holders:?}");
     // Retention runs at once on the holder only.
     retention_has_run(&first, 1).await;
 
     holder.kill().unwrap(); // SIGKILL: the leases are not released
     holder.wait().unwrap();
-    let takeover = holds_every_lease(&second).await;
+    let takeover = second.holds_every_lease().await;
     // A lease lasts 3 s after its last renewal; the standby looks every second.
     assert!(
         takeover <= Duration::from_secs(3 + 1 + 2),

@@ -29,6 +29,7 @@ mod consistency;
 mod consumer;
 mod crashes;
 mod dev_mode;
+mod failover;
 mod faults;
 mod fuzz;
 mod hostile_bundles;

@@ -6,6 +6,7 @@
 pub mod http_client;
 pub mod mutations;
 pub mod node;
+pub mod patroni;
 pub mod process;
 pub mod promtool;
 pub mod random;

@@ -1,8 +1,12 @@
 //! PostgreSQL: the backend for several stateless replicas. Writers that touch a list's
 //! numbering lock its `list_heads` row and entry changes lock the entry row
 //! (`Query::for_update`), so replicas are serialised in the database. Snapshots read in one
-//! repeatable-read transaction.
+//! repeatable-read transaction. The URL may name several hosts; `primary.rs` follows a
+//! failover between them.
 
+mod primary;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,21 +19,26 @@ use sqlx::{Postgres, Row as _};
 use super::StorageError;
 use super::connection::OwnedTransaction;
 use super::sql::{Arg, Backend, Query, Row, Transaction, decoded_columns};
+use primary::Primary;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 pub(super) struct PostgresBackend {
-    pool: PgPool,
+    primary: Arc<Primary>,
 }
 
 impl PostgresBackend {
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await?;
-        Ok(Self { pool })
+            .acquire_timeout(Duration::from_secs(10));
+        Ok(Self {
+            primary: Primary::connect(url, pool).await?,
+        })
+    }
+
+    fn pool(&self) -> &PgPool {
+        self.primary.pool()
     }
 }
 
@@ -103,19 +112,19 @@ impl Backend for PostgresBackend {
     type Transaction = PostgresTransaction;
 
     async fn migrate(&self) -> Result<(), StorageError> {
-        Ok(MIGRATOR.run(&self.pool).await?)
+        Ok(MIGRATOR.run(self.pool()).await?)
     }
 
     async fn begin_read(&self) -> Result<PostgresTransaction, StorageError> {
         let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
         Ok(PostgresTransaction(
-            OwnedTransaction::begin(&self.pool, begin).await?,
+            OwnedTransaction::begin(self.pool(), begin).await?,
         ))
     }
 
     async fn begin_write(&self) -> Result<PostgresTransaction, StorageError> {
         Ok(PostgresTransaction(
-            OwnedTransaction::begin(&self.pool, "BEGIN").await?,
+            OwnedTransaction::begin(self.pool(), "BEGIN").await?,
         ))
     }
 
@@ -141,7 +150,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn fetch(&self, query: Query<'_>) -> Result<Vec<PgRow>, StorageError> {
-        Ok(statement(query)?.fetch_all(&self.pool).await?)
+        Ok(statement(query)?.fetch_all(self.pool()).await?)
     }
 }
 
