@@ -108,10 +108,6 @@ impl Leases {
         &self.holder
     }
 
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
     pub fn status(&self) -> BTreeMap<Singleton, LeaseStatus> {
         self.status.lock().expect("lease status lock").clone()
     }
@@ -131,7 +127,7 @@ impl Leases {
     pub fn keep(self: &Arc<Self>, job: Singleton, shutdown: watch::Receiver<bool>) -> Lease {
         let (tell, held) = watch::channel(None);
         tokio::spawn(self.clone().keep_loop(job, tell, shutdown));
-        Lease { job, held }
+        Lease { held }
     }
 
     async fn keep_loop(
@@ -146,31 +142,7 @@ impl Leases {
         let mut failing = false;
         loop {
             let started = Instant::now();
-            let claim = tokio::time::timeout(
-                interval,
-                self.store.claim_lease(job.as_str(), &self.holder, self.ttl),
-            )
-            .await;
-            let claimed = match claim {
-                Ok(Ok(fence)) => {
-                    if failing {
-                        tracing::info!(lease = job.as_str(), "lease renewals work again");
-                        failing = false;
-                    }
-                    Some(fence)
-                }
-                Ok(Err(e)) if !failing => {
-                    tracing::warn!(lease = job.as_str(), error = %e, "cannot claim or renew a lease");
-                    failing = true;
-                    None
-                }
-                Err(_) if !failing => {
-                    tracing::warn!(lease = job.as_str(), "claiming a lease timed out");
-                    failing = true;
-                    None
-                }
-                _ => None,
-            };
+            let claimed = self.claim(job, &mut failing).await;
             held = match (held, claimed) {
                 (Some((fence, _)), Some(Some(now_fence))) if fence == now_fence => {
                     Some((fence, started + self.ttl * 2 / 3))
@@ -234,6 +206,26 @@ impl Leases {
         }
     }
 
+    /// One claim or renewal, within a third of `ttl`: `None` when it failed (logged once
+    /// until it works again), else whether this replica holds the lease, with its fence.
+    async fn claim(&self, job: Singleton, failing: &mut bool) -> Option<Option<i64>> {
+        let claim = self.store.claim_lease(job.as_str(), &self.holder, self.ttl);
+        let problem = match tokio::time::timeout(self.ttl / 3, claim).await {
+            Ok(Ok(fence)) => {
+                if std::mem::take(failing) {
+                    tracing::info!(lease = job.as_str(), "lease renewals work again");
+                }
+                return Some(fence);
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "it timed out".to_owned(),
+        };
+        if !std::mem::replace(failing, true) {
+            tracing::warn!(lease = job.as_str(), %problem, "cannot claim or renew a lease");
+        }
+        None
+    }
+
     fn lose(&self, job: Singleton, why: &str) {
         tracing::warn!(lease = job.as_str(), holder = %self.holder, why, "lease lost; its work stops here");
         self.record(job, |s| {
@@ -274,15 +266,10 @@ impl Leases {
 /// Whether this replica holds one lease now.
 #[derive(Debug, Clone)]
 pub struct Lease {
-    job: Singleton,
     held: watch::Receiver<Option<i64>>,
 }
 
 impl Lease {
-    pub fn job(&self) -> Singleton {
-        self.job
-    }
-
     /// The fence while this replica holds the lease.
     pub fn fence(&self) -> Option<i64> {
         *self.held.borrow()

@@ -132,7 +132,11 @@ impl Primary {
     /// Finds a server that will do (or fails as connecting does), and opens the pool there.
     pub async fn connect(url: &str, pool: PgPoolOptions) -> Result<Arc<Self>, StorageError> {
         let hosts = Hosts::parse(url)?;
-        let (first, _) = find(&hosts, 0).await?;
+        // With one host there is nothing to choose: the pool's own checks refuse a standby.
+        let first = match hosts.candidates.len() {
+            1 => 0,
+            _ => find(&hosts, 0).await?.0,
+        };
         let pool = match hosts.read_write {
             true => pool
                 .after_connect(|connection, _| {
