@@ -133,12 +133,24 @@ pub async fn postgres() -> TestDatabase {
 }
 
 /// A free port on the loopback address (bound and released: the node binds it next).
+///
+/// Ports come from below Linux's ephemeral range (32768 and up), so no outgoing connection
+/// of another test can be given the port between this check and a node's (re)start.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    // Each test process starts elsewhere in the range, so parallel runs rarely meet.
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % COUNT;
+    for _ in 0..COUNT {
+        let port = FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % COUNT;
+        let port = u16::try_from(port).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + COUNT);
 }
 
 /// A new, empty database on the same backend as `db` (a restore's target).

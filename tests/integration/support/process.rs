@@ -112,28 +112,32 @@ impl NodeFiles {
 
     /// Starts `serve` and waits until it is ready.
     pub async fn serve(&self) -> Child {
-        let child = self
+        let log = self.dir.join(format!("serve-{}.log", self.ports[2]));
+        let mut child = self
             .command(&["serve"])
             .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(self.dir.join(format!("serve-{}.log", self.ports[2])))
-                    .unwrap(),
-            )
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let ops = self.ops();
-        for _ in 0..300 {
-            if std::net::TcpStream::connect(ops).is_ok()
-                && plain_get(ops, "/readyz").await.status == 200
-            {
-                return child;
+        let mut last_answer = String::from("the ops listener never accepted a connection");
+        for _ in 0..600 {
+            if std::net::TcpStream::connect(ops).is_ok() {
+                let answer = plain_get(ops, "/readyz").await;
+                if answer.status == 200 {
+                    return child;
+                }
+                last_answer = String::from_utf8_lossy(&answer.body).into_owned();
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let mut child = child;
         child.kill().unwrap();
         child.wait().unwrap();
-        panic!("the node did not become ready");
+        panic!(
+            "the node did not become ready within 30 s; /readyz last said {last_answer}\n\
+             its log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 
     /// Who holds each singleton lease, as this replica's ops listener says, and this
