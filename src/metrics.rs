@@ -32,7 +32,46 @@ pub struct Metrics {
     pub lease_held: IntGaugeVec,
     /// Leases acquired, lost and released by this replica.
     pub lease_changes: IntCounterVec,
+    /// The node listener's answers for the availability SLI (issue 24), resolved once.
+    node_answers: NodeAnswers,
 }
+
+/// How the node listener answered, for the availability SLI: good, or bad and why. Answers
+/// that are the client's own fault (4xx: not whitelisted, no such list) are not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeAnswer {
+    /// 2xx or 3xx (a list, or 304 for the one the node holds) within `NodeAnswer::IN_TIME`.
+    Good,
+    /// 503 because the current version expired: fail closed, and an outage all the same.
+    Expired,
+    /// Any other 5xx.
+    ServerError,
+    /// A success, but later than `NodeAnswer::IN_TIME`: to a waiting node, a timeout.
+    Slow,
+}
+
+impl NodeAnswer {
+    /// The SLI's bound on a good answer.
+    pub const IN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// `None` for answers that do not count (4xx, 1xx).
+    pub fn classify(
+        status: u16,
+        took: std::time::Duration,
+        expired_list: bool,
+    ) -> Option<NodeAnswer> {
+        match status {
+            500..=599 if expired_list => Some(NodeAnswer::Expired),
+            500..=599 => Some(NodeAnswer::ServerError),
+            200..=399 if took > Self::IN_TIME => Some(NodeAnswer::Slow),
+            200..=399 => Some(NodeAnswer::Good),
+            _ => None,
+        }
+    }
+}
+
+/// `node_answers_total` handles, one per `NodeAnswer` (a hot path: no label lookup).
+struct NodeAnswers([prometheus::IntCounter; 4]);
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(
     registry: &Registry,
@@ -64,6 +103,12 @@ impl Metrics {
             "list_fetches_total",
             "List fetches by nodes",
             &["list", "result"],
+        );
+        let node_answers = counter(
+            "node_answers_total",
+            "Node-listener answers for the availability SLI: good (2xx/3xx within 1 s) or bad \
+             (reason: expired list, server_error, slow); 4xx are not counted",
+            &["outcome", "reason"],
         );
         let fetch_counters = crate::domain::ListKind::ALL
             .iter()
@@ -168,8 +213,28 @@ impl Metrics {
                 "Leases on singleton jobs acquired, lost (not given up) and released by this replica",
                 &["lease", "change"],
             ),
+            node_answers: NodeAnswers(
+                [
+                    ("good", ""),
+                    ("bad", "expired"),
+                    ("bad", "server_error"),
+                    ("bad", "slow"),
+                ]
+                .map(|(outcome, reason)| node_answers.with_label_values(&[outcome, reason])),
+            ),
             registry,
         }
+    }
+
+    /// Counts one answer of the node listener for the availability SLI.
+    pub fn count_node_answer(&self, answer: NodeAnswer) {
+        let index = match answer {
+            NodeAnswer::Good => 0,
+            NodeAnswer::Expired => 1,
+            NodeAnswer::ServerError => 2,
+            NodeAnswer::Slow => 3,
+        };
+        self.node_answers.0[index].inc();
     }
 
     /// Counts one fetch of a current list (a hot path: no label lookup).
@@ -203,5 +268,40 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::NodeAnswer;
+
+    #[test]
+    fn node_answers_are_good_only_when_successful_and_in_time() {
+        let quick = Duration::from_millis(20);
+        let late = NodeAnswer::IN_TIME + Duration::from_millis(1);
+        let cases = [
+            (200, quick, false, Some(NodeAnswer::Good)),
+            (304, quick, false, Some(NodeAnswer::Good)),
+            (200, NodeAnswer::IN_TIME, false, Some(NodeAnswer::Good)),
+            (200, late, false, Some(NodeAnswer::Slow)),
+            (503, quick, true, Some(NodeAnswer::Expired)),
+            (503, late, false, Some(NodeAnswer::ServerError)),
+            (500, quick, false, Some(NodeAnswer::ServerError)),
+            // The client's own mistakes do not count, however long they took.
+            (400, late, false, None),
+            (403, late, false, None),
+            (404, quick, false, None),
+            (408, late, false, None),
+            (429, quick, false, None),
+        ];
+        for (status, took, expired, expected) in cases {
+            assert_eq!(
+                NodeAnswer::classify(status, took, expired),
+                expected,
+                "{status} after {took:?}"
+            );
+        }
     }
 }

@@ -1,15 +1,16 @@
 //! Observability of every listener: request counts and latencies by route pattern (never by
-//! raw path, so the label set stays bounded), and the access log.
+//! raw path, so the label set stays bounded), the access log, and on the node listener the
+//! availability SLI's good and bad answers (issue 24).
 
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{HttpMessage, web};
 
 use super::AppState;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, NodeAnswer};
 use crate::tls::ClientIdentity;
 
 /// A route's metric handles, resolved once per path and worker thread.
@@ -57,6 +58,10 @@ fn route_metrics(
     })
 }
 
+/// Put in a request's extensions by a handler that refused to serve an expired current list
+/// (503, fail closed), so the availability SLI counts the answer as `NodeAnswer::Expired`.
+pub(super) struct ExpiredListRefused;
+
 /// Counts and times every request by listener and route pattern (never by raw path, so
 /// the label set stays bounded), and writes the access log.
 pub(super) async fn observe(
@@ -97,6 +102,16 @@ pub(super) async fn observe(
         };
         counter.inc();
         route.duration.observe(started.elapsed().as_secs_f64());
+        if listener == "node" {
+            let expired = response
+                .request()
+                .extensions()
+                .contains::<ExpiredListRefused>();
+            if let Some(answer) = NodeAnswer::classify(status.as_u16(), started.elapsed(), expired)
+            {
+                metrics.count_node_answer(answer);
+            }
+        }
     }
     if let Some((method, client)) = logged {
         tracing::info!(target: "stelselnode::access", listener, %method,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -211,6 +211,8 @@ fn serve_current(
     let now = state.services.clock.now();
     if now >= served.record.expires_at {
         // Fail closed: an expired list is never served as current.
+        req.extensions_mut()
+            .insert(super::observe::ExpiredListRefused);
         return Err(ApiError::Unavailable(format!(
             "the current {list} version has expired"
         )));

@@ -22,6 +22,7 @@ on_both_backends!(
     archives_signatures_diffs_and_the_honoured_query,
     admin_routes_need_their_role_and_refusals_are_audited,
     readiness_fails_closed_until_every_list_is_published,
+    the_node_listener_counts_its_answers_for_the_availability_sli,
     a_reload_replaces_the_server_certificate_without_a_restart,
 );
 
@@ -417,6 +418,57 @@ async fn readiness_fails_closed_until_every_list_is_published(db: TestDatabase) 
         503
     );
     server.app.stop().await;
+}
+
+/// Issue 24, item 5: 2xx and 3xx count good, 5xx bad (an expired list with its own reason),
+/// and the client's own mistakes (4xx) not at all.
+async fn the_node_listener_counts_its_answers_for_the_availability_sli(db: TestDatabase) {
+    let server = TestServer::start(db, NodeAccess::TrustedCa).await;
+    let node = Some(&server.pki.node);
+    let get = |path: &'static str, headers: Vec<(&'static str, String)>| {
+        let server = &server;
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            server.node_get(node, path, &headers).await.unwrap()
+        }
+    };
+    // Nothing published yet: 503, a bad answer.
+    assert_eq!(get("/lists/zal", vec![]).await.status, 503);
+    server.publish_all().await;
+    let fetched = get("/lists/zal", vec![]).await;
+    assert_eq!(fetched.status, 200);
+    let etag = fetched.header("etag").unwrap().to_owned();
+    assert_eq!(
+        get("/lists/zal", vec![("If-None-Match", etag)])
+            .await
+            .status,
+        304
+    );
+    // The client's own mistakes are not the node's unavailability.
+    assert_eq!(get("/lists/nope", vec![]).await.status, 404);
+    assert_eq!(get("/lists/zal/versions/999999", vec![]).await.status, 404);
+    assert_eq!(node_answers(&server).await, [2, 0, 1]);
+    // Past expiry the node fails closed, and that is an outage.
+    server.clock.advance(chrono::Duration::days(8));
+    assert_eq!(get("/lists/zal", vec![]).await.status, 503);
+    assert_eq!(node_answers(&server).await, [2, 1, 1]);
+    server.app.stop().await;
+}
+
+/// `stelselnode_node_answers_total`: good, bad for an expired list, bad for another 5xx.
+async fn node_answers(server: &TestServer) -> [u64; 3] {
+    let metrics = server.metrics().await;
+    [("good", ""), ("bad", "expired"), ("bad", "server_error")].map(|(outcome, reason)| {
+        let series =
+            format!("stelselnode_node_answers_total{{outcome=\"{outcome}\",reason=\"{reason}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .unwrap_or_else(|| panic!("{series} in {metrics}"))
+            .parse()
+            .unwrap()
+    })
 }
 
 async fn a_reload_replaces_the_server_certificate_without_a_restart(db: TestDatabase) {
