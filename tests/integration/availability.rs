@@ -309,6 +309,7 @@ async fn prometheus_shows_an_outage_of_the_node_and_its_time_to_restore() {
         firing.contains(&"StelselnodeListsAvailabilityBurn1h"),
         "{firing:?}"
     );
+    every_dashboard_query_runs(&prometheus).await;
     eprintln!(
         "one outage: the node down {outage:.1} s; Prometheus: time to restore \
          {time_to_restore} s, unavailable now {unavailable_now} s, error ratio over 5 minutes \
@@ -316,4 +317,32 @@ async fn prometheus_shows_an_outage_of_the_node_and_its_time_to_restore() {
     );
     node.kill().unwrap();
     node.wait().unwrap();
+}
+
+/// Every query of the shipped Grafana dashboard is valid PromQL to a real Prometheus, and
+/// the availability panels show data after the outage.
+async fn every_dashboard_query_runs(prometheus: &Prometheus) {
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/stelselnode-sla.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut availability = false;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        if panel["type"] == "row" {
+            availability = panel["title"].as_str().unwrap().starts_with("Availability");
+        }
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            let result = prometheus.query(expr).await;
+            assert!(
+                !availability || !result.is_empty(),
+                "{}: {expr} has no data",
+                panel["title"]
+            );
+        }
+    }
+    assert!(availability, "the dashboard has its availability row");
 }
