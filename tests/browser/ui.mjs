@@ -6,29 +6,13 @@
 // (PEM files), SCREENSHOTS (a directory), CHROMIUM (path).
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { chromium } from "playwright-core";
+import { context as contextAt, env, expect, launch } from "./common.mjs";
 
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const base = env("UI_BASE");
 const shots = env("SCREENSHOTS");
-
-function expect(condition, message) {
-  if (!condition) throw new Error(`expectation failed: ${message}`);
-}
-
-async function context(browser, who) {
-  return browser.newContext({
-    ignoreHTTPSErrors: true, // the test CA's server certificate; the client side is what matters
-    clientCertificates: [{ origin: base, certPath: env(`${who}_CERT`), keyPath: env(`${who}_KEY`) }],
-    locale: "nl-NL",
-  });
-}
+const context = (browser, who) => contextAt(browser, base, who);
 
 /// axe-core on the current page: no serious or critical violations.
 async function accessible(page, name) {
@@ -39,10 +23,7 @@ async function accessible(page, name) {
   expect(bad.length === 0, `${name}: axe found ${JSON.stringify(bad.map((v) => v.id))}`);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox"],
-});
+const browser = await launch();
 try {
   // Loket enters a new Zorgaanbieder with two Gegevensdiensten; a bad endpoint is refused at
   // its field; fixed, the mutation is submitted.

@@ -13,8 +13,10 @@ use stelselnode::server::UI_ROUTES;
 use stelselnode::tls::NodeAccess;
 
 use super::support::TestDatabase;
+use super::support::http_client::plain_get;
 use super::support::mutations::whitelist_upsert;
-use super::support::server::{TestServer, post_form, post_form_to, submit, token};
+use super::support::proxy::SwitchingProxy;
+use super::support::server::{TestServer, post_form, submit, token};
 
 on_both_backends!(
     beheer_reviews_and_approves_in_a_real_browser,
@@ -32,6 +34,22 @@ fn write_identity(dir: &Path, name: &str, who: &Issued) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// Runs a script of tests/browser in Chromium with `env`; panics with its output if it fails.
+fn browser(script: &str, env: &[(&str, String)]) {
+    let run = Command::new("node")
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser"))
+        .arg(script)
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .output()
+        .expect("node runs (scripts/test installs the browser test's npm packages)");
+    assert!(
+        run.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 async fn beheer_reviews_and_approves_in_a_real_browser(db: TestDatabase) {
     let server = TestServer::start(db, NodeAccess::Whitelist).await;
     server.publish_all().await;
@@ -47,25 +65,19 @@ async fn beheer_reviews_and_approves_in_a_real_browser(db: TestDatabase) {
     };
     let shots = root.join("target/ui-screenshots").join(backend);
     std::fs::create_dir_all(&shots).unwrap();
-    let run = Command::new("node")
-        .current_dir(root.join("tests/browser"))
-        .arg("ui.mjs")
-        .env(
-            "UI_BASE",
-            format!("https://localhost:{}", server.app.admin_address().port()),
-        )
-        .env("BEHEER_CERT", &beheer_cert)
-        .env("BEHEER_KEY", &beheer_key)
-        .env("LOKET_CERT", &loket_cert)
-        .env("LOKET_KEY", &loket_key)
-        .env("SCREENSHOTS", &shots)
-        .output()
-        .expect("node runs (scripts/test installs the browser test's npm packages)");
-    assert!(
-        run.status.success(),
-        "browser flow failed:\n{}\n{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
+    browser(
+        "ui.mjs",
+        &[
+            (
+                "UI_BASE",
+                format!("https://localhost:{}", server.app.admin_address().port()),
+            ),
+            ("BEHEER_CERT", beheer_cert.display().to_string()),
+            ("BEHEER_KEY", beheer_key.display().to_string()),
+            ("LOKET_CERT", loket_cert.display().to_string()),
+            ("LOKET_KEY", loket_key.display().to_string()),
+            ("SCREENSHOTS", shots.display().to_string()),
+        ],
     );
     for page in [
         "nieuwe-mutatie",
@@ -93,42 +105,67 @@ async fn beheer_reviews_and_approves_in_a_real_browser(db: TestDatabase) {
     assert!(text.contains(&format!("<Volgnummer>{next}</Volgnummer>")));
 }
 
-/// Behind a load balancer without affinity (issue 24): the form opened on one replica is
-/// posted to another, which accepts its token — the key is shared through the database.
+/// Behind a load balancer without affinity (issue 24, item 4): Chromium opens the form on one
+/// replica, and its post reaches another, which accepts the token — the key is shared
+/// through the database.
 async fn a_form_opened_on_one_replica_is_accepted_by_another(db: TestDatabase) {
     let server = TestServer::start(db, NodeAccess::Whitelist).await;
     server.publish_all().await;
     let pki = &server.pki;
+    // Submitted by beheer-1, so beheer-2 may approve it.
     let id = submit(
         &server,
         &pki.beheer,
         &whitelist_upsert("medmij.nieuwexis.nl", 0),
     )
     .await;
-    let page = server
-        .admin_get(&pki.beheer2, &format!("/ui/mutaties/{id}"))
-        .await
-        .text();
     let other = server.replica().await;
-    let approved = post_form_to(
-        &server,
-        &other,
-        &pki.beheer2,
-        &format!("/ui/mutaties/{id}/goedkeuren"),
-        &format!("csrf={}", token(&page)),
+    let proxy =
+        SwitchingProxy::start(vec![server.app.admin_address(), other.admin_address()]).await;
+    let (cert, key) = write_identity(server.dir.path(), "beheer2", &pki.beheer2);
+    browser(
+        "replicas.mjs",
         &[
-            ("Origin", "https://localhost"),
-            ("Sec-Fetch-Site", "same-origin"),
+            (
+                "UI_BASE",
+                format!("https://localhost:{}", proxy.address.port()),
+            ),
+            ("SWITCH_URL", format!("http://{}/switch/1", proxy.control)),
+            ("MUTATION", id.to_string()),
+            ("BEHEER_CERT", cert.display().to_string()),
+            ("BEHEER_KEY", key.display().to_string()),
         ],
-    )
-    .await;
-    assert_eq!(approved.status, 303, "{}", approved.text());
+    );
     let decided = server
         .admin_get(&pki.beheer2, &format!("/mutations/{id}"))
         .await
         .json();
     assert_ne!(decided["status"], "submitted");
+    // The page came from the first replica, the post went to the other (which also
+    // served the page it redirected to).
+    let first = server.app.ops_address();
+    assert_eq!(requests(first, "/ui/mutaties/{id}", 200).await, 1);
+    assert_eq!(
+        requests(first, "/ui/mutaties/{id}/goedkeuren", 303).await,
+        0
+    );
+    assert_eq!(
+        requests(other.ops_address(), "/ui/mutaties/{id}/goedkeuren", 303).await,
+        1
+    );
     other.stop().await;
+}
+
+/// How many requests a replica's admin listener answered on `route` with `status`.
+async fn requests(ops: std::net::SocketAddr, route: &str, status: u16) -> u64 {
+    let metrics = plain_get(ops, "/metrics").await.text();
+    let series = format!(
+        "stelselnode_http_requests_total{{listener=\"admin\",route=\"{route}\",status=\"{status}\"}} "
+    );
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .map_or(0, |n| n.parse().unwrap())
 }
 
 async fn forged_and_cross_site_form_posts_are_refused_and_audited(db: TestDatabase) {

@@ -9,6 +9,7 @@ pub mod node;
 pub mod patroni;
 pub mod process;
 pub mod promtool;
+pub mod proxy;
 pub mod random;
 pub mod receivers;
 pub mod server;

@@ -329,23 +329,11 @@ pub async fn post_form(
     form: &str,
     headers: &[(&str, &str)],
 ) -> Response {
-    post_form_to(server, &server.app, who, path, form, headers).await
-}
-
-/// The same, to the admin listener of `app` (a replica of `server`).
-pub async fn post_form_to(
-    server: &TestServer,
-    app: &Application,
-    who: &Issued,
-    path: &str,
-    form: &str,
-    headers: &[(&str, &str)],
-) -> Response {
     let mut all = vec![("Content-Type", "application/x-www-form-urlencoded")];
     all.extend_from_slice(headers);
     request(
         &connector(server.pki.ca.certificate(), Some(who)),
-        app.admin_address(),
+        server.app.admin_address(),
         "POST",
         path,
         &all,
