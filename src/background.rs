@@ -2,13 +2,12 @@
 //! priority (nice 19). An otherwise idle machine still gives such a thread every core; a busy
 //! one serves requests first.
 //!
-//! Two kinds of work go here: a publication's CPU-heavy steps (a 10 000-Zorgaanbieder list keeps
-//! both cores of a small machine busy for a quarter of a second), and freeing large values —
+//! Three kinds of work go here: a publication's CPU-heavy steps (a 10 000-Zorgaanbieder list
+//! keeps both cores of a small machine busy for a quarter of a second); freeing large values —
 //! the parsed entries of a 10 000-Zorgaanbieder version are hundreds of thousands of
 //! allocations, ~10 ms to free, which on an async worker stalls every request that worker
-//! holds.
+//! holds; and the content codings a served version gains after it is served (a second).
 
-use std::any::Any;
 use std::sync::OnceLock;
 use std::sync::mpsc::{Sender, channel};
 
@@ -33,27 +32,33 @@ pub fn run<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-type Garbage = Box<dyn Any + Send>;
+type Job = Box<dyn FnOnce() + Send>;
 
-/// Frees `value` later, on the one low-priority thread that frees values for this process.
-pub fn drop_later<T: Send + 'static>(value: T) {
-    static FREER: OnceLock<Sender<Garbage>> = OnceLock::new();
-    let freer = FREER.get_or_init(|| {
-        let (sender, garbage) = channel::<Garbage>();
+/// Runs `work` later, in order, on the one low-priority thread for such jobs in this process:
+/// freeing large values, and compressing a served version into more content codings.
+pub fn run_later(work: impl FnOnce() + Send + 'static) {
+    static LATER: OnceLock<Sender<Job>> = OnceLock::new();
+    let later = LATER.get_or_init(|| {
+        let (sender, jobs) = channel::<Job>();
         std::thread::Builder::new()
-            .name("freer".into())
+            .name("later".into())
             .spawn(move || {
                 lower_priority();
-                for value in garbage {
-                    drop(value);
+                for job in jobs {
+                    job();
                 }
             })
-            .expect("the freeing thread starts");
+            .expect("the thread for later work starts");
         sender
     });
     // The thread lives as long as the process, so sending cannot fail; if it somehow did,
-    // the value comes back in the error and is freed here, which is only slower.
-    let _ = freer.send(Box::new(value));
+    // the job is dropped with the error (a value is then freed here, which is only slower).
+    let _ = later.send(Box::new(work));
+}
+
+/// Frees `value` later, on the low-priority thread of `run_later`.
+pub fn drop_later<T: Send + 'static>(value: T) {
+    run_later(move || drop(value));
 }
 
 #[cfg(test)]
@@ -74,13 +79,13 @@ mod tests {
     }
 
     #[test]
-    fn a_value_dropped_later_is_freed_on_the_freeing_thread() {
+    fn a_value_dropped_later_is_freed_on_the_thread_for_later_work() {
         let (tell, told) = sync_channel(1);
         drop_later(Witness(tell));
         let thread = told
             .recv_timeout(std::time::Duration::from_secs(10))
             .expect("the value is freed");
-        assert_eq!(thread.as_deref(), Some("freer"));
+        assert_eq!(thread.as_deref(), Some("later"));
     }
 
     #[test]

@@ -47,6 +47,7 @@ mod access;
 mod admin;
 mod app;
 mod audit;
+mod encoding;
 mod error;
 mod mutations_api;
 mod observe;
@@ -62,6 +63,7 @@ mod ui;
 
 pub use admin::ROUTES as ADMIN_ROUTES;
 pub use app::{Application, StartError};
+pub use encoding::Encoding;
 pub use error::ApiError;
 pub use ops::readiness_problems;
 pub use read_api::{ROUTES as READ_ROUTES, legacy_paths};

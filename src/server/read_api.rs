@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::encoding::{Accepted, Encoding};
 use super::error::ApiError;
 use super::served::ServedVersion;
 use crate::domain::{
@@ -73,20 +74,6 @@ fn volgnummer_of(text: &str) -> Result<Volgnummer, ApiError> {
     Volgnummer::parse(text).map_err(|e| ApiError::NotFound(format!("no such version: {e}")))
 }
 
-fn accepts_gzip(req: &HttpRequest) -> bool {
-    req.headers()
-        .get_all(header::ACCEPT_ENCODING)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default();
-            let refused =
-                parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
-}
-
 /// RFC 9110 §13.1: If-None-Match wins over If-Modified-Since.
 fn not_modified(req: &HttpRequest, served: &ServedVersion) -> bool {
     if let Some(tags) = req
@@ -94,11 +81,10 @@ fn not_modified(req: &HttpRequest, served: &ServedVersion) -> bool {
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
     {
-        return tags.split(',').map(str::trim).any(|t| {
-            t == "*"
-                || t == served.identity.etag
-                || served.gzip.as_ref().is_some_and(|g| t == g.etag)
-        });
+        return tags
+            .split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || served.has_etag(t));
     }
     req.headers()
         .get(header::IF_MODIFIED_SINCE)
@@ -107,14 +93,20 @@ fn not_modified(req: &HttpRequest, served: &ServedVersion) -> bool {
         .is_some_and(|since| served.last_modified().timestamp() <= since.timestamp())
 }
 
-/// A list document with validators, conditional answers and pre-compressed gzip.
+/// A list document with validators, conditional answers and the pre-compressed coding the
+/// request accepts best (`encoding.rs`).
 pub fn list_response(
     req: &HttpRequest,
     served: &ServedVersion,
     cache_control: HeaderValue,
 ) -> HttpResponse {
-    let gzip = served.gzip.as_ref().filter(|_| accepts_gzip(req));
-    let representation = gzip.unwrap_or(&served.identity);
+    let accepted = Accepted::parse(
+        req.headers()
+            .get_all(header::ACCEPT_ENCODING)
+            .filter_map(|v| v.to_str().ok()),
+    );
+    let encoding = accepted.choose(served.available().map(|r| (r.encoding, r.bytes.len())));
+    let representation = served.representation(encoding).unwrap_or(&served.identity);
     let unchanged = not_modified(req, served);
     let mut response = if unchanged {
         HttpResponse::NotModified()
@@ -129,8 +121,8 @@ pub fn list_response(
     if unchanged {
         return response.finish();
     }
-    if gzip.is_some() {
-        response.insert_header((header::CONTENT_ENCODING, "gzip"));
+    if representation.encoding != Encoding::Identity {
+        response.insert_header((header::CONTENT_ENCODING, representation.encoding.token()));
     }
     response
         .insert_header((

@@ -1,8 +1,17 @@
-//! The current version of each list, held in memory as ready-to-send bytes (identity and
-//! gzip, compressed once per version), swapped atomically when a newer version appears.
+//! The current version of each list, held in memory as ready-to-send bytes, swapped
+//! atomically when a newer version appears.
+//!
+//! Content codings (issue 25): a version is served the moment its identity bytes and a fast
+//! gzip (made during the publication, in parallel with its other steps) are ready. The best
+//! gzip, zstd and brotli are made afterwards, one after another on the low-priority thread
+//! for later work (`background::run_later`), and each is served from the moment it is set;
+//! a version replaced meanwhile is not compressed further. Every representation has its
+//! own strong ETag (the version's SHA-256 and the coding), so a client never gets bytes of two
+//! versions, or two compressions, under one ETag.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use actix_web::http::header::HeaderValue;
 use base64::Engine;
@@ -10,6 +19,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use super::encoding::Encoding;
 use crate::domain::{ListEntries, ListKind, VersionRecord};
 use crate::metrics::Metrics;
 use crate::publication::{PublicationObserver, PublishError, ReadyToServe, assemble, gzip};
@@ -22,6 +32,7 @@ use crate::xml::parse_list;
 /// once per version rather than per request.
 #[derive(Debug)]
 pub struct Representation {
+    pub encoding: Encoding,
     pub bytes: actix_web::web::Bytes,
     /// Strong ETag, quoted.
     pub etag: String,
@@ -33,15 +44,16 @@ pub struct Representation {
 }
 
 impl Representation {
-    fn new(bytes: Vec<u8>, etag: String) -> Self {
+    fn new(encoding: Encoding, bytes: Vec<u8>, etag: String) -> Self {
         let sha256 = Sha256::digest(&bytes).into();
-        Self::with_digest(bytes, etag, sha256)
+        Self::with_digest(encoding, bytes, etag, sha256)
     }
 
     /// The same, given the SHA-256 of `bytes`.
-    fn with_digest(bytes: Vec<u8>, etag: String, sha256: [u8; 32]) -> Self {
+    fn with_digest(encoding: Encoding, bytes: Vec<u8>, etag: String, sha256: [u8; 32]) -> Self {
         let digest = format!("sha-256=:{}:", BASE64.encode(sha256));
         Self {
+            encoding,
             bytes: bytes.into(),
             etag_header: HeaderValue::from_str(&etag)
                 .expect("a quoted hex digest is a valid header"),
@@ -57,15 +69,21 @@ impl Representation {
 pub struct ServedVersion {
     pub record: VersionRecord,
     pub identity: Representation,
-    /// Pre-compressed for current versions; archived versions are sent as they are.
-    pub gzip: Option<Representation>,
+    /// The fast gzip made at publication (current versions only; archived versions are sent
+    /// as they are), served until `later` has the best one.
+    first_gzip: Option<Representation>,
+    /// The codings of `Encoding::LATER`, in that order, each set once it is made.
+    later: [OnceLock<Representation>; 3],
+    /// Set when a newer version replaced this one: nothing more is compressed for it.
+    superseded: AtomicBool,
     pub signature: actix_web::web::Bytes,
     /// `Last-Modified`: the Tijdstempel as an HTTP date.
     pub last_modified_header: HeaderValue,
 }
 
 impl ServedVersion {
-    /// Builds both representations of a stored version (CPU work: call off the async threads).
+    /// Builds a stored version's representations, with the fast gzip for a current version
+    /// (CPU work: call off the async threads).
     pub fn from_stored(stored: &StoredVersion, with_gzip: bool) -> Result<Self, PublishError> {
         let bytes = assemble(stored)?;
         let sha256 = Sha256::digest(&bytes).into();
@@ -90,7 +108,7 @@ impl ServedVersion {
         )
     }
 
-    /// `document` is the version's exact bytes with their SHA-256; `gzip` their compression.
+    /// `document` is the version's exact bytes with their SHA-256; `gzip` their fast gzip.
     fn new(
         record: VersionRecord,
         document: Vec<u8>,
@@ -99,8 +117,10 @@ impl ServedVersion {
         signature: Vec<u8>,
     ) -> Self {
         let sha = &record.sha256;
-        let identity = Representation::with_digest(document, format!("\"{sha}\""), sha256);
-        let gzip = gzip.map(|g| Representation::new(g, format!("\"{sha}-gzip\"")));
+        let identity =
+            Representation::with_digest(Encoding::Identity, document, format!("\"{sha}\""), sha256);
+        let first_gzip =
+            gzip.map(|g| Representation::new(Encoding::Gzip, g, format!("\"{sha}-gzip\"")));
         let last_modified = record
             .tijdstempel
             .instant()
@@ -109,10 +129,69 @@ impl ServedVersion {
         Self {
             record,
             identity,
-            gzip,
+            first_gzip,
+            later: Default::default(),
+            superseded: AtomicBool::new(false),
             signature: signature.into(),
             last_modified_header: HeaderValue::from_str(&last_modified)
                 .expect("an HTTP date is a valid header"),
+        }
+    }
+
+    /// The representation served now in `encoding`, if it is made yet.
+    pub fn representation(&self, encoding: Encoding) -> Option<&Representation> {
+        match Encoding::LATER.iter().position(|e| *e == encoding) {
+            None => Some(&self.identity),
+            Some(i) => {
+                let later = self.later.get(i).and_then(OnceLock::get);
+                match encoding {
+                    Encoding::Gzip => later.or(self.first_gzip.as_ref()),
+                    _ => later,
+                }
+            }
+        }
+    }
+
+    /// Every representation served now: identity and each coding made yet.
+    pub fn available(&self) -> impl Iterator<Item = &Representation> {
+        std::iter::once(Encoding::Identity)
+            .chain(Encoding::LATER)
+            .filter_map(|e| self.representation(e))
+    }
+
+    /// Whether `etag` names a representation of this version, including the fast gzip
+    /// served before the best one was made.
+    pub fn has_etag(&self, etag: &str) -> bool {
+        std::iter::once(&self.identity)
+            .chain(self.first_gzip.as_ref())
+            .chain(self.later.iter().filter_map(OnceLock::get))
+            .any(|r| r.etag == etag)
+    }
+
+    /// Whether every coding this version gets is made (archived versions get none).
+    pub fn every_coding_made(&self) -> bool {
+        self.first_gzip.is_none() || self.later.iter().all(|slot| slot.get().is_some())
+    }
+
+    /// Makes the codings of `Encoding::LATER` one after another, each served from the moment
+    /// it is set; stops when a newer version replaced this one. Only for a current version
+    /// (one with its fast gzip). CPU work: `background::run_later`.
+    fn encode_later(&self) {
+        if self.first_gzip.is_none() {
+            return;
+        }
+        let sha = &self.record.sha256;
+        for (slot, encoding) in self.later.iter().zip(Encoding::LATER) {
+            if self.superseded.load(Ordering::Relaxed) {
+                return;
+            }
+            let etag = match encoding {
+                // The fast gzip has "-gzip"; the best one is another representation.
+                Encoding::Gzip => format!("\"{sha}-gzip9\""),
+                _ => format!("\"{sha}-{}\"", encoding.token()),
+            };
+            let bytes = encoding.encode(&self.identity.bytes);
+            let _ = slot.set(Representation::new(encoding, bytes, etag));
         }
     }
 
@@ -178,11 +257,11 @@ impl ServedLists {
     /// Serves `served` as its list's current version, unless a newer one is served already
     /// (a refresh may have been quicker). The Whitelist also goes to the TLS layer.
     pub fn install(&self, served: ServedVersion, tls: &Tls) -> Result<(), RefreshError> {
-        let list = served.record.list;
+        let (list, volgnummer) = (served.record.list, served.record.volgnummer);
         let newer_served = |current: &HashMap<ListKind, Arc<ServedVersion>>| {
             current
                 .get(&list)
-                .is_some_and(|s| s.record.volgnummer >= served.record.volgnummer)
+                .is_some_and(|s| s.record.volgnummer >= volgnummer)
         };
         if newer_served(&self.current.read().expect("served lock")) {
             return Ok(());
@@ -190,10 +269,16 @@ impl ServedLists {
         if list == ListKind::Whitelist {
             tls.set_whitelist(whitelist_hosts(&served.identity.bytes)?);
         }
+        let served = Arc::new(served);
         let mut current = self.current.write().expect("served lock");
-        if !newer_served(&current) {
-            current.insert(list, Arc::new(served));
+        if newer_served(&current) {
+            return Ok(());
         }
+        if let Some(replaced) = current.insert(list, served.clone()) {
+            replaced.superseded.store(true, Ordering::Relaxed);
+        }
+        drop(current);
+        crate::background::run_later(move || served.encode_later());
         Ok(())
     }
 }

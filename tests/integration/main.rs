@@ -30,6 +30,7 @@ mod consistency;
 mod consumer;
 mod crashes;
 mod dev_mode;
+mod encodings;
 mod failover;
 mod faults;
 mod fuzz;

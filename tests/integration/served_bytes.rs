@@ -35,6 +35,7 @@ const VARIANTS: [&[(&str, &str)]; 4] = [
 
 async fn record_round(server: &TestServer, out: &mut String) {
     let node = Some(&server.pki.node);
+    server.until_every_coding_is_made().await;
     for list in ListKind::ALL {
         let current = server.current(list).await;
         let etag = format!("\"{}\"", current.sha256);

@@ -194,6 +194,22 @@ impl TestServer {
         build(&self.config, &self.db, &self.clock).await
     }
 
+    /// Waits until every current list is served in every content coding (they are made
+    /// after a version is first served).
+    pub async fn until_every_coding_is_made(&self) {
+        let started = std::time::Instant::now();
+        while !ListKind::ALL.into_iter().all(|list| {
+            self.app
+                .state()
+                .served
+                .current(list)
+                .is_none_or(|served| served.every_coding_made())
+        }) {
+            assert!(started.elapsed() < std::time::Duration::from_secs(60));
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// `/metrics` on the ops listener.
     pub async fn metrics(&self) -> String {
         let response = plain_get(self.app.ops_address(), "/metrics").await;
