@@ -102,8 +102,18 @@ pub struct ListSnapshot {
     pub head: ListHead,
     /// The working state's revision: a publication is stored only if it is unchanged.
     pub revision: i64,
+    /// The revision `current` was published from, where known.
+    pub published_revision: Option<i64>,
     /// The newest published version, if any.
     pub current: Option<VersionRecord>,
+}
+
+impl ListSnapshot {
+    /// Whether the working state is exactly the current version's content (nothing changed
+    /// since it was published), so the published entries need not be read from the archive.
+    pub fn unchanged_since_published(&self) -> bool {
+        self.current.is_some() && self.published_revision == Some(self.revision)
+    }
 }
 
 /// All four lists at one instant (one read transaction), since the integrity of one list

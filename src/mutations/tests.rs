@@ -40,6 +40,7 @@ fn state() -> Snapshot {
                     imported_at: None,
                 },
                 revision: 1,
+                published_revision: None,
                 current: None,
             },
         )

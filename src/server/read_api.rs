@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::encoding::{Accepted, Encoding};
 use super::error::ApiError;
-use super::served::ServedVersion;
+use super::served::{Representation, ServedVersion};
 use crate::domain::{
     EntryDiff, GegevensdienstId, IndexedVersion, ListEntries, ListKind, Volgnummer,
     Zorgaanbiedernaam, served_at,
@@ -74,23 +74,31 @@ fn volgnummer_of(text: &str) -> Result<Volgnummer, ApiError> {
     Volgnummer::parse(text).map_err(|e| ApiError::NotFound(format!("no such version: {e}")))
 }
 
-/// RFC 9110 §13.1: If-None-Match wins over If-Modified-Since.
-fn not_modified(req: &HttpRequest, served: &ServedVersion) -> bool {
+/// Whether the client's copy is current (RFC 9110 §13.1: If-None-Match wins over
+/// If-Modified-Since), and which of this version's representations it holds, when its ETag
+/// says so: the 304 then names that one, so a cache never files its bytes under the ETag of
+/// another compression.
+fn not_modified<'a>(
+    req: &HttpRequest,
+    served: &'a ServedVersion,
+) -> Option<Option<&'a Representation>> {
     if let Some(tags) = req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
     {
-        return tags
-            .split(',')
-            .map(str::trim)
-            .any(|t| t == "*" || served.has_etag(t));
+        let mut tags = tags.split(',').map(str::trim);
+        return tags.find_map(|t| match t {
+            "*" => Some(None),
+            t => served.with_etag(t).map(Some),
+        });
     }
     req.headers()
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
         .is_some_and(|since| served.last_modified().timestamp() <= since.timestamp())
+        .then_some(None)
 }
 
 /// A list document with validators, conditional answers and the pre-compressed coding the
@@ -106,19 +114,19 @@ pub fn list_response(
             .filter_map(|v| v.to_str().ok()),
     );
     let encoding = accepted.choose(served.available().map(|r| (r.encoding, r.bytes.len())));
-    let representation = served.representation(encoding).unwrap_or(&served.identity);
+    let chosen = served.representation(encoding).unwrap_or(&served.identity);
     let unchanged = not_modified(req, served);
-    let mut response = if unchanged {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
+    let representation = unchanged.flatten().unwrap_or(chosen);
+    let mut response = match unchanged {
+        Some(_) => HttpResponse::NotModified(),
+        None => HttpResponse::Ok(),
     };
     response
         .insert_header((header::ETAG, representation.etag_header.clone()))
         .insert_header((header::LAST_MODIFIED, served.last_modified_header.clone()))
         .insert_header((header::CACHE_CONTROL, cache_control))
         .insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
-    if unchanged {
+    if unchanged.is_some() {
         return response.finish();
     }
     if representation.encoding != Encoding::Identity {

@@ -159,13 +159,13 @@ impl ServedVersion {
             .filter_map(|e| self.representation(e))
     }
 
-    /// Whether `etag` names a representation of this version, including the fast gzip
+    /// The representation of this version that `etag` names, including the fast gzip
     /// served before the best one was made.
-    pub fn has_etag(&self, etag: &str) -> bool {
+    pub fn with_etag(&self, etag: &str) -> Option<&Representation> {
         std::iter::once(&self.identity)
             .chain(self.first_gzip.as_ref())
             .chain(self.later.iter().filter_map(OnceLock::get))
-            .any(|r| r.etag == etag)
+            .find(|r| r.etag == etag)
     }
 
     /// Whether every coding this version gets is made (archived versions get none).

@@ -97,6 +97,19 @@ async fn every_coding_decodes_to_the_signed_bytes_with_its_own_validators(db: Te
                 assert_eq!(again.header("etag"), Some(etag.as_str()));
                 etags.push(etag);
             }
+            // A client holding the fast gzip served before the best one was made: 304, under
+            // the ETag of what it holds.
+            let fast = format!("\"{}-gzip\"", current.sha256);
+            let kept = server
+                .node_get(
+                    node,
+                    &path,
+                    &[("Accept-Encoding", "gzip"), ("If-None-Match", &fast)],
+                )
+                .await
+                .unwrap();
+            assert_eq!(kept.status, 304);
+            assert_eq!(kept.header("etag"), Some(fast.as_str()));
             // The client names several: the smallest of those it likes best.
             let preferred = server
                 .node_get(

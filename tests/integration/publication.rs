@@ -26,6 +26,7 @@ on_both_backends!(
     the_heartbeat_renews_validity_before_expiry,
     concurrent_publishers_never_share_or_skip_a_number,
     scheduled_mutations_are_published_when_they_become_effective,
+    a_publication_knows_which_lists_are_unchanged_since_published,
 );
 
 fn refused(result: Result<stelselnode::domain::VersionRecord, PublishError>, rule: Rule) -> String {
@@ -508,4 +509,55 @@ async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDa
             stelselnode::domain::DecisionError::WrongState { .. }
         ))
     ));
+}
+
+/// Issue 25, item 5: the working state of a list unchanged since its current version is
+/// that version's content, so a heartbeat from a fresh process (the CLI) publishes it without
+/// reading the archive; a changed list is still checked against the archived version.
+async fn a_publication_knows_which_lists_are_unchanged_since_published(db: TestDatabase) {
+    let node = node(db, KeyAlgorithm::EcdsaP256).await;
+    let storage = node.db.storage.clone();
+    let unchanged = |snapshot: &stelselnode::domain::Snapshot| {
+        ListKind::ALL.map(|list| snapshot.list(list).unchanged_since_published())
+    };
+    assert_eq!(
+        unchanged(&storage.snapshot().await.unwrap()),
+        [false; 4],
+        "nothing published"
+    );
+    node.publish_all().await;
+    assert_eq!(unchanged(&storage.snapshot().await.unwrap()), [true; 4]);
+    let gnl = storage.working_state(ListKind::Gnl).await.unwrap();
+    storage
+        .apply_change(
+            &EntryChange::delete(ListKind::Gnl, "7", gnl.version_of("7")),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let snapshot = storage.snapshot().await.unwrap();
+    assert!(!snapshot.list(ListKind::Gnl).unchanged_since_published());
+    assert!(snapshot.list(ListKind::Zal).unchanged_since_published());
+
+    // A fresh publisher, with nothing parsed yet: the ZAL's heartbeat, and the GNL's mass
+    // removal refused as before (its published entries come from the archive).
+    let fresh = node.replica_with_delay(0).await;
+    let heartbeat = fresh
+        .publisher
+        .publish(ListKind::Zal, &options())
+        .await
+        .unwrap();
+    assert!(heartbeat.heartbeat);
+    refused(
+        fresh.publisher.publish(ListKind::Gnl, &options()).await,
+        Rule::MassChange,
+    );
+    assert!(
+        storage
+            .snapshot()
+            .await
+            .unwrap()
+            .list(ListKind::Zal)
+            .unchanged_since_published()
+    );
 }

@@ -162,10 +162,13 @@ pub(super) async fn read_snapshot<T: Transaction>(
 ) -> Result<Snapshot, StorageError> {
     let mut lists = BTreeMap::new();
     for list in ListKind::ALL {
-        let revision = tx
-            .fetch_one(query("SELECT revision FROM list_heads WHERE list = $1").text(list.as_str()))
-            .await?
-            .required_int(0)?;
+        let row = tx
+            .fetch_one(
+                query("SELECT revision, published_revision FROM list_heads WHERE list = $1")
+                    .text(list.as_str()),
+            )
+            .await?;
+        let (revision, published_revision) = (row.required_int(0)?, row.int(1)?);
         let state = match known
             .and_then(|k| k.lists.get(&list))
             .filter(|k| k.revision == revision)
@@ -185,6 +188,7 @@ pub(super) async fn read_snapshot<T: Transaction>(
                 state,
                 head,
                 revision,
+                published_revision,
                 current,
             },
         );

@@ -122,9 +122,12 @@ pub(super) async fn store_version<T: Transaction>(
     )
     .await?;
     tx.execute(
-        query("UPDATE list_heads SET last_volgnummer = $1 WHERE list = $2")
-            .int(record.volgnummer.get())
-            .text(list.as_str()),
+        query(
+            "UPDATE list_heads SET last_volgnummer = $1, published_revision = $2 WHERE list = $3",
+        )
+        .int(record.volgnummer.get())
+        .int(version.based_on_revision)
+        .text(list.as_str()),
     )
     .await?;
     // The revision check above proves every applied mutation is in this version.
