@@ -29,6 +29,19 @@ on_both_backends!(
     a_publication_knows_which_lists_are_unchanged_since_published,
 );
 
+/// Removes GegevensdienstId `id` from the GNL's working state.
+async fn delete_from_gnl(node: &Node, id: &str) {
+    let storage = &node.db.storage;
+    let gnl = storage.working_state(ListKind::Gnl).await.unwrap();
+    storage
+        .apply_change(
+            &EntryChange::delete(ListKind::Gnl, id, gnl.version_of(id)),
+            t0(),
+        )
+        .await
+        .unwrap();
+}
+
 fn refused(result: Result<stelselnode::domain::VersionRecord, PublishError>, rule: Rule) -> String {
     match result {
         Err(PublishError::Refused { violations, .. }) => {
@@ -101,14 +114,7 @@ async fn a_publication_that_breaks_integrity_stores_nothing(db: TestDatabase) {
     let node = node(db, KeyAlgorithm::Rsa2048).await;
     let storage = node.db.storage.clone();
     // GegevensdienstId 4 leaves the GNL while the ZAL still uses it.
-    let gnl = storage.working_state(ListKind::Gnl).await.unwrap();
-    storage
-        .apply_change(
-            &EntryChange::delete(ListKind::Gnl, "4", gnl.version_of("4")),
-            t0(),
-        )
-        .await
-        .unwrap();
+    delete_from_gnl(&node, "4").await;
     let message = refused(
         node.services
             .publisher
@@ -203,17 +209,9 @@ async fn a_publication_that_breaks_integrity_stores_nothing(db: TestDatabase) {
 
 async fn mass_removals_need_confirmation(db: TestDatabase) {
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
-    let storage = node.db.storage.clone();
     node.publish(ListKind::Gnl).await;
     // 7 → 6 entries is 14 % removed: above the default 10 %.
-    let gnl = storage.working_state(ListKind::Gnl).await.unwrap();
-    storage
-        .apply_change(
-            &EntryChange::delete(ListKind::Gnl, "7", gnl.version_of("7")),
-            t0(),
-        )
-        .await
-        .unwrap();
+    delete_from_gnl(&node, "7").await;
     let message = refused(
         node.services
             .publisher
@@ -527,14 +525,7 @@ async fn a_publication_knows_which_lists_are_unchanged_since_published(db: TestD
     );
     node.publish_all().await;
     assert_eq!(unchanged(&storage.snapshot().await.unwrap()), [true; 4]);
-    let gnl = storage.working_state(ListKind::Gnl).await.unwrap();
-    storage
-        .apply_change(
-            &EntryChange::delete(ListKind::Gnl, "7", gnl.version_of("7")),
-            t0(),
-        )
-        .await
-        .unwrap();
+    delete_from_gnl(&node, "7").await;
     let snapshot = storage.snapshot().await.unwrap();
     assert!(!snapshot.list(ListKind::Gnl).unchanged_since_published());
     assert!(snapshot.list(ListKind::Zal).unchanged_since_published());
