@@ -134,15 +134,14 @@ const EXIT_REFUSED: u8 = 2;
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let log_writer = init_logging();
+    let outcome = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(execute(cli)),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot start the async runtime")),
     };
-    match runtime.block_on(execute(cli)) {
+    // Every log line is out before the final word.
+    drop(log_writer);
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -151,13 +150,25 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Log lines (the access log above all: one per request) go to stderr from a thread of
+/// their own, in batches, so a request never waits for a write to stderr (issue 25; nginx
+/// buffers its access log for the same reason). Not lossy: when the queue is full, logging
+/// waits. Lines still queued when the process is killed outright are lost; dropping the
+/// returned guard writes out the rest.
+fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STELSELNODE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Colours for a person at a terminal, never in journald or a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(writer)
         .init();
+    guard
 }
 
 /// Where the node's configuration comes from; opened only by commands that need it.

@@ -37,6 +37,7 @@ mod fuzz;
 mod hostile_bundles;
 mod hostile_input;
 mod leases;
+mod logging;
 mod mutation_storage;
 mod mutation_workflow;
 mod openapi;
