@@ -8,8 +8,9 @@
 # Cases: full body identity, full body gzip, 304 (If-None-Match), each at every connection
 # count; and `idle` (CASES=idle): the latency of a whitelisted node's requests (each on a new
 # connection) while IDLE (5000) connections send nothing and STALLED (500) stall in their
-# ClientHello, on each server in turn (examples/idle_flood.rs, issue 21). NGINX_LOG=on gives
-# nginx its production access log. Two load generators measure every case: examples/loadgen.rs (counts only whole
+# ClientHello, on each server in turn (examples/idle_flood.rs, issue 21). LOGS=on (or the
+# older NGINX_LOG=on) gives both servers their production access log: nginx's buffered one,
+# the node's (one line per request, written by its log thread) into a file. Two load generators measure every case: examples/loadgen.rs (counts only whole
 # answers with the expected status and length that arrive within the run) and oha
 # (crates.io; counted the same way from its status distribution) as a second opinion. ROUNDS
 # (5) rounds alternate node and nginx so both meet the same machine noise; the figure is the
@@ -64,7 +65,11 @@ for list in whitelist gnl ocl zal; do
     "$bin" import --list $list "lists/$file" 2>/dev/null
 done
 "$bin" publish --all 2>/dev/null
-"$bin" serve 2>node.log & node_pid=$!
+case ${LOGS:-${NGINX_LOG:-off}} in
+    on) logs=on; node_log=warn,stelselnode::access=info ;;
+    *) logs=off; node_log=warn ;;
+esac
+STELSELNODE_LOG=$node_log "$bin" serve 2>node.log & node_pid=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:19100/readyz >/dev/null && break; sleep 0.2; done
 curl -sf http://127.0.0.1:19100/readyz >/dev/null || { curl -s http://127.0.0.1:19100/readyz; cat node.log; exit 1; }
 
@@ -72,11 +77,18 @@ curl -sf http://127.0.0.1:19100/readyz >/dev/null || { curl -s http://127.0.0.1:
 mkdir -p nginx/www/lists nginx/logs
 tls=(--cacert ca.pem --cert node.pem --key node.key)
 curl -sf "${tls[@]}" https://localhost:18443/lists/zal -o nginx/www/lists/zal
+# The best gzip is made shortly after the version is first served (issue 25): wait for it,
+# so both servers send the same bytes.
+for _ in $(seq 100); do
+    curl -sf -D - -o /dev/null "${tls[@]}" -H 'Accept-Encoding: gzip' https://localhost:18443/lists/zal \
+        | grep -qi '^etag: .*-gzip9"' && break
+    sleep 0.2
+done
 curl -sf "${tls[@]}" -H 'Accept-Encoding: gzip' https://localhost:18443/lists/zal -o nginx/www/lists/zal.gz
 etag=$(curl -sf -D - -o /dev/null "${tls[@]}" https://localhost:18443/lists/zal | tr -d '\r' | awk -F': ' 'tolower($1)=="etag" {print $2}')
-# NGINX_LOG=on gives nginx the access log it has in production (buffered, as nginx is run);
-# off (the default, kept for the earlier series) measures it without one.
-case ${NGINX_LOG:-off} in
+# LOGS=on gives nginx the access log it has in production (buffered, as nginx is run); off
+# (the default, kept for the earlier series) measures both servers without one.
+case $logs in
     on) nginx_access_log="access_log $work/nginx/logs/access.log combined buffer=64k flush=1s;" ;;
     *) nginx_access_log="access_log off;" ;;
 esac
