@@ -103,10 +103,12 @@ pub(super) async fn observe(
         counter.inc();
         route.duration.observe(started.elapsed().as_secs_f64());
         if listener == "node" {
-            let expired = response
-                .request()
-                .extensions()
-                .contains::<ExpiredListRefused>();
+            // Only a 5xx can be an expired list: the 304 path skips the extensions lookup.
+            let expired = status.is_server_error()
+                && response
+                    .request()
+                    .extensions()
+                    .contains::<ExpiredListRefused>();
             if let Some(answer) = NodeAnswer::classify(status.as_u16(), started.elapsed(), expired)
             {
                 metrics.count_node_answer(answer);
