@@ -12,7 +12,8 @@
 # load generator share the machine's cores.
 #
 # BACKENDS ("sqlite postgres") chooses backends; NODE_BIN and LOAD_BIN run other builds (e.g.
-# an earlier commit's, side by side); RESULTS=file appends the figures for benches/report.sh.
+# an earlier commit's, side by side); RESULTS=file appends the figures for benches/report.sh;
+# PERF=file records the node with `perf record -g` while the load runs (for `perf report`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000}; seconds=${2:-60}; rate=${3:-500}; connections=${4:-16}; rounds=${5:-5}
@@ -40,7 +41,9 @@ for backend in ${BACKENDS:-sqlite postgres}; do
     "$bin" "${config[@]}" publish --all --confirm-mass-change >/dev/null
     "$bin" "${config[@]}" serve & pid=$!
     wait_ready
+    if [ -n "${PERF:-}" ]; then perf record -q -g -o "$PERF" -p "$pid" & perf_pid=$!; fi
     echo "$backend: release build, ZAL of $n Zorgaanbieders, $rate requests/s for $seconds s from $connections connections; $(nproc) cores"
     LABEL=$backend "$load" "$work/dev" 127.0.0.1:9443 127.0.0.1:8443 "$n" "$seconds" "$rate" "$connections" "$rounds"
+    if [ -n "${PERF:-}" ]; then kill -INT $perf_pid; wait $perf_pid || true; fi
     kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 done

@@ -50,6 +50,16 @@ impl ListKind {
         }
     }
 
+    /// The element that holds the list's entries, and the element of one entry.
+    pub fn entry_elements(self) -> (&'static str, &'static str) {
+        match self {
+            ListKind::Zal => ("Zorgaanbieders", "Zorgaanbieder"),
+            ListKind::Ocl => ("OAuthclients", "OAuthclient"),
+            ListKind::Gnl => ("Gegevensdiensten", "Gegevensdienst"),
+            ListKind::Whitelist => ("MedMijNodes", "MedMijNode"),
+        }
+    }
+
     /// The namespace of the official format the node publishes (ZAL/OCL/Whitelist release2,
     /// GNL release1).
     pub fn namespace(self) -> &'static str {

@@ -28,16 +28,15 @@ use chrono::Duration;
 
 use self::contents::Contents;
 use self::prepare::{Prepared, Publication, prepare_plan};
-use crate::background;
 use crate::clock::Clock;
 use crate::config::PublicationConfig;
 use crate::domain::Snapshot;
 use crate::domain::{ListEntries, ListKind, VersionRecord, Violations, Volgnummer};
 use crate::signing::{SigningError, SigningKey};
 use crate::storage::{NewVersion, StateCache, Storage, StorageError};
-use crate::xml::parse_list;
+use crate::xml::{CheckedEntries, parse_list};
 
-pub use document::{CorruptArchive, assemble, gzip, header_len};
+pub use document::{CorruptArchive, assemble, gzip, gzip_joined, header_len};
 pub use honoured::Honoured;
 pub use preview::{Preview, Verdict};
 
@@ -115,7 +114,7 @@ pub struct PublicationHealth {
 /// A version's exact published bytes and their gzip, as the publication made them: the
 /// observer serves them without reading the archive back (issue 12).
 pub struct ReadyToServe {
-    pub document: Vec<u8>,
+    pub document: bytes::Bytes,
     /// SHA-256 of `document` (the version's `sha256`).
     pub sha256: [u8; 32],
     /// `document` compressed as `gzip` compresses it for serving.
@@ -151,6 +150,10 @@ pub struct Publisher {
     /// `None` on a node configured without a signing key: it refuses to publish.
     key: RwLock<Option<Arc<SigningKey>>>,
     contents: Contents,
+    /// What the check saw of each list's last published version: the next check reads only
+    /// the entries that changed (`xml::check_rendered_entries`). It shares the bytes the
+    /// served version holds.
+    checked: Mutex<BTreeMap<ListKind, Arc<CheckedEntries>>>,
     health: Mutex<HashMap<ListKind, PublicationHealth>>,
     /// One publication at a time in this process (a plan may span several lists).
     in_progress: tokio::sync::Mutex<()>,
@@ -173,6 +176,7 @@ impl Publisher {
             settings,
             key: RwLock::new(key.into().map(Arc::new)),
             contents: Contents::default(),
+            checked: Mutex::default(),
             health: Mutex::new(HashMap::new()),
             in_progress: tokio::sync::Mutex::new(()),
             failed: tokio::sync::Notify::new(),
@@ -288,6 +292,7 @@ impl Publisher {
             let now = self.clock.now();
             let settings = self.settings;
             let options = options.clone();
+            let earlier = self.checked.lock().expect("checked lock").clone();
             let prepared = tokio::task::spawn_blocking(move || {
                 let publication = Publication {
                     key: &key,
@@ -295,8 +300,9 @@ impl Publisher {
                     options: &options,
                     now,
                     for_serving,
+                    earlier: &earlier,
                 };
-                background::run(|| prepare_plan(list, snapshot, &published, &publication))
+                prepare_plan(list, snapshot, &published, &publication)
             })
             .await
             .expect("preparing a version does not panic")?;
@@ -308,9 +314,14 @@ impl Publisher {
                         version,
                         entries,
                         ready,
+                        checked,
                     } in prepared
                     {
                         let record = version.record;
+                        if let Some(checked) = checked {
+                            let mut memo = self.checked.lock().expect("checked lock");
+                            memo.insert(record.list, Arc::new(checked));
+                        }
                         tracing::info!(list = %record.list, volgnummer = %record.volgnummer,
                             heartbeat = record.heartbeat, bytes = record.size_bytes, "published");
                         self.contents.remember(&record.sha256, entries);

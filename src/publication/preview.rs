@@ -14,7 +14,6 @@ use chrono::{DateTime, Utc};
 
 use super::prepare::next_lijst;
 use super::{PublishError, Publisher};
-use crate::background;
 use crate::domain::{EntryDiff, ListEntries, ListKind, Snapshot, Violations, Volgnummer};
 use crate::integrity::{PublicationCheck, plan_publication};
 use crate::xml::{check_rendered, render_list};
@@ -54,7 +53,7 @@ impl Publisher {
         let threshold = self.settings.mass_change_threshold_percent;
         let now = self.clock.now();
         let preview = tokio::task::spawn_blocking(move || {
-            background::run(|| preview(list, &snapshot, &published, threshold, now))
+            preview(list, &snapshot, &published, threshold, now)
         })
         .await
         .expect("a preview does not panic");

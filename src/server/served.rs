@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use actix_web::http::header::HeaderValue;
+use actix_web::web::Bytes;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
@@ -22,7 +23,9 @@ use sha2::{Digest, Sha256};
 use super::encoding::Encoding;
 use crate::domain::{ListEntries, ListKind, VersionRecord};
 use crate::metrics::Metrics;
-use crate::publication::{PublicationObserver, PublishError, ReadyToServe, assemble, gzip};
+use crate::publication::{
+    PublicationObserver, PublishError, ReadyToServe, assemble, gzip, gzip_joined,
+};
 use crate::sla::SlaService;
 use crate::storage::{StorageError, StoredVersion, VersionStore};
 use crate::tls::Tls;
@@ -33,7 +36,7 @@ use crate::xml::parse_list;
 #[derive(Debug)]
 pub struct Representation {
     pub encoding: Encoding,
-    pub bytes: actix_web::web::Bytes,
+    pub bytes: Bytes,
     /// Strong ETag, quoted.
     pub etag: String,
     pub etag_header: HeaderValue,
@@ -44,13 +47,19 @@ pub struct Representation {
 }
 
 impl Representation {
-    fn new(encoding: Encoding, bytes: Vec<u8>, etag: String) -> Self {
+    fn new(encoding: Encoding, bytes: impl Into<Bytes>, etag: String) -> Self {
+        let bytes = bytes.into();
         let sha256 = Sha256::digest(&bytes).into();
         Self::with_digest(encoding, bytes, etag, sha256)
     }
 
     /// The same, given the SHA-256 of `bytes`.
-    fn with_digest(encoding: Encoding, bytes: Vec<u8>, etag: String, sha256: [u8; 32]) -> Self {
+    fn with_digest(
+        encoding: Encoding,
+        bytes: impl Into<Bytes>,
+        etag: String,
+        sha256: [u8; 32],
+    ) -> Self {
         let digest = format!("sha-256=:{}:", BASE64.encode(sha256));
         Self {
             encoding,
@@ -76,7 +85,7 @@ pub struct ServedVersion {
     later: [OnceLock<Representation>; 3],
     /// Set when a newer version replaced this one: nothing more is compressed for it.
     superseded: AtomicBool,
-    pub signature: actix_web::web::Bytes,
+    pub signature: Bytes,
     /// `Last-Modified`: the Tijdstempel as an HTTP date.
     pub last_modified_header: HeaderValue,
 }
@@ -87,10 +96,14 @@ impl ServedVersion {
     pub fn from_stored(stored: &StoredVersion, with_gzip: bool) -> Result<Self, PublishError> {
         let bytes = assemble(stored)?;
         let sha256 = Sha256::digest(&bytes).into();
-        let compressed = with_gzip.then(|| gzip(&bytes));
+        // The same bytes as the publishing node's (`prepare`), from the stored body's gzip.
+        let compressed = with_gzip.then(|| {
+            let body_len = bytes.len() - stored.header.len();
+            gzip_joined(&stored.header, &stored.body_gzip, body_len).unwrap_or_else(|| gzip(&bytes))
+        });
         Ok(Self::new(
             stored.record.clone(),
-            bytes,
+            bytes.into(),
             sha256,
             compressed,
             stored.signature.clone(),
@@ -111,7 +124,7 @@ impl ServedVersion {
     /// `document` is the version's exact bytes with their SHA-256; `gzip` their fast gzip.
     fn new(
         record: VersionRecord,
-        document: Vec<u8>,
+        document: Bytes,
         sha256: [u8; 32],
         gzip: Option<Vec<u8>>,
         signature: Vec<u8>,

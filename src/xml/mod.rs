@@ -9,9 +9,9 @@ mod parse;
 mod render;
 mod tree;
 
-pub use check::check_rendered;
+pub use check::{CheckedDocument, CheckedEntries, check_rendered, check_rendered_entries};
 pub use parse::{MAX_DOCUMENT_BYTES, parse_list};
-pub use render::{render_entry, render_list};
+pub use render::{Rendered, render_entry, render_list, render_version};
 
 #[cfg(test)]
 mod tests;

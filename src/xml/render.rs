@@ -4,8 +4,11 @@
 //! Document rules (SPEC §3): XML declaration with UTF-8, no BOM, the default namespace without
 //! prefix, indentation only between elements, never inside a value, Tijdstempel in UTC with `Z`.
 
+use std::ops::Range;
+
 use crate::domain::{
-    AnyEntry, GegevensdienstNaam, Lijst, ListEntries, MedMijNode, OAuthclient, Zorgaanbieder,
+    AnyEntry, GegevensdienstNaam, Lijst, ListEntries, MedMijNode, OAuthclient, Tijdstempel,
+    Volgnummer, Zorgaanbieder,
 };
 
 struct Writer {
@@ -78,13 +81,22 @@ impl<'a> From<&'a AnyEntry> for AnyEntryRef<'a> {
 }
 
 impl Writer {
-    /// The element around a list's entries, and the entries.
-    fn entries<'a>(&mut self, outer: &str, entries: impl Iterator<Item = AnyEntryRef<'a>>) {
+    /// The element around a list's entries, and the entries; where each entry's bytes are,
+    /// one range after the other (the line break and indentation before it included).
+    fn entries<'a>(
+        &mut self,
+        outer: &str,
+        entries: impl ExactSizeIterator<Item = AnyEntryRef<'a>>,
+    ) -> Vec<Range<usize>> {
+        let mut ranges = Vec::with_capacity(entries.len());
         self.open(outer);
         for entry in entries {
+            let start = self.out.len();
             self.entry(entry);
+            ranges.push(start..self.out.len());
         }
         self.close(outer);
+        ranges
     }
 
     /// One entry element, as it stands in its list.
@@ -187,12 +199,32 @@ fn estimated_size(entries: &ListEntries) -> usize {
     512 + per_entry * entries.len()
 }
 
+/// A rendered list: its bytes, and the range of each entry in them, in order and adjacent
+/// (`xml::check_rendered_entries` checks entries it has not seen before one by one).
+pub struct Rendered {
+    pub document: Vec<u8>,
+    pub entries: Vec<Range<usize>>,
+}
+
 /// The published bytes of a list.
 pub fn render_list(list: &Lijst) -> Vec<u8> {
-    let kind = list.kind();
+    render_version(list.tijdstempel, list.volgnummer, &list.entries, 0).document
+}
+
+/// The published bytes of a version with these entries and where its entries are, in a
+/// buffer of at least `expected_size` bytes (the size of the current version: a 10 000-
+/// Zorgaanbieder ZAL grown by doubling is copied twice and touches twice its size).
+pub fn render_version(
+    tijdstempel: Tijdstempel,
+    volgnummer: Volgnummer,
+    entries: &ListEntries,
+    expected_size: usize,
+) -> Rendered {
+    let kind = entries.kind();
     let root = kind.root_element();
+    let (outer, _) = kind.entry_elements();
     let mut w = Writer {
-        out: Vec::with_capacity(estimated_size(&list.entries)),
+        out: Vec::with_capacity(estimated_size(entries).max(expected_size + expected_size / 16)),
         depth: 0,
     };
     w.out
@@ -202,29 +234,27 @@ pub fn render_list(list: &Lijst) -> Vec<u8> {
     w.out.extend_from_slice(kind.namespace().as_bytes());
     w.out.extend_from_slice(b"\">");
     w.depth = 1;
-    w.leaf("Tijdstempel", &list.tijdstempel.to_xml());
-    w.leaf("Volgnummer", &list.volgnummer.to_string());
-    match &list.entries {
-        ListEntries::Zal(s) => w.entries(
-            "Zorgaanbieders",
-            s.as_slice().iter().map(AnyEntryRef::Zorgaanbieder),
-        ),
-        ListEntries::Ocl(s) => w.entries(
-            "OAuthclients",
-            s.as_slice().iter().map(AnyEntryRef::OAuthclient),
-        ),
+    w.leaf("Tijdstempel", &tijdstempel.to_xml());
+    w.leaf("Volgnummer", &volgnummer.to_string());
+    let entries = match entries {
+        ListEntries::Zal(s) => {
+            w.entries(outer, s.as_slice().iter().map(AnyEntryRef::Zorgaanbieder))
+        }
+        ListEntries::Ocl(s) => w.entries(outer, s.as_slice().iter().map(AnyEntryRef::OAuthclient)),
         ListEntries::Gnl(s) => w.entries(
-            "Gegevensdiensten",
+            outer,
             s.as_slice().iter().map(AnyEntryRef::GegevensdienstNaam),
         ),
-        ListEntries::Whitelist(s) => w.entries(
-            "MedMijNodes",
-            s.as_slice().iter().map(AnyEntryRef::MedMijNode),
-        ),
-    }
+        ListEntries::Whitelist(s) => {
+            w.entries(outer, s.as_slice().iter().map(AnyEntryRef::MedMijNode))
+        }
+    };
     w.close(root);
     w.out.push(b'\n');
-    w.out
+    Rendered {
+        document: w.out,
+        entries,
+    }
 }
 
 #[cfg(test)]

@@ -142,7 +142,8 @@ const NAMES: [&str; 28] = [
     "MedMijNode",
 ];
 
-fn element_name(local: &str) -> Cow<'static, str> {
+/// An element's name, borrowed when it is one of `NAMES`.
+pub(super) fn element_name(local: &str) -> Cow<'static, str> {
     match NAMES.iter().find(|n| **n == local) {
         Some(known) => Cow::Borrowed(known),
         None => Cow::Owned(local.to_owned()),

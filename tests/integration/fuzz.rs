@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use stelselnode::domain::ListKind;
 use stelselnode::mutations::parse_submission;
-use stelselnode::xml::{check_rendered, parse_list, render_list};
+use stelselnode::xml::{
+    Rendered, check_rendered, check_rendered_entries, parse_list, render_list, render_version,
+};
 
 use super::support::official_example;
 use super::support::random::Random;
@@ -180,6 +182,14 @@ fn the_list_parser_survives_mutated_lists() {
             if let Ok(parsed) = parse_list(input, list) {
                 let rendered = render_list(&parsed);
                 check_rendered(&rendered, list).map_err(|v| format!("{list}: {v}"))?;
+                // The check that reads only new entries agrees, with and without a memo.
+                let Rendered { document, entries } =
+                    render_version(parsed.tijdstempel, parsed.volgnummer, &parsed.entries, 0);
+                let document = bytes::Bytes::from(document);
+                let first = check_rendered_entries(document.clone(), list, &entries, None)
+                    .map_err(|v| format!("{list}: {v}"))?;
+                check_rendered_entries(document, list, &entries, Some(&first.checked))
+                    .map_err(|v| format!("{list}: {v}"))?;
                 let again = parse_list(&rendered, list).map_err(|v| format!("{list}: {v}"))?;
                 if again.entries != parsed.entries {
                     return Err(format!("{list}: the entries changed in a round trip"));
