@@ -408,7 +408,10 @@ async fn main() {
     let head = b"HEAD /lists/zal HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let mut fetchable = Vec::new();
     let mut random = Random(99);
-    for round in 0..rounds {
+    // Each run of this program in one database names its Zorgaanbieders apart.
+    let first_round: usize =
+        std::env::var("FIRST_ROUND").map_or(0, |r| r.parse().expect("FIRST_ROUND"));
+    for round in first_round..first_round + rounds {
         let naam = format!("benchronde{}@medmij", letters(round));
         let body = zal_upsert(&naam, &mut random, n.clamp(1, 2500) as u64, "LOAD-Z");
         let submitted = send(&mut submitter, &post("/mutations", &body)).await;
