@@ -28,6 +28,7 @@ use chrono::Duration;
 
 use self::contents::Contents;
 use self::prepare::{Prepared, Publication, prepare_plan};
+use crate::background;
 use crate::clock::Clock;
 use crate::config::PublicationConfig;
 use crate::domain::Snapshot;
@@ -284,6 +285,7 @@ impl Publisher {
         options: &PublishOptions,
     ) -> Result<Vec<(VersionRecord, Option<ReadyToServe>)>, PublishError> {
         let _turn = self.in_progress.lock().await;
+        let _urgent = background::urgent();
         let for_serving = self.observer.get().is_some();
         for _ in 0..MAX_ATTEMPTS {
             let snapshot = self.state.snapshot().await?;

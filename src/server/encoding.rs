@@ -44,7 +44,12 @@ impl Encoding {
                     Vec::with_capacity(bytes.len() / 32),
                     flate2::Compression::best(),
                 );
-                encoder.write_all(bytes).expect(WRITE);
+                // In pieces, yielding to publications between them; deflate's output does not
+                // depend on how its input is divided.
+                for piece in bytes.chunks(1 << 20) {
+                    crate::background::yield_to_urgent();
+                    encoder.write_all(piece).expect(WRITE);
+                }
                 encoder.finish().expect(WRITE)
             }
             Encoding::Brotli => {
@@ -55,11 +60,22 @@ impl Encoding {
                     ..Default::default()
                 };
                 let mut out = Vec::with_capacity(bytes.len() / 32);
-                brotli::BrotliCompress(&mut &bytes[..], &mut out, &params).expect(WRITE);
+                let mut input = Yielding(bytes);
+                brotli::BrotliCompress(&mut input, &mut out, &params).expect(WRITE);
                 out
             }
             Encoding::Zstd => zstd::bulk::compress(bytes, 12).expect(WRITE),
         }
+    }
+}
+
+/// Bytes read as a slice reads them, yielding to publications before each read.
+struct Yielding<'a>(&'a [u8]);
+
+impl std::io::Read for Yielding<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        crate::background::yield_to_urgent();
+        self.0.read(buf)
     }
 }
 

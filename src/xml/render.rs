@@ -17,10 +17,19 @@ struct Writer {
 }
 
 impl Writer {
+    /// A line break and four spaces per level, in one copy (a third of the lines of a ZAL
+    /// are ten levels deep).
     fn indent(&mut self) {
-        self.out.push(b'\n');
-        for _ in 0..self.depth {
-            self.out.extend_from_slice(b"    ");
+        const INDENT: &[u8; 65] =
+            b"\n                                                                ";
+        match INDENT.get(..1 + 4 * self.depth) {
+            Some(indent) => self.out.extend_from_slice(indent),
+            None => {
+                self.out.push(b'\n');
+                for _ in 0..self.depth {
+                    self.out.extend_from_slice(b"    ");
+                }
+            }
         }
     }
 
