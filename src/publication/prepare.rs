@@ -159,31 +159,30 @@ fn prepare(
     // was published, and its header holds only the new Volgnummer and Tijdstempel (issue 25:
     // the check was a third of a CLI heartbeat of 10 000 Zorgaanbieders).
     //
-    // Two passes side by side, about equally long at 10 000 Zorgaanbieders: the body's
-    // digest, the check and the document's digest; and the body's gzip. The served gzip is
-    // the header joined to the body's gzip.
+    // Two passes side by side, about equally long at 10 000 Zorgaanbieders (~55 ms): the
+    // body's digest and the document's; and the body's gzip and the check with a memo.
+    // Without a memo the whole check runs after the body's digest, where the heartbeat is
+    // known. The served gzip is the header joined to the body's gzip.
     let earlier = earlier.get(&list).map(Arc::as_ref);
+    let check = || check_rendered_entries(document.clone(), list, &ranges, earlier);
     let heartbeat_of = |body_sha256: &str| {
         listed
             .current
             .as_ref()
             .is_some_and(|c| c.body_sha256 == body_sha256)
     };
-    let ((body_sha256, heartbeat, checked, sha256), body_gzip) = std::thread::scope(|scope| {
-        let checking = scope.spawn(|| {
-            let body_sha256 = hex(&Sha256::digest(body));
-            let heartbeat = heartbeat_of(&body_sha256);
-            let checked = (!heartbeat || earlier.is_some())
-                .then(|| check_rendered_entries(document.clone(), list, &ranges, earlier));
-            let sha256 = Sha256::digest(&document);
-            (body_sha256, heartbeat, checked, sha256)
+    let ((body_sha256, heartbeat, checked_whole, sha256), (body_gzip, checked_with_memo)) =
+        std::thread::scope(|scope| {
+            let digesting = scope.spawn(|| {
+                let body_sha256 = hex(&Sha256::digest(body));
+                let heartbeat = heartbeat_of(&body_sha256);
+                let checked = (earlier.is_none() && !heartbeat).then(check);
+                (body_sha256, heartbeat, checked, Sha256::digest(&document))
+            });
+            let compressed = (gzip(body), earlier.is_some().then(check));
+            (digesting.join().expect("digests do not panic"), compressed)
         });
-        let body_gzip = gzip(body);
-        (
-            checking.join().expect("the check does not panic"),
-            body_gzip,
-        )
-    });
+    let checked = checked_whole.or(checked_with_memo);
     let checked = match checked {
         Some(checked) => {
             Some(checked.map_err(|violations| PublishError::RenderCheck { list, violations })?)
