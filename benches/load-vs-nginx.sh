@@ -69,6 +69,7 @@ case ${LOGS:-${NGINX_LOG:-off}} in
     on) logs=on; node_log=warn,stelselnode::access=info ;;
     *) logs=off; node_log=warn ;;
 esac
+export LOGS_LABEL=$logs
 STELSELNODE_LOG=$node_log "$bin" serve 2>node.log & node_pid=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:19100/readyz >/dev/null && break; sleep 0.2; done
 curl -sf http://127.0.0.1:19100/readyz >/dev/null || { curl -s http://127.0.0.1:19100/readyz; cat node.log; exit 1; }
@@ -223,7 +224,7 @@ print(f"{case:8} c={connections:<4} {tool:7} node {statistics.median(node):8.0f}
 if os.environ.get("RESULTS"):
     with open(os.environ["RESULTS"], "a") as out:
         out.write(f"serve\t{case}\t{connections}\t{tool}\t{ratio:.3f}\t{ratios[0]:.3f}\t{ratios[-1]:.3f}"
-                  f"\t{statistics.median(node):.0f}\t{statistics.median(nginx):.0f}\n")
+                  f"\t{statistics.median(node):.0f}\t{statistics.median(nginx):.0f}\t{os.environ['LOGS_LABEL']}\n")
 PY
         done
     done
