@@ -182,13 +182,10 @@ fn prepare(
             let compressed = (gzip(body), earlier.is_some().then(check));
             (digesting.join().expect("digests do not panic"), compressed)
         });
-    let checked = checked_whole.or(checked_with_memo);
-    let checked = match checked {
-        Some(checked) => {
-            Some(checked.map_err(|violations| PublishError::RenderCheck { list, violations })?)
-        }
-        None => None,
-    };
+    let checked = checked_whole
+        .or(checked_with_memo)
+        .transpose()
+        .map_err(|violations| PublishError::RenderCheck { list, violations })?;
     let served_gzip = for_serving.then(|| {
         gzip_joined(header, &body_gzip, body.len()).expect("the body's own gzip is one member")
     });
