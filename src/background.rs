@@ -7,7 +7,7 @@
 //! async worker stalls every request that worker holds; and the content codings a served
 //! version gains after it is served (about a second of CPU at 10 000 Zorgaanbieders).
 //!
-//! A publication itself runs at normal priority (issue 25): it is bounded work (~0.2 s of two
+//! A publication itself runs at normal priority (issue 25): it is bounded work (~0.1 s of two
 //! cores at 10 000 Zorgaanbieders) that an approval and the mutation SLA wait for. At nice 19
 //! it had a weight of 15 against a request worker's 1 024, so under a saturating read load an
 //! approval waited many seconds, and the codings of the previous version competed with it as
