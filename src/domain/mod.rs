@@ -47,7 +47,7 @@ pub use text::{
 };
 pub use version::{Tijdstempel, Volgnummer};
 pub use violation::{InvalidValue, Rule, Violation, Violations};
-pub use working::{ListHead, ListSnapshot, Snapshot, WorkingState};
+pub use working::{ListHead, ListSnapshot, ListStanding, Snapshot, WorkingState};
 
 #[cfg(test)]
 pub(crate) mod arbitrary;

@@ -94,11 +94,10 @@ impl ListHead {
     }
 }
 
-/// One list as a publication starts from it.
+/// Where a list stands, without its working state: its numbering, revisions and newest
+/// version. Enough to renew a version of a list unchanged since it was published.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ListSnapshot {
-    /// Shared: snapshots taken while a list did not change hold the same state.
-    pub state: Arc<WorkingState>,
+pub struct ListStanding {
     pub head: ListHead,
     /// The working state's revision: a publication is stored only if it is unchanged.
     pub revision: i64,
@@ -108,12 +107,20 @@ pub struct ListSnapshot {
     pub current: Option<VersionRecord>,
 }
 
-impl ListSnapshot {
+impl ListStanding {
     /// Whether the working state is exactly the current version's content (nothing changed
     /// since it was published), so the published entries need not be read from the archive.
     pub fn unchanged_since_published(&self) -> bool {
         self.current.is_some() && self.published_revision == Some(self.revision)
     }
+}
+
+/// One list as a publication starts from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListSnapshot {
+    /// Shared: snapshots taken while a list did not change hold the same state.
+    pub state: Arc<WorkingState>,
+    pub standing: ListStanding,
 }
 
 /// All four lists at one instant (one read transaction), since the integrity of one list
@@ -134,7 +141,7 @@ impl Snapshot {
     pub fn at_revisions(&self, revisions: &BTreeMap<ListKind, i64>) -> bool {
         self.lists
             .iter()
-            .all(|(list, s)| revisions.get(list) == Some(&s.revision))
+            .all(|(list, s)| revisions.get(list) == Some(&s.standing.revision))
     }
 }
 

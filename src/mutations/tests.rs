@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::domain::{Entry, Lijst, ListEntries, Violation};
-use crate::domain::{ListHead, ListSnapshot, Snapshot, WorkingState};
+use crate::domain::{ListHead, ListSnapshot, ListStanding, Snapshot, WorkingState};
 use crate::sample::{SampleSize, network};
 
 fn at() -> DateTime<Utc> {
@@ -33,15 +33,17 @@ fn state() -> Snapshot {
                     entries: lijst.entries,
                     versions,
                 }),
-                head: ListHead {
-                    list: kind,
-                    last_volgnummer: None,
-                    imported_volgnummer: None,
-                    imported_at: None,
+                standing: ListStanding {
+                    head: ListHead {
+                        list: kind,
+                        last_volgnummer: None,
+                        imported_volgnummer: None,
+                        imported_at: None,
+                    },
+                    revision: 1,
+                    published_revision: None,
+                    current: None,
                 },
-                revision: 1,
-                published_revision: None,
-                current: None,
             },
         )
     };

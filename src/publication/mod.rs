@@ -11,7 +11,9 @@
 //!
 //! `mod.rs` is the service and its I/O; `prepare.rs` the pure plan → render → check → sign;
 //! `preview.rs` the same decision without signing or storing (the Lijsten page);
-//! `heartbeat.rs` renews validity; `honoured.rs` answers the honoured query; `contents.rs`
+//! `reading.rs` reads what was published and warms up after a start; `heartbeat.rs` renews
+//! validity; `renewal.rs` the next version of a list unchanged since
+//! its current one, from the stored body; `honoured.rs` answers the honoured query; `contents.rs`
 //! caches published entries; `document.rs` the stored form (header + shared gzip body).
 
 mod contents;
@@ -20,6 +22,8 @@ mod heartbeat;
 mod honoured;
 mod prepare;
 mod preview;
+mod reading;
+mod renewal;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -28,18 +32,20 @@ use chrono::Duration;
 
 use self::contents::Contents;
 use self::prepare::{Prepared, Publication, prepare_plan};
+use self::renewal::prepare_renewal;
 use crate::background;
 use crate::clock::Clock;
 use crate::config::PublicationConfig;
 use crate::domain::Snapshot;
-use crate::domain::{ListEntries, ListKind, VersionRecord, Violations, Volgnummer};
+use crate::domain::{ListEntries, ListKind, ListStanding, VersionRecord, Violations};
 use crate::signing::{SigningError, SigningKey};
 use crate::storage::{NewVersion, StateCache, Storage, StorageError};
-use crate::xml::{CheckedEntries, parse_list};
+use crate::xml::CheckedEntries;
 
 pub use document::{CorruptArchive, assemble, gzip, gzip_joined, header_len};
 pub use honoured::Honoured;
 pub use preview::{Preview, Verdict};
+pub use reading::VersionContent;
 
 /// How often a publication is tried when other replicas or writers keep moving the list on.
 /// Within one process publications of a list queue on a lock, so only other replicas and
@@ -123,15 +129,18 @@ pub struct ReadyToServe {
     pub signature: Vec<u8>,
 }
 
-/// What `Publisher::version_content` found.
-pub enum VersionContent {
-    Entries(Arc<ListEntries>),
-    /// Retention purged its bytes at `at` (its record stays).
-    Purged {
-        at: chrono::DateTime<chrono::Utc>,
-    },
-    /// The list has no such version.
-    Missing,
+/// What a publication starts from: a list unchanged since its current version is renewed
+/// from the stored version; otherwise the snapshot and the published entries it plans with.
+enum Source {
+    Renewal(Box<Renewal>),
+    Plan(Arc<Snapshot>, BTreeMap<ListKind, Arc<ListEntries>>),
+}
+
+struct Renewal {
+    standing: ListStanding,
+    current: crate::storage::StoredVersion,
+    /// Its entries, where the contents cache holds them.
+    entries: Option<Arc<ListEntries>>,
 }
 
 /// Told of every version this publisher stores, so that it can be served at once.
@@ -288,23 +297,44 @@ impl Publisher {
         let _urgent = background::urgent();
         let for_serving = self.observer.get().is_some();
         for _ in 0..MAX_ATTEMPTS {
-            let snapshot = self.state.snapshot().await?;
-            let published = self.published_entries(&snapshot).await?;
+            let source = match self.renewable(list).await? {
+                Some(renewal) => Source::Renewal(Box::new(renewal)),
+                None => {
+                    let snapshot = self.state.snapshot().await?;
+                    let published = self.published_entries(&snapshot).await?;
+                    Source::Plan(snapshot, published)
+                }
+            };
             let key = self.signing_key()?;
             let now = self.clock.now();
             let settings = self.settings;
             let options = options.clone();
             let earlier = self.checked.lock().expect("checked lock").clone();
             let prepared = tokio::task::spawn_blocking(move || {
-                let publication = Publication {
-                    key: &key,
-                    settings,
-                    options: &options,
-                    now,
-                    for_serving,
-                    earlier: &earlier,
-                };
-                prepare_plan(list, snapshot, &published, &publication)
+                background::run_prioritised(background::PUBLICATION, || {
+                    let publication = Publication {
+                        key: &key,
+                        settings,
+                        options: &options,
+                        now,
+                        for_serving,
+                        earlier: &earlier,
+                    };
+                    match source {
+                        Source::Renewal(renewal) => {
+                            let Renewal {
+                                standing,
+                                current,
+                                entries,
+                            } = *renewal;
+                            prepare_renewal(&standing, current, entries, &publication)
+                                .map(|renewed| vec![renewed])
+                        }
+                        Source::Plan(snapshot, published) => {
+                            prepare_plan(list, snapshot, &published, &publication)
+                        }
+                    }
+                })
             })
             .await
             .expect("preparing a version does not panic")?;
@@ -326,7 +356,9 @@ impl Publisher {
                         }
                         tracing::info!(list = %record.list, volgnummer = %record.volgnummer,
                             heartbeat = record.heartbeat, bytes = record.size_bytes, "published");
-                        self.contents.remember(&record.sha256, entries);
+                        if let Some(entries) = entries {
+                            self.contents.remember(&record.sha256, entries);
+                        }
                         records.push((record, ready));
                     }
                     return Ok(records);
@@ -336,6 +368,30 @@ impl Publisher {
             }
         }
         Err(PublishError::Contention { list })
+    }
+
+    /// What a renewal of `list` needs, if the list did not change since its current version
+    /// (`renewal.rs`): where it stands and the stored current version.
+    async fn renewable(&self, list: ListKind) -> Result<Option<Renewal>, PublishError> {
+        let standing = self.storage.list_standing(list).await?;
+        let Some(current) = standing
+            .current
+            .as_ref()
+            .filter(|_| standing.unchanged_since_published())
+        else {
+            return Ok(None);
+        };
+        let Some(stored) = self.storage.version(list, current.volgnummer).await? else {
+            return Ok(None);
+        };
+        if stored.record.purged_at.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(Renewal {
+            entries: self.contents.get(&current.sha256),
+            standing,
+            current: stored,
+        }))
     }
 
     /// The entries of each list's current published version in `snapshot`, where they are
@@ -348,100 +404,16 @@ impl Publisher {
     ) -> Result<BTreeMap<ListKind, Arc<ListEntries>>, PublishError> {
         let mut published = BTreeMap::new();
         for (&list, listed) in &snapshot.lists {
-            if let Some(current) = &listed.current {
+            if let Some(current) = &listed.standing.current {
                 let entries = match self.contents.get(&current.sha256) {
                     Some(entries) => entries,
                     // `prepare_plan` takes the working state for it.
-                    None if listed.unchanged_since_published() => continue,
+                    None if listed.standing.unchanged_since_published() => continue,
                     None => self.content(current).await?,
                 };
                 published.insert(list, entries);
             }
         }
         Ok(published)
-    }
-
-    /// Parses the current versions ahead of the first publication after a start, so that
-    /// the first approval does not wait for the archive to be read (10 000 entries: ~0.4 s).
-    pub async fn warm_up(&self) {
-        for list in ListKind::ALL {
-            let current = match self.storage.current_version(list).await {
-                Ok(Some(current)) => current,
-                Ok(None) => continue,
-                Err(e) => return tracing::warn!(error = %e, "cannot warm up the content cache"),
-            };
-            if let Err(e) = self.content(&current).await {
-                tracing::warn!(error = %e, %list, "cannot warm up the content cache");
-            }
-        }
-    }
-
-    /// Every version of `list`, oldest first.
-    pub async fn versions(&self, list: ListKind) -> Result<Vec<VersionRecord>, PublishError> {
-        Ok(self.storage.versions(list).await?)
-    }
-
-    /// Version `volgnummer` of `list` as stored: header, shared body, signature.
-    pub async fn stored_version(
-        &self,
-        list: ListKind,
-        volgnummer: Volgnummer,
-    ) -> Result<Option<crate::storage::StoredVersion>, PublishError> {
-        Ok(self.storage.version(list, volgnummer).await?)
-    }
-
-    /// The versions of `list` that could be honoured at `at`: valid then, not out of grace.
-    pub async fn versions_honoured_at(
-        &self,
-        list: ListKind,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<VersionRecord>, PublishError> {
-        Ok(self.storage.versions_honoured_at(list, at).await?)
-    }
-
-    /// The entries of version `volgnummer` of `list`, if it exists and retention left them.
-    pub async fn version_content(
-        &self,
-        list: ListKind,
-        volgnummer: Volgnummer,
-    ) -> Result<VersionContent, PublishError> {
-        let Some(stored) = self.storage.version(list, volgnummer).await? else {
-            return Ok(VersionContent::Missing);
-        };
-        Ok(match stored.record.purged_at {
-            Some(at) => VersionContent::Purged { at },
-            None => VersionContent::Entries(self.content(&stored.record).await?),
-        })
-    }
-
-    /// The entries of a published version, from memory or from the archive.
-    pub async fn content(&self, record: &VersionRecord) -> Result<Arc<ListEntries>, PublishError> {
-        if let Some(entries) = self.contents.get(&record.sha256) {
-            return Ok(entries);
-        }
-        let stored = self
-            .storage
-            .version(record.list, record.volgnummer)
-            .await?
-            .ok_or_else(|| {
-                StorageError::Corrupt(format!(
-                    "{} version {} is missing",
-                    record.list, record.volgnummer
-                ))
-            })?;
-        let list = record.list;
-        // Decompressing and parsing 10 000 Zorgaanbieders takes most of a second: not on an
-        // async worker.
-        let entries = tokio::task::spawn_blocking(move || -> Result<_, PublishError> {
-            let document = assemble(&stored)?;
-            let corrupt =
-                |v| StorageError::Corrupt(format!("archived {list} version does not parse: {v}"));
-            Ok(parse_list(&document, list).map_err(corrupt)?.entries)
-        })
-        .await
-        .expect("parsing does not panic")?;
-        let entries = Arc::new(entries);
-        self.contents.remember(&record.sha256, entries.clone());
-        Ok(entries)
     }
 }

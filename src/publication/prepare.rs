@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::document::{gzip, gzip_joined, header_len};
 use super::{PublishError, PublishOptions, ReadyToServe, Settings};
 use crate::domain::{
-    Lijst, ListEntries, ListKind, ListSnapshot, Snapshot, Tijdstempel, VersionRecord,
+    Lijst, ListEntries, ListKind, ListSnapshot, ListStanding, Snapshot, Tijdstempel, VersionRecord,
 };
 use crate::integrity::{PublicationCheck, plan_publication};
 use crate::signing::{SigningKey, VersionProperties, hex, sign_version};
@@ -21,7 +21,8 @@ use crate::xml::{CheckedEntries, Rendered, check_rendered_entries, render_versio
 
 pub(super) struct Prepared {
     pub(super) version: NewVersion,
-    pub(super) entries: Arc<ListEntries>,
+    /// The entries of the version, for the contents cache, where known.
+    pub(super) entries: Option<Arc<ListEntries>>,
     /// When an observer serves it.
     pub(super) ready: Option<ReadyToServe>,
     /// What the check saw of this version, for the next check of the list (when served).
@@ -57,6 +58,7 @@ pub(super) fn prepare_plan(
         .filter_map(|(l, listed)| match published.get(l) {
             Some(entries) => Some((*l, entries.as_ref())),
             None => listed
+                .standing
                 .unchanged_since_published()
                 .then_some((*l, &listed.state.entries)),
         })
@@ -99,7 +101,7 @@ pub(super) fn prepare_plan(
 
 /// The Tijdstempel of a version published at `now`: whole seconds, like the lists MedMij has
 /// always published.
-fn tijdstempel_at(now: chrono::DateTime<chrono::Utc>) -> Tijdstempel {
+pub(super) fn tijdstempel_at(now: chrono::DateTime<chrono::Utc>) -> Tijdstempel {
     Tijdstempel::new(now.trunc_subsecs(0))
 }
 
@@ -107,7 +109,7 @@ fn tijdstempel_at(now: chrono::DateTime<chrono::Utc>) -> Tijdstempel {
 pub(super) fn next_lijst(listed: &ListSnapshot, now: chrono::DateTime<chrono::Utc>) -> Lijst {
     Lijst {
         tijdstempel: tijdstempel_at(now),
-        volgnummer: listed.head.next_volgnummer(),
+        volgnummer: listed.standing.head.next_volgnummer(),
         entries: listed.state.entries.clone(),
     }
 }
@@ -115,12 +117,13 @@ pub(super) fn next_lijst(listed: &ListSnapshot, now: chrono::DateTime<chrono::Ut
 /// The bytes of the next version of a list at `now` (`next_lijst`, without copying entries).
 fn render_next(listed: &ListSnapshot, now: chrono::DateTime<chrono::Utc>) -> Rendered {
     let expected_size = listed
+        .standing
         .current
         .as_ref()
         .map_or(0, |c| c.size_bytes.max(0) as usize);
     render_version(
         tijdstempel_at(now),
-        listed.head.next_volgnummer(),
+        listed.standing.head.next_volgnummer(),
         &listed.state.entries,
         expected_size,
     )
@@ -139,15 +142,10 @@ fn prepare(
     publication: &Publication<'_>,
 ) -> Result<Prepared, PublishError> {
     let Publication {
-        key,
-        settings,
-        options,
-        now,
         for_serving,
         earlier,
+        ..
     } = *publication;
-    let tijdstempel = tijdstempel_at(now);
-    let volgnummer = listed.head.next_volgnummer();
     // Shared, not copied, by the served version and the memo of checked entries.
     let document = Bytes::from(document);
     let split = header_len(&document);
@@ -167,6 +165,7 @@ fn prepare(
     let check = || check_rendered_entries(document.clone(), list, &ranges, earlier);
     let heartbeat_of = |body_sha256: &str| {
         listed
+            .standing
             .current
             .as_ref()
             .is_some_and(|c| c.body_sha256 == body_sha256)
@@ -190,9 +189,67 @@ fn prepare(
         gzip_joined(header, &body_gzip, body.len()).expect("the body's own gzip is one member")
     });
 
+    let version = sign_next(
+        list,
+        &listed.standing,
+        Made {
+            sha256: sha256.into(),
+            body_sha256,
+            size_bytes: document.len() as i64,
+            heartbeat,
+            // `header` borrows the document, which the served version takes.
+            header: header.to_vec(),
+            body_size: body.len() as i64,
+            body_gzip,
+        },
+        publication,
+    )?;
+    let ready = served_gzip.map(|gzip| ReadyToServe {
+        sha256: sha256.into(),
+        gzip,
+        signature: version.signature.clone(),
+        document,
+    });
+    Ok(Prepared {
+        ready,
+        version,
+        entries: Some(entries),
+        checked: checked.filter(|_| for_serving).map(|c| c.checked),
+    })
+}
+
+/// The bytes of a new version, as its record and the store describe them.
+pub(super) struct Made {
+    pub(super) sha256: [u8; 32],
+    pub(super) body_sha256: String,
+    pub(super) size_bytes: i64,
+    /// The body is the current version's.
+    pub(super) heartbeat: bool,
+    pub(super) header: Vec<u8>,
+    pub(super) body_size: i64,
+    pub(super) body_gzip: Vec<u8>,
+}
+
+/// The next version of a list that stands at `standing`, with the bytes `made`: its record,
+/// numbered and timed, and its signature.
+pub(super) fn sign_next(
+    list: ListKind,
+    standing: &ListStanding,
+    made: Made,
+    publication: &Publication<'_>,
+) -> Result<NewVersion, PublishError> {
+    let Publication {
+        key,
+        settings,
+        options,
+        now,
+        ..
+    } = *publication;
+    let tijdstempel = tijdstempel_at(now);
+    let volgnummer = standing.head.next_volgnummer();
     let valid_from = tijdstempel.instant();
     let expires_at = valid_from + settings.max_validity;
-    let previous_sha256 = listed.current.as_ref().map(|c| c.sha256.clone());
+    let previous_sha256 = standing.current.as_ref().map(|c| c.sha256.clone());
     let properties = VersionProperties {
         list,
         volgnummer,
@@ -202,7 +259,7 @@ fn prepare(
         grace_seconds: settings.grace_period.num_seconds().max(0) as u64,
         previous_sha256: previous_sha256.clone(),
     };
-    let signature = sign_version(key, &sha256.into(), &properties)?;
+    let signature = sign_version(key, &made.sha256, &properties)?;
     let record = VersionRecord {
         list,
         volgnummer,
@@ -212,34 +269,20 @@ fn prepare(
         grace_seconds: settings.grace_period.num_seconds(),
         superseded_at: None,
         grace_until: None,
-        sha256: hex(&sha256),
+        sha256: hex(&made.sha256),
         previous_sha256,
-        heartbeat,
-        size_bytes: document.len() as i64,
-        body_sha256,
+        heartbeat: made.heartbeat,
+        size_bytes: made.size_bytes,
+        body_sha256: made.body_sha256,
         purged_at: None,
     };
-    // `header` and `body` borrow the document, which the served version takes.
-    let header = header.to_vec();
-    let body_size = body.len() as i64;
-    let ready = served_gzip.map(|gzip| ReadyToServe {
-        sha256: sha256.into(),
-        gzip,
-        signature: signature.clone(),
-        document,
-    });
-    Ok(Prepared {
-        ready,
-        version: NewVersion {
-            record,
-            header,
-            body_size,
-            body_gzip,
-            signature,
-            published_by: options.published_by.clone(),
-            based_on_revision: listed.revision,
-        },
-        entries,
-        checked: checked.filter(|_| for_serving).map(|c| c.checked),
+    Ok(NewVersion {
+        record,
+        header: made.header,
+        body_size: made.body_size,
+        body_gzip: made.body_gzip,
+        signature,
+        published_by: options.published_by.clone(),
+        based_on_revision: standing.revision,
     })
 }

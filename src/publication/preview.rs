@@ -107,7 +107,7 @@ fn preview(
     let entries = &listed.state.entries;
     Preview {
         list,
-        volgnummer: listed.head.next_volgnummer(),
+        volgnummer: listed.standing.head.next_volgnummer(),
         entries: entries.len(),
         changes: published.get(&list).map(|current| current.diff(entries)),
         verdict,

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    AuditOutcome, AuditRecord, CheckError, EntryChange, Lijst, ListHead, ListKind,
+    AuditOutcome, AuditRecord, CheckError, EntryChange, Lijst, ListHead, ListKind, ListStanding,
     MutationDecision, MutationRecord, MutationSla, MutationStatus, NewMutation, Notification,
     NotificationChannel, SlaOutcome, Snapshot, VersionRecord, Volgnummer, WorkingState,
 };
@@ -294,6 +294,9 @@ pub trait ListStore: Send + Sync {
     /// The same, sharing the working state of each list whose revision is still the one in
     /// `known` instead of reading it again (`StateCache`).
     async fn snapshot_reusing(&self, known: Option<&Snapshot>) -> Result<Snapshot, StorageError>;
+
+    /// Where one list stands, without reading its working state.
+    async fn list_standing(&self, list: ListKind) -> Result<ListStanding, StorageError>;
 }
 
 /// Published versions: stored once, each the newest of its list, read back as published.

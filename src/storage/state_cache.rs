@@ -88,9 +88,12 @@ impl StateCache {
         let mut cached = self.cached.lock().expect("state cache lock");
         // Never replace a newer snapshot (revisions only grow).
         let newer_cached = cached.as_ref().is_some_and(|c| {
-            c.lists
-                .iter()
-                .any(|(l, s)| fresh.lists.get(l).is_some_and(|f| s.revision > f.revision))
+            c.lists.iter().any(|(l, s)| {
+                fresh
+                    .lists
+                    .get(l)
+                    .is_some_and(|f| s.standing.revision > f.standing.revision)
+            })
         });
         if !newer_cached {
             *cached = Some(fresh.clone());
@@ -128,9 +131,9 @@ impl ChangeTurn<'_> {
         let list = change.list();
         let only_this_change = before.lists.iter().all(|(l, s)| {
             let expected = if *l == list {
-                s.revision + 1
+                s.standing.revision + 1
             } else {
-                s.revision
+                s.standing.revision
             };
             revisions.get(l) == Some(&expected)
         });
@@ -147,7 +150,7 @@ impl ChangeTurn<'_> {
             if let Some(changed) = next.lists.get_mut(&change.list())
                 && Arc::make_mut(&mut changed.state).apply(&change)
             {
-                changed.revision += 1;
+                changed.standing.revision += 1;
             }
             next
         })

@@ -11,7 +11,7 @@ mod tree;
 
 pub use check::{CheckedDocument, CheckedEntries, check_rendered, check_rendered_entries};
 pub use parse::{MAX_DOCUMENT_BYTES, parse_list};
-pub use render::{Rendered, render_entry, render_list, render_version};
+pub use render::{Rendered, render_entry, render_header, render_list, render_version};
 
 #[cfg(test)]
 mod tests;

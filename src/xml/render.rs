@@ -7,8 +7,8 @@
 use std::ops::Range;
 
 use crate::domain::{
-    AnyEntry, GegevensdienstNaam, Lijst, ListEntries, MedMijNode, OAuthclient, Tijdstempel,
-    Volgnummer, Zorgaanbieder,
+    AnyEntry, GegevensdienstNaam, Lijst, ListEntries, ListKind, MedMijNode, OAuthclient,
+    Tijdstempel, Volgnummer, Zorgaanbieder,
 };
 
 struct Writer {
@@ -31,6 +31,19 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// The declaration, the root's start tag, Tijdstempel and Volgnummer.
+    fn header(&mut self, kind: ListKind, tijdstempel: Tijdstempel, volgnummer: Volgnummer) {
+        self.out
+            .extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
+        self.out.extend_from_slice(kind.root_element().as_bytes());
+        self.out.extend_from_slice(b" xmlns=\"");
+        self.out.extend_from_slice(kind.namespace().as_bytes());
+        self.out.extend_from_slice(b"\">");
+        self.depth = 1;
+        self.leaf("Tijdstempel", &tijdstempel.to_xml());
+        self.leaf("Volgnummer", &volgnummer.to_string());
     }
 
     fn open(&mut self, name: &str) {
@@ -220,6 +233,17 @@ pub fn render_list(list: &Lijst) -> Vec<u8> {
     render_version(list.tijdstempel, list.volgnummer, &list.entries, 0).document
 }
 
+/// The header of a version of `kind`: its bytes up to the end of its Volgnummer, exactly as
+/// `render_version` begins (a renewal puts it before the current version's body).
+pub fn render_header(kind: ListKind, tijdstempel: Tijdstempel, volgnummer: Volgnummer) -> Vec<u8> {
+    let mut w = Writer {
+        out: Vec::with_capacity(256),
+        depth: 0,
+    };
+    w.header(kind, tijdstempel, volgnummer);
+    w.out
+}
+
 /// The published bytes of a version with these entries and where its entries are, in a
 /// buffer of at least `expected_size` bytes (the size of the current version: a 10 000-
 /// Zorgaanbieder ZAL grown by doubling is copied twice and touches twice its size).
@@ -230,21 +254,12 @@ pub fn render_version(
     expected_size: usize,
 ) -> Rendered {
     let kind = entries.kind();
-    let root = kind.root_element();
     let (outer, _) = kind.entry_elements();
     let mut w = Writer {
         out: Vec::with_capacity(estimated_size(entries).max(expected_size + expected_size / 16)),
         depth: 0,
     };
-    w.out
-        .extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
-    w.out.extend_from_slice(root.as_bytes());
-    w.out.extend_from_slice(b" xmlns=\"");
-    w.out.extend_from_slice(kind.namespace().as_bytes());
-    w.out.extend_from_slice(b"\">");
-    w.depth = 1;
-    w.leaf("Tijdstempel", &tijdstempel.to_xml());
-    w.leaf("Volgnummer", &volgnummer.to_string());
+    w.header(kind, tijdstempel, volgnummer);
     let entries = match entries {
         ListEntries::Zal(s) => {
             w.entries(outer, s.as_slice().iter().map(AnyEntryRef::Zorgaanbieder))
@@ -258,7 +273,7 @@ pub fn render_version(
             w.entries(outer, s.as_slice().iter().map(AnyEntryRef::MedMijNode))
         }
     };
-    w.close(root);
+    w.close(kind.root_element());
     w.out.push(b'\n');
     Rendered {
         document: w.out,

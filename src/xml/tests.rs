@@ -336,3 +336,16 @@ fn an_entry_renders_as_it_stands_in_its_list() {
         }
     }
 }
+
+proptest! {
+    /// A renewal puts a new header before the current version's body (issue 25): the header
+    /// must be exactly what a rendering of the whole list begins with, up to where the stored
+    /// form splits it from the body.
+    #[test]
+    fn a_header_is_how_a_rendered_version_begins(list in crate::domain::arbitrary::lijst()) {
+        let bytes = render_list(&list);
+        let header = render_header(list.kind(), list.tijdstempel, list.volgnummer);
+        prop_assert_eq!(header.len(), crate::publication::header_len(&bytes));
+        prop_assert!(bytes.starts_with(&header));
+    }
+}

@@ -601,8 +601,8 @@ async fn retention_purges_what_ended_long_enough_ago_and_the_chain_still_verifie
 }
 
 async fn nightly_bundles_chain_and_the_archive_check_finds_damage(db: TestDatabase) {
-    use super::support::execute_sql;
     use super::support::server::TestServer;
+    use super::support::swap_stored_bodies;
     use stelselnode::tls::NodeAccess;
 
     let server = TestServer::start(db, NodeAccess::Whitelist).await;
@@ -638,13 +638,7 @@ async fn nightly_bundles_chain_and_the_archive_check_finds_damage(db: TestDataba
     let check = &server.app.state().services.archive_check;
     let clean = check.run().await.unwrap();
     assert!(clean.problems.is_empty(), "{:?}", clean.problems);
-    execute_sql(
-        &server.db,
-        "UPDATE version_bodies SET compressed = (SELECT b.compressed FROM version_bodies b \
-         WHERE b.sha256 <> version_bodies.sha256 LIMIT 1)",
-    )
-    .await
-    .unwrap();
+    swap_stored_bodies(&server.db).await;
     let damaged = check.run().await.unwrap();
     assert!(
         damaged

@@ -11,11 +11,12 @@ use stelselnode::domain::{
 };
 use stelselnode::publication::{PublishError, PublishOptions};
 use stelselnode::signing::verify_signature;
-use stelselnode::xml::parse_list;
+use stelselnode::storage::StorageError;
+use stelselnode::xml::{parse_list, render_list};
 
 use super::support::node::{Node, node, options, published, t0};
 use super::support::signer::xmlsec1_verify;
-use super::support::{TestDatabase, official_example, xmllint_validate};
+use super::support::{TestDatabase, official_example, swap_stored_bodies, xmllint_validate};
 
 on_both_backends!(
     publication_after_import_continues_the_volgnummer_and_verifies,
@@ -27,6 +28,7 @@ on_both_backends!(
     concurrent_publishers_never_share_or_skip_a_number,
     scheduled_mutations_are_published_when_they_become_effective,
     a_publication_knows_which_lists_are_unchanged_since_published,
+    a_renewal_never_signs_a_damaged_stored_body,
 );
 
 /// Removes GegevensdienstId `id` from the GNL's working state.
@@ -89,6 +91,22 @@ async fn publication_after_import_continues_the_volgnummer_and_verifies(db: Test
             "hash chain"
         );
         assert!(second.heartbeat, "same entries");
+        // Renewed from the stored body (issue 25): exactly the bytes a rendering of the
+        // working state gives, signed as any version.
+        let (renewed, signature) = published(&node, list, second.volgnummer).await;
+        let rendered = render_list(&stelselnode::domain::Lijst {
+            tijdstempel: second.tijdstempel,
+            volgnummer: second.volgnummer,
+            entries: imported.entries.clone(),
+        });
+        assert!(renewed == rendered, "{list}: the renewal is the rendering");
+        xmlsec1_verify(
+            list,
+            &renewed,
+            &signature,
+            &node.signer.ca.certificate_pem(),
+        )
+        .unwrap_or_else(|e| panic!("{list}: {e}"));
         let versions = node.db.storage.versions(list).await.unwrap();
         assert_eq!(versions.len(), 2);
         assert_eq!(versions[0].superseded_at, Some(second.valid_from));
@@ -503,7 +521,7 @@ async fn scheduled_mutations_are_published_when_they_become_effective(db: TestDa
     // Approving it again is refused.
     assert!(matches!(
         decide(storage.as_ref(), id, Decision::Approve, BEHEER, effective).await,
-        Err(stelselnode::storage::StorageError::Decision(
+        Err(StorageError::Decision(
             stelselnode::domain::DecisionError::WrongState { .. }
         ))
     ));
@@ -516,7 +534,7 @@ async fn a_publication_knows_which_lists_are_unchanged_since_published(db: TestD
     let node = node(db, KeyAlgorithm::EcdsaP256).await;
     let storage = node.db.storage.clone();
     let unchanged = |snapshot: &stelselnode::domain::Snapshot| {
-        ListKind::ALL.map(|list| snapshot.list(list).unchanged_since_published())
+        ListKind::ALL.map(|list| snapshot.list(list).standing.unchanged_since_published())
     };
     assert_eq!(
         unchanged(&storage.snapshot().await.unwrap()),
@@ -527,8 +545,18 @@ async fn a_publication_knows_which_lists_are_unchanged_since_published(db: TestD
     assert_eq!(unchanged(&storage.snapshot().await.unwrap()), [true; 4]);
     delete_from_gnl(&node, "7").await;
     let snapshot = storage.snapshot().await.unwrap();
-    assert!(!snapshot.list(ListKind::Gnl).unchanged_since_published());
-    assert!(snapshot.list(ListKind::Zal).unchanged_since_published());
+    assert!(
+        !snapshot
+            .list(ListKind::Gnl)
+            .standing
+            .unchanged_since_published()
+    );
+    assert!(
+        snapshot
+            .list(ListKind::Zal)
+            .standing
+            .unchanged_since_published()
+    );
 
     // A fresh publisher, with nothing parsed yet: the ZAL's heartbeat, and the GNL's mass
     // removal refused as before (its published entries come from the archive).
@@ -549,6 +577,34 @@ async fn a_publication_knows_which_lists_are_unchanged_since_published(db: TestD
             .await
             .unwrap()
             .list(ListKind::Zal)
+            .standing
             .unchanged_since_published()
     );
+}
+
+/// Issue 25: a list unchanged since its current version is renewed from the stored body,
+/// which is compared with its SHA-256 first: a body damaged in the database is never signed
+/// again, the publication fails and stores nothing.
+async fn a_renewal_never_signs_a_damaged_stored_body(db: TestDatabase) {
+    let node = node(db, KeyAlgorithm::EcdsaP256).await;
+    node.publish_all().await;
+    let current = node.publish(ListKind::Zal).await;
+    assert!(current.heartbeat);
+    swap_stored_bodies(&node.db).await;
+    let fresh = node.replica_with_delay(0).await;
+    for publisher in [&node.services.publisher, &fresh.publisher] {
+        match publisher.publish(ListKind::Zal, &options()).await {
+            Err(PublishError::Storage(StorageError::Corrupt(reason))) => {
+                assert!(reason.contains("does not match its SHA-256"), "{reason}");
+            }
+            other => panic!("a damaged body was renewed: {other:?}"),
+        }
+    }
+    let stored = node
+        .db
+        .storage
+        .current_version(ListKind::Zal)
+        .await
+        .unwrap();
+    assert_eq!(stored.map(|v| v.volgnummer), Some(current.volgnummer));
 }

@@ -24,7 +24,29 @@ on_both_backends!(
     readiness_fails_closed_until_every_list_is_published,
     the_node_listener_counts_its_answers_for_the_availability_sli,
     a_reload_replaces_the_server_certificate_without_a_restart,
+    a_restarted_node_checks_its_current_versions_before_the_first_approval,
 );
+
+/// Issue 25: after a start the first approval's check reads only the entries it changes, as
+/// every later one does: the node checks its current versions once while it warms up.
+async fn a_restarted_node_checks_its_current_versions_before_the_first_approval(db: TestDatabase) {
+    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    server.publish_all().await;
+    let server = server.restart().await;
+    let publisher = &server.app.state().services.publisher;
+    let started = std::time::Instant::now();
+    while !ListKind::ALL
+        .into_iter()
+        .all(|list| publisher.remembers_checked_entries(list))
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the node did not check its current versions"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    server.app.stop().await;
+}
 
 async fn only_whitelisted_nodes_of_the_trusted_ca_get_through(db: TestDatabase) {
     let server = TestServer::start(db, NodeAccess::Whitelist).await;

@@ -25,7 +25,7 @@ on_both_backends!(
 fn same_state(cached: &Snapshot, fresh: &Snapshot) {
     for list in ListKind::ALL {
         let (c, f) = (cached.list(list), fresh.list(list));
-        assert_eq!(c.revision, f.revision, "{list} revision");
+        assert_eq!(c.standing.revision, f.standing.revision, "{list} revision");
         assert_eq!(c.state, f.state, "{list} working state");
     }
 }

@@ -13,8 +13,8 @@ use super::{
     Backend, ROWS_PER_STATEMENT, RequiredColumns, Row, SqlStorage, Transaction, placeholders, query,
 };
 use crate::domain::{
-    AuditRecord, EntryChange, Lijst, ListEntries, ListHead, ListKind, ListSnapshot, Snapshot,
-    Volgnummer, WorkingState,
+    AuditRecord, EntryChange, Lijst, ListEntries, ListHead, ListKind, ListSnapshot, ListStanding,
+    Snapshot, Volgnummer, WorkingState,
 };
 use crate::storage::{ImportOutcome, ListStore, StorageError};
 
@@ -154,44 +154,47 @@ pub(super) async fn write_change<T: Transaction>(
     Ok(base_version + 1)
 }
 
-/// All four lists, their heads and current versions, as `tx` sees them; the working state of a list whose revision is still the one in
-/// `known` is shared with it rather than read again.
+/// Where `list` stands as `tx` sees it.
+pub(super) async fn read_standing<T: Transaction>(
+    tx: &mut T,
+    list: ListKind,
+) -> Result<ListStanding, StorageError> {
+    let row = tx
+        .fetch_one(
+            query("SELECT revision, published_revision FROM list_heads WHERE list = $1")
+                .text(list.as_str()),
+        )
+        .await?;
+    let (revision, published_revision) = (row.required_int(0)?, row.int(1)?);
+    Ok(ListStanding {
+        head: read_head(tx, list).await?,
+        revision,
+        published_revision,
+        current: tx
+            .fetch_optional(current_version_query(list))
+            .await?
+            .map(|row| version_from_row(&row))
+            .transpose()?,
+    })
+}
+
+/// All four lists, their heads and current versions, as `tx` sees them; the working state of
+/// a list whose revision is still the one in `known` is shared with it rather than read again.
 pub(super) async fn read_snapshot<T: Transaction>(
     tx: &mut T,
     known: Option<&Snapshot>,
 ) -> Result<Snapshot, StorageError> {
     let mut lists = BTreeMap::new();
     for list in ListKind::ALL {
-        let row = tx
-            .fetch_one(
-                query("SELECT revision, published_revision FROM list_heads WHERE list = $1")
-                    .text(list.as_str()),
-            )
-            .await?;
-        let (revision, published_revision) = (row.required_int(0)?, row.int(1)?);
+        let standing = read_standing(tx, list).await?;
         let state = match known
             .and_then(|k| k.lists.get(&list))
-            .filter(|k| k.revision == revision)
+            .filter(|k| k.standing.revision == standing.revision)
         {
             Some(unchanged) => unchanged.state.clone(),
             None => Arc::new(read_working_state(tx, list).await?),
         };
-        let head = read_head(tx, list).await?;
-        let current = tx
-            .fetch_optional(current_version_query(list))
-            .await?
-            .map(|row| version_from_row(&row))
-            .transpose()?;
-        lists.insert(
-            list,
-            ListSnapshot {
-                state,
-                head,
-                revision,
-                published_revision,
-                current,
-            },
-        );
+        lists.insert(list, ListSnapshot { state, standing });
     }
     let retired_gegevensdienst_ids = tx
         .fetch(query(
@@ -365,5 +368,12 @@ impl<B: Backend> ListStore for SqlStorage<B> {
         let snapshot = read_snapshot(&mut tx, known).await?;
         tx.commit().await?;
         Ok(snapshot)
+    }
+
+    async fn list_standing(&self, list: ListKind) -> Result<ListStanding, StorageError> {
+        let mut tx = self.0.begin_read().await?;
+        let standing = read_standing(&mut tx, list).await?;
+        tx.commit().await?;
+        Ok(standing)
     }
 }

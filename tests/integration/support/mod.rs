@@ -89,6 +89,18 @@ pub async fn execute_sql(db: &TestDatabase, sql: &'static str) -> Result<(), sql
     }
 }
 
+/// Gives every stored body another's bytes, behind the node's back (a database damaged or
+/// edited by hand).
+pub async fn swap_stored_bodies(db: &TestDatabase) {
+    execute_sql(
+        db,
+        "UPDATE version_bodies SET compressed = (SELECT b.compressed FROM version_bodies b \
+         WHERE b.sha256 <> version_bodies.sha256 LIMIT 1)",
+    )
+    .await
+    .expect("the bodies are swapped");
+}
+
 /// The PostgreSQL server the test command started (or the one given). Never optional: a
 /// missing server fails the test rather than skipping it.
 fn postgres_server_url() -> String {
