@@ -15,7 +15,9 @@
 #
 # BACKENDS ("sqlite postgres") chooses backends; NODE_BIN and LOAD_BIN run other builds (e.g.
 # an earlier commit's, side by side); RESULTS=file appends the figures for benches/report.sh;
-# PERF=file records the node with `perf record -g` while the load runs (for `perf report`).
+# PERF=file records the node with `perf record -g` while the load runs (for `perf report`);
+# STELSELNODE_LOG (warn) sets the node's log: `warn,stelselnode::publication=info` logs each
+# publication with where its time went (read_ms, prepare_ms, store_ms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000}; seconds=${2:-60}; rate=${3:-500}; connections=${4:-16}; rounds=${5:-5}
@@ -34,7 +36,7 @@ for backend in ${BACKENDS:-sqlite postgres}; do
         sqlite) url="sqlite://$work/$backend.db" ;;
         postgres) start_postgres 55499; url="postgres://postgres@127.0.0.1:55499/postgres" ;;
     esac
-    export STELSELNODE_DATABASE_URL=$url STELSELNODE_LOG=warn
+    export STELSELNODE_DATABASE_URL=$url STELSELNODE_LOG=${STELSELNODE_LOG:-warn}
     config=(--config dev/config.toml)
     for list in Whitelist Gegevensdienstnamenlijst OAuthclientlist Zorgaanbiederslijst; do
         case $list in Whitelist) l=whitelist;; Gegevensdienstnamenlijst) l=gnl;; OAuthclientlist) l=ocl;; *) l=zal;; esac

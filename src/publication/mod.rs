@@ -297,6 +297,7 @@ impl Publisher {
         let _urgent = background::urgent();
         let for_serving = self.observer.get().is_some();
         for _ in 0..MAX_ATTEMPTS {
+            let started = std::time::Instant::now();
             let source = match self.renewable(list).await? {
                 Some(renewal) => Source::Renewal(Box::new(renewal)),
                 None => {
@@ -305,6 +306,7 @@ impl Publisher {
                     Source::Plan(snapshot, published)
                 }
             };
+            let read = started.elapsed();
             let key = self.signing_key()?;
             let now = self.clock.now();
             let settings = self.settings;
@@ -339,8 +341,16 @@ impl Publisher {
             .await
             .expect("preparing a version does not panic")?;
             let versions: Vec<NewVersion> = prepared.iter().map(|p| p.version.clone()).collect();
+            let prepared_at = started.elapsed();
             match self.storage.store_versions(&versions).await {
                 Ok(()) => {
+                    // Where an approval's wait goes (issue 25), for whoever looks at the log.
+                    let millis = |d: std::time::Duration| d.as_millis() as u64;
+                    let (read_ms, prepare_ms, store_ms) = (
+                        millis(read),
+                        millis(prepared_at - read),
+                        millis(started.elapsed() - prepared_at),
+                    );
                     let mut records = Vec::new();
                     for Prepared {
                         version,
@@ -355,7 +365,8 @@ impl Publisher {
                             memo.insert(record.list, Arc::new(checked));
                         }
                         tracing::info!(list = %record.list, volgnummer = %record.volgnummer,
-                            heartbeat = record.heartbeat, bytes = record.size_bytes, "published");
+                            heartbeat = record.heartbeat, bytes = record.size_bytes, read_ms,
+                            prepare_ms, store_ms, "published");
                         if let Some(entries) = entries {
                             self.contents.remember(&record.sha256, entries);
                         }

@@ -6,8 +6,10 @@
 //! gzip, zstd and brotli are made afterwards, one after another on the low-priority thread
 //! for later work (`background::run_later`), and each is served from the moment it is set;
 //! a version replaced meanwhile is not compressed further. Every representation has its
-//! own strong ETag (the version's SHA-256 and the coding), so a client never gets bytes of two
-//! versions, or two compressions, under one ETag.
+//! own strong ETag: identity's is the version's SHA-256; a coding's adds the coding and the
+//! start of its own bytes' SHA-256, so a client never gets bytes of two versions, or of two
+//! compressions (the fast and the best gzip; another replica's or another release's
+//! compressor), under one ETag — and its `Content-Digest` stays true after a 304.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,9 +49,11 @@ pub struct Representation {
 }
 
 impl Representation {
-    fn new(encoding: Encoding, bytes: impl Into<Bytes>, etag: String) -> Self {
+    /// A coding of the version whose SHA-256 is `version_sha256`.
+    fn coded(encoding: Encoding, bytes: impl Into<Bytes>, version_sha256: &str) -> Self {
         let bytes = bytes.into();
-        let sha256 = Sha256::digest(&bytes).into();
+        let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+        let etag = coded_etag(version_sha256, encoding, &sha256);
         Self::with_digest(encoding, bytes, etag, sha256)
     }
 
@@ -71,6 +75,13 @@ impl Representation {
             sha256: crate::signing::hex(&sha256),
         }
     }
+}
+
+/// The strong ETag of a coding: the version, the coding and 64 bits of the coded bytes'
+/// own SHA-256 (plenty to tell apart the few compressions a version ever gets).
+fn coded_etag(version_sha256: &str, encoding: Encoding, coded_sha256: &[u8; 32]) -> String {
+    let coded = crate::signing::hex(&coded_sha256[..8]);
+    format!("\"{version_sha256}-{}-{coded}\"", encoding.token())
 }
 
 /// A version ready to serve.
@@ -132,8 +143,7 @@ impl ServedVersion {
         let sha = &record.sha256;
         let identity =
             Representation::with_digest(Encoding::Identity, document, format!("\"{sha}\""), sha256);
-        let first_gzip =
-            gzip.map(|g| Representation::new(Encoding::Gzip, g, format!("\"{sha}-gzip\"")));
+        let first_gzip = gzip.map(|g| Representation::coded(Encoding::Gzip, g, sha));
         let last_modified = record
             .tijdstempel
             .instant()
@@ -198,13 +208,8 @@ impl ServedVersion {
             if self.superseded.load(Ordering::Relaxed) {
                 return;
             }
-            let etag = match encoding {
-                // The fast gzip has "-gzip"; the best one is another representation.
-                Encoding::Gzip => format!("\"{sha}-gzip9\""),
-                _ => format!("\"{sha}-{}\"", encoding.token()),
-            };
             let bytes = encoding.encode(&self.identity.bytes);
-            let _ = slot.set(Representation::new(encoding, bytes, etag));
+            let _ = slot.set(Representation::coded(encoding, bytes, sha));
         }
     }
 
