@@ -177,6 +177,18 @@ print(f"{good / seconds:.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms  ({good} 
 ' "$status" "$length" "$run"
 }
 
+# CPU spent per answer (issue 25: is a ratio the server's or the machine's?): the server's
+# processes (the node; nginx's master and workers) and the whole machine, from clock ticks.
+server_ticks() { # port
+    local pids=$node_pid
+    [ "$1" = 28443 ] && pids="$(cat nginx/nginx.pid) $(pgrep -P "$(cat nginx/nginx.pid)" | tr '\n' ' ')"
+    for pid in $pids; do awk '{print $14 + $15}' "/proc/$pid/stat"; done | awk '{s += $1} END {print s}'
+}
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+cpu_per_answer() { # ticks answers → microseconds
+    python3 -c "import os, sys; t, n = map(int, sys.argv[1:]); print(f'{t * 1e6 / os.sysconf(\"SC_CLK_TCK\") / max(n, 1):.1f}')" "$1" "$2"
+}
+
 rounds=${ROUNDS:-5}
 for case in ${CASES:-304 gzip identity}; do
     if [ "$case" = idle ]; then
@@ -205,7 +217,10 @@ for case in ${CASES:-304 gzip identity}; do
                 # Alternate which server goes first, so neither always meets a warmer machine.
                 if [ $((round % 2)) = 1 ]; then order="18443 28443"; else order="28443 18443"; fi
                 for port in $order; do
+                    server_before=$(server_ticks "$port"); machine_before=$(machine_ticks)
                     result=$("${tool}_run" "$port" "$connections" "$status" "$length" "${headers[@]}")
+                    answers=$(sed -n 's/.*(\([0-9]*\) good answers.*/\1/p' <<<"$result")
+                    result="$result; CPU per answer: server $(cpu_per_answer $(( $(server_ticks "$port") - server_before )) "$answers") µs, machine $(cpu_per_answer $(( $(machine_ticks) - machine_before )) "$answers") µs"
                     label=node; [ "$port" = 28443 ] && label=nginx
                     echo "  $case c=$connections $tool $label: $result" >&2
                     case $result in *"errors 0"*) ;; *) echo "errors in $case c=$connections $tool $label: $result" >&2; exit 1 ;; esac

@@ -132,6 +132,11 @@ fn start(
     // Pending handshakes are bounded by `max_connections` alone, and each by the handshake
     // timeout; a per-source limit belongs in front of the node (deploy/nftables.conf).
     .max_connection_rate(per_worker_connections)
+    // Nagle's algorithm held a large answer's last TCP segment until the client's delayed
+    // ACK (40 ms): at 16 connections gzip answers had a 45 ms p99 and a fifth of nginx's
+    // throughput (nginx sets TCP_NODELAY on keep-alive connections too). Every answer is
+    // written whole, so nothing is gained by Nagle.
+    .tcp_nodelay(true)
     .disable_signals()
     .shutdown_timeout(10)
     .on_connect(remember_peer);

@@ -86,6 +86,7 @@ pub(super) async fn observe(
         });
     let response = next.call(request).await?;
     let status = response.status();
+    let elapsed = started.elapsed();
     if let (Some(metrics), Some(route)) = (&metrics, &route) {
         let mut by_status = route.by_status.borrow_mut();
         let counter = match by_status.iter().find(|(code, _)| *code == status.as_u16()) {
@@ -101,7 +102,7 @@ pub(super) async fn observe(
             }
         };
         counter.inc();
-        route.duration.observe(started.elapsed().as_secs_f64());
+        route.duration.observe(elapsed.as_secs_f64());
         if listener == "node" {
             // Only a 5xx can be an expired list: the 304 path skips the extensions lookup.
             let expired = status.is_server_error()
@@ -109,8 +110,7 @@ pub(super) async fn observe(
                     .request()
                     .extensions()
                     .contains::<ExpiredListRefused>();
-            if let Some(answer) = NodeAnswer::classify(status.as_u16(), started.elapsed(), expired)
-            {
+            if let Some(answer) = NodeAnswer::classify(status.as_u16(), elapsed, expired) {
                 metrics.count_node_answer(answer);
             }
         }
@@ -118,7 +118,7 @@ pub(super) async fn observe(
     if let Some((method, client)) = logged {
         tracing::info!(target: "stelselnode::access", listener, %method,
             route = route.as_ref().map_or("-", |r| r.route.as_str()), status = status.as_u16(),
-            micros = started.elapsed().as_micros() as u64, client = client.as_deref().unwrap_or("-"), "request");
+            micros = elapsed.as_micros() as u64, client = client.as_deref().unwrap_or("-"), "request");
     }
     Ok(response)
 }
