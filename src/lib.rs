@@ -49,4 +49,5 @@ pub mod signing;
 pub mod sla;
 pub mod storage;
 pub mod tls;
+pub mod transparency;
 pub mod xml;

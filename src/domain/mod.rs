@@ -11,6 +11,7 @@ mod endpoint;
 mod entries;
 mod list_kind;
 mod lists;
+mod log_leaf;
 mod mutation;
 mod published;
 mod references;
@@ -30,6 +31,7 @@ pub use entries::{
 };
 pub use list_kind::{ListKind, UnknownList};
 pub use lists::{AnyEntry, EntrySet, Lijst, ListEntries};
+pub use log_leaf::{LOG_LEAF_FORMAT, LogEntry, LogLeaf};
 pub use mutation::{
     CheckError, Decision, DecisionError, EntryChange, MutationDecision, MutationRecord,
     MutationStatus, NewMutation, Operation,

@@ -25,8 +25,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     AuditOutcome, AuditRecord, CheckError, EntryChange, Lijst, ListHead, ListKind, ListStanding,
-    MutationDecision, MutationRecord, MutationSla, MutationStatus, NewMutation, Notification,
-    NotificationChannel, SlaOutcome, Snapshot, VersionRecord, Volgnummer, WorkingState,
+    LogEntry, MutationDecision, MutationRecord, MutationSla, MutationStatus, NewMutation,
+    Notification, NotificationChannel, SlaOutcome, Snapshot, VersionRecord, Volgnummer,
+    WorkingState,
 };
 use postgres::PostgresBackend;
 use sql::SqlStorage;
@@ -434,6 +435,13 @@ pub trait LeaseStore: Send + Sync {
     async fn leases(&self) -> Result<Vec<LeaseRecord>, StorageError>;
 }
 
+/// The transparency log's leaves (issue 26), appended by `store_versions` and a restore.
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// Up to `limit` leaves from number `from` on, in order.
+    async fn log_entries(&self, from: u64, limit: u64) -> Result<Vec<LogEntry>, StorageError>;
+}
+
 /// Every role together: what a node's database is. Each service takes the narrowest role it
 /// needs where it can (`SlaStore`, `RetentionStore`, …); the composition root
 /// (`crate::services`) holds the whole.
@@ -448,6 +456,7 @@ pub trait Storage:
     + RecoveryStore
     + SecretStore
     + LeaseStore
+    + LogStore
     + Send
     + Sync
 {

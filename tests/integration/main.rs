@@ -50,6 +50,7 @@ mod sla;
 mod state_cache;
 mod storage_contract;
 mod support;
+mod transparency;
 mod ui;
 mod ui_pages;
 mod workflow;

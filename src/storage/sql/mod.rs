@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 mod audit;
 mod entries;
 mod leases;
+mod log;
 mod mutations;
 mod recovery;
 mod retention;
@@ -222,7 +223,15 @@ fn corrupt(e: impl std::fmt::Display) -> StorageError {
 #[async_trait]
 impl<B: Backend> Storage for SqlStorage<B> {
     async fn migrate(&self) -> Result<(), StorageError> {
-        self.0.migrate().await
+        self.0.migrate().await?;
+        let leaves = log::catch_up(self).await?;
+        if leaves > 0 {
+            tracing::info!(
+                leaves,
+                "the transparency log now holds the versions published before it"
+            );
+        }
+        Ok(())
     }
 
     async fn backup(&self, out: &std::path::Path) -> Result<u64, StorageError> {

@@ -111,6 +111,7 @@ async fn insert_version<T: Transaction>(
         .instant(record.purged_at),
     )
     .await?;
+    super::log::append_leaf(tx, record).await?;
     tx.execute(
         query(
             "UPDATE list_heads SET last_volgnummer = $1 WHERE list = $2 AND last_volgnummer < $1",

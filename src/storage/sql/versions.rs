@@ -121,6 +121,7 @@ pub(super) async fn store_version<T: Transaction>(
         .text(version.published_by.as_str()),
     )
     .await?;
+    super::log::append_leaf(tx, record).await?;
     tx.execute(
         query(
             "UPDATE list_heads SET last_volgnummer = $1, published_revision = $2 WHERE list = $3",

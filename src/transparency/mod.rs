@@ -1,0 +1,95 @@
+//! The transparency log of every published version (issue 26): an append-only RFC 6962 /
+//! RFC 9162 Merkle tree whose leaves (`domain::LogLeaf`) the storage appends in the
+//! transaction that stores each version. With it a PGO/XIS node can check that it was shown
+//! the same list as every other node, not only that the list is signed.
+//!
+//! Concurrency: the leaves are the truth and live in the database, appended under the
+//! working-state lock every publication takes, so the log has one order across replicas. Each
+//! node keeps the tree's hashes in memory (`MerkleTree`) and catches up with the leaves it has
+//! not seen (one catch-up at a time; readers take a read lock for the microseconds a root or
+//! proof takes).
+
+mod tree;
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+pub use tree::{MerkleTree, OutsideTree};
+
+use crate::domain::{ListKind, Volgnummer};
+use crate::storage::{LogStore, StorageError};
+
+/// Leaves read per query while catching up.
+const CATCH_UP_PAGE: u64 = 1000;
+
+/// The log as this node knows it.
+#[derive(Default)]
+pub struct TransparencyLog {
+    known: RwLock<Known>,
+    catching_up: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct Known {
+    tree: MerkleTree,
+    /// Each version's leaf number.
+    leaf_of: HashMap<(ListKind, Volgnummer), u64>,
+}
+
+impl TransparencyLog {
+    /// Reads the leaves appended since the last catch-up into the tree; returns how many.
+    pub async fn catch_up(&self, storage: &dyn LogStore) -> Result<u64, StorageError> {
+        let _one_at_a_time = self.catching_up.lock().await;
+        let mut added = 0;
+        loop {
+            let from = self.size();
+            let entries = storage.log_entries(from, CATCH_UP_PAGE).await?;
+            let Some(last) = entries.last() else {
+                return Ok(added);
+            };
+            if entries.first().map(|e| e.index) != Some(from)
+                || last.index + 1 != from + entries.len() as u64
+            {
+                return Err(StorageError::Corrupt(format!(
+                    "the transparency log's leaves from {from} are not numbered one after another"
+                )));
+            }
+            let mut known = self.known.write().expect("log lock");
+            for entry in &entries {
+                known.tree.append(entry.leaf.as_bytes());
+                known
+                    .leaf_of
+                    .insert((entry.list, entry.volgnummer), entry.index);
+            }
+            added += entries.len() as u64;
+        }
+    }
+
+    /// The number of leaves this node has caught up with.
+    pub fn size(&self) -> u64 {
+        self.known.read().expect("log lock").tree.size()
+    }
+
+    /// The leaf number of a version, once this node has caught up with it.
+    pub fn leaf_index(&self, list: ListKind, volgnummer: Volgnummer) -> Option<u64> {
+        let known = self.known.read().expect("log lock");
+        known.leaf_of.get(&(list, volgnummer)).copied()
+    }
+
+    /// The root hash of the first `size` leaves.
+    pub fn root(&self, size: u64) -> Result<[u8; 32], OutsideTree> {
+        self.known.read().expect("log lock").tree.root(size)
+    }
+
+    /// See `MerkleTree::inclusion_proof`.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<[u8; 32]>, OutsideTree> {
+        let known = self.known.read().expect("log lock");
+        known.tree.inclusion_proof(index, size)
+    }
+
+    /// See `MerkleTree::consistency_proof`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<[u8; 32]>, OutsideTree> {
+        let known = self.known.read().expect("log lock");
+        known.tree.consistency_proof(old, new)
+    }
+}

@@ -1,0 +1,209 @@
+//! The transparency log (issue 26): every published version is a leaf, in publication order,
+//! appended in the transaction that stores it and never changed; the node's Merkle tree and
+//! its proofs agree with an RFC 6962 implementation the node does not use (`ct-merkle`).
+
+use chrono::Duration;
+use ct_merkle::mem_backed_tree::MemoryBackedTree;
+use ct_merkle::{ConsistencyProof, InclusionProof, RootHash};
+use sha2_011::Sha256;
+
+use stelselnode::devpki::KeyAlgorithm;
+use stelselnode::domain::{ListKind, LogLeaf};
+use stelselnode::transparency::{MerkleTree, TransparencyLog};
+
+use super::support::node::node;
+use super::support::{TestDatabase, execute_sql};
+
+on_both_backends!(
+    every_version_is_a_leaf_in_publication_order,
+    the_log_catches_up_with_versions_published_before_it
+);
+
+/// Tree sizes where RFC 6962's recursion changes shape: every size up to 70, and each power of
+/// two up to 2^14 with its neighbours, and 10 000.
+fn edge_sizes() -> Vec<u64> {
+    let mut sizes: Vec<u64> = (1..=70).collect();
+    for k in 6..=14 {
+        sizes.extend([(1 << k) - 1, 1 << k, (1 << k) + 1]);
+    }
+    sizes.push(10_000);
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+}
+
+fn leaf(i: u64) -> Vec<u8> {
+    format!("leaf {i}\n").into_bytes()
+}
+
+fn independent(root: [u8; 32], size: u64) -> RootHash<Sha256> {
+    RootHash::new(root.into(), size)
+}
+
+#[test]
+fn roots_and_proofs_agree_with_an_independent_implementation() {
+    let sizes = edge_sizes();
+    let largest = *sizes.last().unwrap();
+    let mut ours = MerkleTree::default();
+    let mut theirs = MemoryBackedTree::<Sha256, Vec<u8>>::new();
+    let mut roots = Vec::new();
+    for i in 0..largest {
+        ours.append(&leaf(i));
+        theirs.push(leaf(i));
+        let size = i + 1;
+        if sizes.binary_search(&size).is_ok() {
+            let root = theirs.root();
+            assert_eq!(
+                root.as_bytes().as_slice(),
+                ours.root(size).unwrap(),
+                "root of {size}"
+            );
+            roots.push((size, root));
+        }
+    }
+    // Inclusion: at the edges of each tree, every leaf of the small ones.
+    for (size, root) in &roots {
+        let size = *size;
+        let mut indexes: Vec<u64> = if size <= 70 {
+            (0..size).collect()
+        } else {
+            vec![0, 1, size / 2, size - 2, size - 1]
+        };
+        indexes.extend((0..14).map(|k| 1u64 << k).filter(|&i| i < size));
+        for index in indexes {
+            let proof = ours.inclusion_proof(index, size).unwrap();
+            let proof = InclusionProof::<Sha256>::from_bytes(proof.concat());
+            root.verify_inclusion(&leaf(index), index, &proof)
+                .unwrap_or_else(|e| panic!("leaf {index} of {size}: {e:?}"));
+            // The proof proves that leaf, nothing else.
+            assert!(
+                root.verify_inclusion(&leaf(index + 1), index, &proof)
+                    .is_err()
+            );
+        }
+    }
+    // Consistency: every pair of small trees, and each edge size against the larger ones.
+    for (i, (old, old_root)) in roots.iter().enumerate() {
+        for (new, new_root) in roots.iter().skip(i) {
+            if *new > 70 && *old <= 70 && *old % 7 != 1 {
+                continue; // enough small-to-large pairs
+            }
+            let proof = ours.consistency_proof(*old, *new).unwrap();
+            let proof = ConsistencyProof::<Sha256>::try_from_bytes(proof.concat()).unwrap();
+            new_root
+                .verify_consistency(old_root, &proof)
+                .unwrap_or_else(|e| panic!("{old} → {new}: {e:?}"));
+            if old != new {
+                let forged = independent([7; 32], *old);
+                assert!(new_root.verify_consistency(&forged, &proof).is_err());
+            }
+        }
+    }
+}
+
+async fn every_version_is_a_leaf_in_publication_order(db: TestDatabase) {
+    let node = node(db, KeyAlgorithm::EcdsaP256).await;
+    node.publish_all().await;
+    node.clock.advance(Duration::minutes(5));
+    node.publish(ListKind::Gnl).await; // a heartbeat is a version too
+    let storage = &node.db.storage;
+    let entries = storage.log_entries(0, 100).await.unwrap();
+    let mut published = Vec::new();
+    for list in ListKind::ALL {
+        published.extend(storage.versions(list).await.unwrap());
+    }
+    assert_eq!(entries.len(), published.len());
+    for (i, entry) in entries.iter().enumerate() {
+        assert_eq!(entry.index, i as u64);
+        let record = published
+            .iter()
+            .find(|r| r.list == entry.list && r.volgnummer == entry.volgnummer)
+            .expect("every leaf names a published version");
+        assert_eq!(entry.leaf, LogLeaf::of(record), "leaf {i}");
+    }
+    // Publication order: the heartbeat, published last, is the last leaf.
+    let last = entries.last().unwrap();
+    assert_eq!(last.list, ListKind::Gnl);
+    assert!(entries.windows(2).all(|pair| {
+        let at = |e: &stelselnode::domain::LogEntry| {
+            published
+                .iter()
+                .find(|r| r.list == e.list && r.volgnummer == e.volgnummer)
+                .map(|r| r.tijdstempel.instant())
+        };
+        at(&pair[0]) <= at(&pair[1])
+    }));
+
+    // A node catches up with the leaves, and again with only the new ones; the larger tree is
+    // consistent with the smaller.
+    let log = TransparencyLog::default();
+    assert_eq!(
+        log.catch_up(storage.as_ref()).await.unwrap(),
+        entries.len() as u64
+    );
+    let old = log.size();
+    let old_root = log.root(old).unwrap();
+    node.clock.advance(Duration::minutes(5));
+    let renewed = node.publish(ListKind::Zal).await;
+    assert_eq!(log.catch_up(storage.as_ref()).await.unwrap(), 1);
+    assert_eq!(log.leaf_index(ListKind::Zal, renewed.volgnummer), Some(old));
+    let proof = log.consistency_proof(old, old + 1).unwrap();
+    independent(log.root(old + 1).unwrap(), old + 1)
+        .verify_consistency(
+            &independent(old_root, old),
+            &ConsistencyProof::try_from_bytes(proof.concat()).unwrap(),
+        )
+        .unwrap();
+    let inclusion = log.inclusion_proof(old, old + 1).unwrap();
+    independent(log.root(old + 1).unwrap(), old + 1)
+        .verify_inclusion(
+            &LogLeaf::of(&renewed).as_bytes(),
+            old,
+            &InclusionProof::from_bytes(inclusion.concat()),
+        )
+        .unwrap();
+
+    // The database itself refuses to change or remove a leaf.
+    assert!(
+        execute_sql(&node.db, "DELETE FROM log_leaves")
+            .await
+            .is_err()
+    );
+    assert!(
+        execute_sql(
+            &node.db,
+            "UPDATE log_leaves SET leaf = leaf WHERE leaf_index = 0"
+        )
+        .await
+        .is_err()
+    );
+}
+
+/// A database from before the log: its versions become leaves when it is migrated, in the
+/// order they were published, with the leaves they would have had.
+async fn the_log_catches_up_with_versions_published_before_it(db: TestDatabase) {
+    let node = node(db, KeyAlgorithm::EcdsaP256).await;
+    node.publish_all().await;
+    node.clock.advance(Duration::minutes(5));
+    node.publish(ListKind::Ocl).await;
+    let storage = &node.db.storage;
+    let logged = storage.log_entries(0, 100).await.unwrap();
+    let statements: &[&'static str] = match node.db.url.starts_with("sqlite") {
+        true => &[
+            "DROP TRIGGER log_leaves_never_deleted",
+            "DELETE FROM log_leaves",
+        ],
+        false => &[
+            "DROP TRIGGER log_leaves_append_only ON log_leaves",
+            "DELETE FROM log_leaves",
+        ],
+    };
+    for sql in statements {
+        execute_sql(&node.db, sql).await.unwrap();
+    }
+    assert!(storage.log_entries(0, 100).await.unwrap().is_empty());
+    storage.migrate().await.unwrap();
+    assert_eq!(storage.log_entries(0, 100).await.unwrap(), logged);
+    storage.migrate().await.unwrap();
+    assert_eq!(storage.log_entries(0, 100).await.unwrap(), logged, "once");
+}
