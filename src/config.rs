@@ -29,6 +29,19 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub server: ServerConfig,
     pub admin: AdminConfig,
+    pub transparency: TransparencyConfig,
+}
+
+/// The transparency log's checkpoints (issue 26). Without a key the log is kept and its
+/// tiles served, but no checkpoint is signed.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransparencyConfig {
+    /// The checkpoints' origin line: the log's name, without spaces (e.g.
+    /// `medmij.nl/stelselnode`).
+    pub origin: String,
+    /// The C2SP signed-note Ed25519 signer key (`PRIVATE+KEY+<name>+<id>+<key>`).
+    pub key_file: String,
 }
 
 /// The three listeners (SPEC §8, §9).

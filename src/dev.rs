@@ -84,6 +84,12 @@ pub fn prepare(dir: &Path) -> anyhow::Result<(PathBuf, bool)> {
     config.signing.key_file = write(&absolute, "signer.key", &signer.key_pem)?;
     config.signing.certificate_chain_file =
         write(&absolute, "signer.pem", &signer.certificate_pem)?;
+    // The transparency log's checkpoint key; consumers verify with `log.vkey`.
+    let origin = "localhost/stelselnode-dev";
+    let (log_key, log_verifier) = crate::transparency::generate_note_key(origin);
+    config.transparency.origin = origin.into();
+    config.transparency.key_file = write(&absolute, "log.key", &log_key)?;
+    write(&absolute, "log.vkey", &log_verifier)?;
     config.admin.identities = vec![
         AdminIdentity {
             common_name: Some("loket-dev".into()),

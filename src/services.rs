@@ -20,6 +20,7 @@ use crate::publication::{Publisher, Settings};
 use crate::signing::{SigningError, SigningKey};
 use crate::sla::{NotifyError, SlaPolicy, SlaService};
 use crate::storage::{Storage, StorageError};
+use crate::transparency::{CheckpointKeyError, CheckpointSigner, TransparencyLog};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServicesError {
@@ -31,6 +32,8 @@ pub enum ServicesError {
     ArchiveCa { file: String, message: String },
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    TransparencyKey(#[from] CheckpointKeyError),
 }
 
 /// The node's services, sharing one storage, clock and working-state cache.
@@ -47,6 +50,8 @@ pub struct Services {
     pub audit: Arc<AuditLog>,
     /// This replica's leases on singleton work.
     pub leases: Arc<Leases>,
+    /// The transparency log of every published version, as this node has caught up with it.
+    pub transparency: Arc<TransparencyLog>,
 }
 
 impl Services {
@@ -103,6 +108,7 @@ impl Services {
                 Leases::process_holder(),
                 std::time::Duration::from_secs(config.server.lease_seconds),
             )),
+            transparency: Arc::new(TransparencyLog::new(checkpoint_signer(config)?)),
             config: Arc::new(config.clone()),
             storage,
             clock,
@@ -133,6 +139,15 @@ pub fn signing_key(config: &SigningConfig) -> Result<Option<SigningKey>, Signing
             "signing.key_file and signing.certificate_chain_file go together".into(),
         )),
         (key, chain) => SigningKey::from_pem_files(Path::new(key), Path::new(chain)).map(Some),
+    }
+}
+
+/// The transparency log's checkpoint signer, when `transparency.key_file` names one.
+fn checkpoint_signer(config: &Config) -> Result<Option<CheckpointSigner>, CheckpointKeyError> {
+    let transparency = &config.transparency;
+    match transparency.key_file.as_str() {
+        "" => Ok(None),
+        key_file => CheckpointSigner::load(&transparency.origin, key_file).map(Some),
     }
 }
 

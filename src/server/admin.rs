@@ -29,10 +29,11 @@ route_table! {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     register_routes(cfg);
     super::ui::routes(cfg);
-    // Reading lists and archives on the admin listener is for beheer.
+    // Reading lists, archives and the transparency log on the admin listener is for beheer.
     cfg.service(
         web::scope("")
             .wrap(from_fn(|r, n| require(BEHEER, r, n)))
-            .configure(super::read_api::routes),
+            .configure(super::read_api::routes)
+            .configure(super::log_api::routes),
     );
 }

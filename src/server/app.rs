@@ -17,7 +17,7 @@ use super::served::{RefreshError, ServeAtOnce, ServedLists};
 use super::state::AppState;
 use super::trust::{follow_trust, remember_peer};
 use super::ui::{CSRF_SECRET, CsrfKey};
-use super::{admin, audit, error, ops, read_api};
+use super::{admin, audit, error, log_api, ops, read_api};
 use crate::config::Config;
 use crate::domain::ListKind;
 use crate::leases::Singleton;
@@ -59,6 +59,12 @@ pub struct Application {
     shutdown: watch::Sender<bool>,
     /// Where `reload` reads the staff identities again, when the node was started from a file.
     config_file: Option<PathBuf>,
+}
+
+/// What PGO/XIS nodes reach: the lists and the transparency log.
+fn node_routes(cfg: &mut web::ServiceConfig) {
+    read_api::routes(cfg);
+    log_api::routes(cfg);
 }
 
 fn required(value: &str, name: &str) -> Result<String, StartError> {
@@ -180,6 +186,8 @@ impl Application {
             tls: tls.clone(),
             sla: services.sla.clone(),
             metrics: metrics.clone(),
+            transparency: services.transparency.clone(),
+            log_store: services.storage.clone(),
         }));
         // After a restore, every list moves past the Volgnummers that may have been lost
         // before anything is served (issue 23); a node that cannot does not start.
@@ -191,6 +199,7 @@ impl Application {
             // Not fatal: the node starts not-ready and keeps trying.
             tracing::error!(error = %e, "cannot load the current versions");
         }
+        catch_up_log(&services).await;
         // The web forms' key, shared through the database: a form opened on one replica is
         // posted to whichever the load balancer picks (issue 24).
         let secret = services
@@ -212,7 +221,7 @@ impl Application {
                     Peer::Node(server.node_access),
                 )),
                 workers,
-                routes: read_api::routes,
+                routes: node_routes,
                 audited: false,
             },
             Listener {
@@ -381,6 +390,17 @@ impl Application {
     }
 }
 
+/// Reads the transparency log's new leaves (another replica's or the CLI's publications).
+async fn catch_up_log(services: &Services) {
+    if let Err(e) = services
+        .transparency
+        .catch_up(services.storage.as_ref())
+        .await
+    {
+        tracing::error!(error = %e, "cannot read the transparency log");
+    }
+}
+
 async fn refresh_loop(state: web::Data<AppState>, mut shutdown: watch::Receiver<bool>) {
     let interval = Duration::from_secs(state.services.config.server.refresh_interval_seconds);
     loop {
@@ -399,6 +419,7 @@ async fn refresh_loop(state: web::Data<AppState>, mut shutdown: watch::Receiver<
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot load new versions"),
         }
+        catch_up_log(&state.services).await;
         state
             .audit_backlog
             .flush(state.services.storage.as_ref())

@@ -29,8 +29,9 @@ use crate::publication::{
     PublicationObserver, PublishError, ReadyToServe, assemble, gzip, gzip_joined,
 };
 use crate::sla::SlaService;
-use crate::storage::{StorageError, StoredVersion, VersionStore};
+use crate::storage::{LogStore, StorageError, StoredVersion, VersionStore};
 use crate::tls::Tls;
+use crate::transparency::TransparencyLog;
 use crate::xml::parse_list;
 
 /// One representation of a version: its bytes and the headers that describe them, made
@@ -332,6 +333,9 @@ pub(super) struct ServeAtOnce {
     /// Stores the outcome of the mutations the version published.
     pub sla: Arc<SlaService>,
     pub metrics: Arc<Metrics>,
+    /// Takes the version's leaf into the tree, so its checkpoint and tiles are served too.
+    pub transparency: Arc<TransparencyLog>,
+    pub log_store: Arc<dyn LogStore>,
 }
 
 #[async_trait::async_trait]
@@ -348,5 +352,9 @@ impl PublicationObserver for ServeAtOnce {
         }
         self.sla.changed();
         self.metrics.count_publication(version);
+        if let Err(e) = self.transparency.catch_up(self.log_store.as_ref()).await {
+            // The refresh loop catches up shortly; the leaf is stored.
+            tracing::error!(error = %e, "cannot read the transparency log");
+        }
     }
 }

@@ -9,14 +9,20 @@
 //! not seen (one catch-up at a time; readers take a read lock for the microseconds a root or
 //! proof takes).
 
+mod checkpoint;
+mod tiles;
 mod tree;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 
+use actix_web::web::Bytes;
+
+pub use checkpoint::{CheckpointKeyError, CheckpointSigner, generate_note_key};
+pub use tiles::{TILE_WIDTH, TileRequest};
 pub use tree::{MerkleTree, OutsideTree};
 
-use crate::domain::{ListKind, Volgnummer};
+use crate::domain::{ListKind, LogLeaf, Volgnummer};
 use crate::storage::{LogStore, StorageError};
 
 /// Leaves read per query while catching up.
@@ -27,16 +33,60 @@ const CATCH_UP_PAGE: u64 = 1000;
 pub struct TransparencyLog {
     known: RwLock<Known>,
     catching_up: tokio::sync::Mutex<()>,
+    /// `None`: no key configured, no checkpoints.
+    signer: Option<CheckpointSigner>,
 }
 
 #[derive(Default)]
 struct Known {
     tree: MerkleTree,
+    leaves: Vec<LogLeaf>,
     /// Each version's leaf number.
     leaf_of: HashMap<(ListKind, Volgnummer), u64>,
+    /// The checkpoint of the tree as it is, once signed.
+    checkpoint: Option<Bytes>,
 }
 
 impl TransparencyLog {
+    /// A log whose checkpoints `signer` signs.
+    pub fn new(signer: Option<CheckpointSigner>) -> Self {
+        Self {
+            signer,
+            ..Self::default()
+        }
+    }
+
+    /// The signed checkpoint of the tree as this node knows it (`None` without a key). One
+    /// signature per tree size: later calls return the same bytes.
+    pub fn checkpoint(&self) -> Option<Bytes> {
+        let signer = self.signer.as_ref()?;
+        if let Some(signed) = &self.known.read().expect("log lock").checkpoint {
+            return Some(signed.clone());
+        }
+        let mut known = self.known.write().expect("log lock");
+        let size = known.tree.size();
+        let root = known.tree.root(size).expect("the tree holds its own size");
+        let signed = Bytes::from(signer.sign(size, root));
+        known.checkpoint = Some(signed.clone());
+        Some(signed)
+    }
+
+    /// A tile's bytes, if the tree as this node knows it holds the tile.
+    pub fn tile(&self, tile: &TileRequest) -> Option<Vec<u8>> {
+        let known = self.known.read().expect("log lock");
+        if tile.needs_leaves()? > known.tree.size() {
+            return None;
+        }
+        Some(match tile.level {
+            Some(level) => tile.hash_tile(level, &known.tree),
+            None => {
+                let first = usize::try_from(tile.index * TILE_WIDTH).ok()?;
+                let end = first + usize::try_from(tile.width).ok()?;
+                tiles::entry_bundle(known.leaves.get(first..end)?.iter().map(LogLeaf::as_bytes))
+            }
+        })
+    }
+
     /// Reads the leaves appended since the last catch-up into the tree; returns how many.
     pub async fn catch_up(&self, storage: &dyn LogStore) -> Result<u64, StorageError> {
         let _one_at_a_time = self.catching_up.lock().await;
@@ -55,13 +105,15 @@ impl TransparencyLog {
                 )));
             }
             let mut known = self.known.write().expect("log lock");
-            for entry in &entries {
+            for entry in entries {
                 known.tree.append(entry.leaf.as_bytes());
                 known
                     .leaf_of
                     .insert((entry.list, entry.volgnummer), entry.index);
+                known.leaves.push(entry.leaf);
+                added += 1;
             }
-            added += entries.len() as u64;
+            known.checkpoint = None;
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use stelselnode::server::{ADMIN_ROUTES, READ_ROUTES, legacy_paths};
+use stelselnode::server::{ADMIN_ROUTES, LOG_ROUTES, READ_ROUTES, legacy_paths};
 
 /// (method, path) of every operation under `paths:`, read from the document's layout: paths
 /// at two spaces of indentation, operations at four.
@@ -42,10 +42,13 @@ fn served() -> BTreeSet<(String, String)> {
         "read" => "get".to_owned(),
         other => other.to_owned(),
     };
+    // A parameter that spans segments (`{tile:.*}`) is one OpenAPI parameter (`{tile}`).
+    let path = |p: &str| p.replace(":.*}", "}");
     ADMIN_ROUTES
         .iter()
         .chain(READ_ROUTES)
-        .map(|(m, p)| (method(m), (*p).to_owned()))
+        .chain(LOG_ROUTES)
+        .map(|(m, p)| (method(m), path(p)))
         .chain(legacy_paths().map(|p| ("get".to_owned(), p)))
         .collect()
 }

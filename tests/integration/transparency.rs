@@ -12,11 +12,13 @@ use stelselnode::domain::{ListKind, LogLeaf};
 use stelselnode::transparency::{MerkleTree, TransparencyLog};
 
 use super::support::node::node;
+use super::support::server::{LOG_ORIGIN, TestServer};
 use super::support::{TestDatabase, execute_sql};
 
 on_both_backends!(
     every_version_is_a_leaf_in_publication_order,
-    the_log_catches_up_with_versions_published_before_it
+    the_log_catches_up_with_versions_published_before_it,
+    nodes_get_a_signed_checkpoint_and_the_tiles_it_covers
 );
 
 /// Tree sizes where RFC 6962's recursion changes shape: every size up to 70, and each power of
@@ -206,4 +208,146 @@ async fn the_log_catches_up_with_versions_published_before_it(db: TestDatabase) 
     assert_eq!(storage.log_entries(0, 100).await.unwrap(), logged);
     storage.migrate().await.unwrap();
     assert_eq!(storage.log_entries(0, 100).await.unwrap(), logged, "once");
+}
+
+/// A checkpoint's size and root, its signature checked with the verifier key by an Ed25519
+/// implementation the node's signer does not use (aws-lc-rs; the node signs with
+/// ed25519-dalek through signed_note).
+fn verified_checkpoint(note: &str, verifier: &str) -> (u64, [u8; 32]) {
+    use base64::Engine;
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let (text, signatures) = note.split_once("\n\n").expect("a signed note");
+    let text = format!("{text}\n");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(LOG_ORIGIN));
+    let size: u64 = lines.next().unwrap().parse().unwrap();
+    let root: [u8; 32] = b64
+        .decode(lines.next().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let mut fields = verifier.trim().splitn(3, '+');
+    let (name, id, key) = (
+        fields.next().unwrap(),
+        fields.next().unwrap(),
+        fields.next().unwrap(),
+    );
+    let key = b64.decode(key).unwrap();
+    assert_eq!(key[0], 1, "Ed25519");
+    let line = signatures.lines().next().unwrap();
+    let signed = line
+        .strip_prefix(&format!("— {name} "))
+        .expect("signed by the log's key");
+    let signed = b64.decode(signed).unwrap();
+    assert_eq!(hex(&signed[..4]), id, "key id");
+    aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, &key[1..])
+        .verify(text.as_bytes(), &signed[4..])
+        .expect("the checkpoint's signature verifies");
+    (size, root)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn nodes_get_a_signed_checkpoint_and_the_tiles_it_covers(db: TestDatabase) {
+    let server = TestServer::start(db, stelselnode::tls::NodeAccess::Whitelist).await;
+    server.publish_all().await;
+    let node = Some(&server.pki.node);
+    let answer = server.node_get(node, "/log/checkpoint", &[]).await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    let (size, root) = verified_checkpoint(&answer.text(), &server.log_verifier());
+    assert_eq!(size, 4, "one leaf per published version");
+
+    // The entries tile holds the stored leaves; an independent tree over them has the
+    // checkpoint's root, and the level-0 hash tile holds their leaf hashes.
+    let entries = server
+        .node_get(node, "/log/tile/entries/000.p/4", &[])
+        .await
+        .unwrap();
+    assert_eq!(entries.status, 200);
+    assert_eq!(
+        entries.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    let mut leaves = Vec::new();
+    let mut rest = entries.body.as_slice();
+    while let [high, low, tail @ ..] = rest {
+        let length = usize::from(u16::from_be_bytes([*high, *low]));
+        leaves.push(tail[..length].to_vec());
+        rest = &tail[length..];
+    }
+    let stored = server.db.storage.log_entries(0, 10).await.unwrap();
+    assert_eq!(
+        leaves,
+        stored
+            .iter()
+            .map(|e| e.leaf.as_bytes().to_vec())
+            .collect::<Vec<_>>()
+    );
+    let mut theirs = MemoryBackedTree::<Sha256, Vec<u8>>::new();
+    for leaf in &leaves {
+        theirs.push(leaf.clone());
+    }
+    assert_eq!(theirs.root().as_bytes().as_slice(), root);
+    let hashes = server
+        .node_get(node, "/log/tile/0/000.p/4", &[])
+        .await
+        .unwrap();
+    let expected: Vec<u8> = leaves
+        .iter()
+        .flat_map(|leaf| {
+            use sha2_011::Digest;
+            Sha256::digest([&[0u8][..], leaf].concat()).to_vec()
+        })
+        .collect();
+    assert_eq!(hashes.body, expected);
+    // Tiles the log does not hold yet, and names the spec does not give.
+    for missing in [
+        "/log/tile/0/000.p/5",
+        "/log/tile/0/000",
+        "/log/tile/1/000.p/1",
+        "/log/tile/0/0",
+    ] {
+        let answer = server.node_get(node, missing, &[]).await.unwrap();
+        assert_eq!(answer.status, 404, "{missing}");
+    }
+
+    // A new version: a new checkpoint; the old tiles keep their bytes.
+    server.clock.advance(Duration::minutes(5));
+    server.publish(ListKind::Zal).await;
+    let answer = server.node_get(node, "/log/checkpoint", &[]).await.unwrap();
+    let (size, _) = verified_checkpoint(&answer.text(), &server.log_verifier());
+    assert_eq!(size, 5);
+    let again = server
+        .node_get(node, "/log/tile/entries/000.p/4", &[])
+        .await
+        .unwrap();
+    assert_eq!(again.body, entries.body);
+
+    // Beheer reads the log on the admin listener; loket has no role there; a stranger none
+    // on the node listener.
+    assert_eq!(
+        server
+            .admin_get(&server.pki.beheer, "/log/checkpoint")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        server
+            .admin_get(&server.pki.loket, "/log/checkpoint")
+            .await
+            .status,
+        403
+    );
+    let stranger = server
+        .node_get(Some(&server.pki.stranger), "/log/checkpoint", &[])
+        .await;
+    assert!(stranger.is_err() || stranger.unwrap().status == 403);
+    server.app.stop().await;
 }

@@ -89,6 +89,9 @@ async fn build(config: &Config, db: &TestDatabase, clock: &ManualClock) -> Appli
     Application::build(services).await.unwrap()
 }
 
+/// The origin line of the test nodes' transparency log checkpoints.
+pub const LOG_ORIGIN: &str = "test.example/stelselnode";
+
 pub struct TestServer {
     pub app: Application,
     pub pki: Pki,
@@ -131,6 +134,10 @@ impl TestServer {
         config.server.workers = 1;
         config.signing.key_file = write("signer.key", &pki.signer.key_pem);
         config.signing.certificate_chain_file = write("signer.pem", &pki.signer.certificate_pem);
+        let (log_key, log_verifier) = stelselnode::transparency::generate_note_key(LOG_ORIGIN);
+        config.transparency.origin = LOG_ORIGIN.into();
+        config.transparency.key_file = write("log.key", &log_key);
+        write("log.vkey", &log_verifier);
         config.admin.identities = vec![
             AdminIdentity {
                 common_name: Some("beheer-1".into()),
@@ -165,6 +172,11 @@ impl TestServer {
             dir,
             config,
         }
+    }
+
+    /// The transparency log's verifier key (`<name>+<id>+<base64 key>`), for consumers.
+    pub fn log_verifier(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log.vkey")).unwrap()
     }
 
     /// Stops the node and starts it again on the same database, configuration and clock
