@@ -171,4 +171,7 @@ pub struct IndexedVersion {
     #[serde(flatten)]
     pub record: VersionRecord,
     pub status: VersionStatus,
+    /// The version's leaf in the transparency log (issue 26), once the node has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
 }

@@ -1,10 +1,14 @@
 //! The transparency log for PGO/XIS nodes and beheer (issue 26, C2SP `tlog-tiles`): the signed
-//! checkpoint, short-lived, and the tiles of hashes and of entries, immutable. Served from
+//! checkpoint, short-lived; the tiles of hashes and of entries, and an inclusion or
+//! consistency proof in one request, immutable. Served from
 //! the node's memory (`TransparencyLog`), which catches up after every publication and with
 //! the refresh loop.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
@@ -18,6 +22,87 @@ const TILE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 route_table! {
     "/log/checkpoint" { read => checkpoint }
     "/log/tile/{tile:.*}" { read => tile }
+    "/log/proof/inclusion" { read => inclusion }
+    "/log/proof/consistency" { read => consistency }
+}
+
+/// A proof, its hashes in base64 as in checkpoints, ordered as RFC 9162 §2.1.3 and §2.1.4
+/// give them.
+#[derive(Serialize)]
+struct Proof {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<u64>,
+    tree_size: u64,
+    hashes: Vec<String>,
+}
+
+impl Proof {
+    fn response(self) -> HttpResponse {
+        HttpResponse::Ok()
+            .insert_header((
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(TILE_CACHE_CONTROL),
+            ))
+            .json(self)
+    }
+}
+
+fn base64_hashes(hashes: Vec<[u8; 32]>) -> Vec<String> {
+    hashes.iter().map(|h| BASE64.encode(h)).collect()
+}
+
+#[derive(Deserialize)]
+struct InclusionQuery {
+    index: u64,
+    tree_size: u64,
+}
+
+/// That leaf `index` is in the tree of `tree_size` leaves (a checkpoint's size).
+async fn inclusion(
+    state: web::Data<AppState>,
+    query: web::Query<InclusionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let InclusionQuery { index, tree_size } = query.into_inner();
+    let hashes = state
+        .services
+        .transparency
+        .inclusion_proof(index, tree_size)
+        .map_err(|e| ApiError::NotFound(e.to_string()))?;
+    Ok(Proof {
+        index: Some(index),
+        from: None,
+        tree_size,
+        hashes: base64_hashes(hashes),
+    }
+    .response())
+}
+
+#[derive(Deserialize)]
+struct ConsistencyQuery {
+    from: u64,
+    tree_size: u64,
+}
+
+/// That the tree of `from` leaves is a prefix of the tree of `tree_size` leaves.
+async fn consistency(
+    state: web::Data<AppState>,
+    query: web::Query<ConsistencyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let ConsistencyQuery { from, tree_size } = query.into_inner();
+    let hashes = state
+        .services
+        .transparency
+        .consistency_proof(from, tree_size)
+        .map_err(|e| ApiError::NotFound(e.to_string()))?;
+    Ok(Proof {
+        index: None,
+        from: Some(from),
+        tree_size,
+        hashes: base64_hashes(hashes),
+    }
+    .response())
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -245,10 +245,12 @@ async fn versions(
         .await
         .map_err(ApiError::internal)?;
     let now = state.services.clock.now();
+    let log = &state.services.transparency;
     let index: Vec<IndexedVersion> = records
         .into_iter()
         .map(|record| IndexedVersion {
             status: record.status_at(now),
+            log_index: log.leaf_index(record.list, record.volgnummer),
             record,
         })
         .collect();

@@ -90,6 +90,7 @@ async fn the_verifier_accepts_refuses_and_remembers() {
         .map(|record| IndexedVersion {
             status: record.status_at(now),
             record,
+            log_index: None,
         })
         .collect();
     let index = serde_json::to_vec(&index).unwrap();

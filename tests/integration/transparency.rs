@@ -246,6 +246,22 @@ fn verified_checkpoint(note: &str, verifier: &str) -> (u64, [u8; 32]) {
     (size, root)
 }
 
+/// A proof's hashes, concatenated, as the node answers `path`.
+async fn proof(server: &TestServer, path: &str) -> Vec<u8> {
+    use base64::Engine;
+    let answer = server
+        .node_get(Some(&server.pki.node), path, &[])
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{path}");
+    let proof: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    let hashes = proof["hashes"].as_array().unwrap().iter();
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    hashes
+        .flat_map(|h| b64.decode(h.as_str().unwrap()).unwrap())
+        .collect()
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -319,15 +335,55 @@ async fn nodes_get_a_signed_checkpoint_and_the_tiles_it_covers(db: TestDatabase)
 
     // A new version: a new checkpoint; the old tiles keep their bytes.
     server.clock.advance(Duration::minutes(5));
-    server.publish(ListKind::Zal).await;
+    let renewed = server.publish(ListKind::Zal).await;
     let answer = server.node_get(node, "/log/checkpoint", &[]).await.unwrap();
-    let (size, _) = verified_checkpoint(&answer.text(), &server.log_verifier());
+    let (size, new_root) = verified_checkpoint(&answer.text(), &server.log_verifier());
     assert_eq!(size, 5);
     let again = server
         .node_get(node, "/log/tile/entries/000.p/4", &[])
         .await
         .unwrap();
     assert_eq!(again.body, entries.body);
+
+    // The version index names each version's leaf; one request proves it is in the
+    // checkpoint's tree, another that the new tree extends the old one.
+    let index = server
+        .node_get(node, "/lists/zal/versions", &[])
+        .await
+        .unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&index.body).unwrap();
+    let newest = index.as_array().unwrap().last().unwrap();
+    assert_eq!(newest["volgnummer"], renewed.volgnummer.get());
+    let leaf_index = newest["log_index"].as_u64().expect("a log index");
+    assert_eq!(leaf_index, 4);
+    let inclusion = format!("/log/proof/inclusion?index={leaf_index}&tree_size=5");
+    let inclusion = proof(&server, &inclusion).await;
+    independent(new_root, 5)
+        .verify_inclusion(
+            &LogLeaf::of(&renewed).as_bytes(),
+            leaf_index,
+            &InclusionProof::from_bytes(inclusion),
+        )
+        .expect("the new version is in the checkpoint's tree");
+    let consistency = proof(&server, "/log/proof/consistency?from=4&tree_size=5").await;
+    independent(new_root, 5)
+        .verify_consistency(
+            &independent(root, 4),
+            &ConsistencyProof::try_from_bytes(consistency).unwrap(),
+        )
+        .expect("the tree of 5 extends the tree of 4");
+    for beyond in [
+        "/log/proof/inclusion?index=5&tree_size=5",
+        "/log/proof/inclusion?index=0&tree_size=6",
+        "/log/proof/consistency?from=5&tree_size=4",
+        "/log/proof/consistency?from=0&tree_size=4",
+    ] {
+        assert_eq!(
+            server.node_get(node, beyond, &[]).await.unwrap().status,
+            404,
+            "{beyond}"
+        );
+    }
 
     // Beheer reads the log on the admin listener; loket has no role there; a stranger none
     // on the node listener.
