@@ -15,14 +15,22 @@ use chrono::{DateTime, Utc};
 use rustls_pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{IndexedVersion, ListKind, VersionStatus, Volgnummer};
+use crate::domain::{IndexedVersion, ListKind, LogLeaf, VersionStatus, Volgnummer};
 use crate::signing::{VerifyError, VersionProperties, verify_signature};
+use crate::transparency::{
+    LogCheckError, SeenCheckpoint, check_consistency, check_inclusion, proof_hashes,
+    verified_checkpoint,
+};
 use crate::xml::parse_list;
 
 /// What a consumer remembers per list: the newest version it accepted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumerState {
     pub lists: BTreeMap<ListKind, Accepted>,
+    /// The largest transparency log checkpoint seen (issue 26): every later one must be
+    /// consistent with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<SeenCheckpoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +177,17 @@ impl ConsumerState {
         std::fs::rename(temporary, path)
     }
 
+    /// Keeps `checkpoint` when it is larger than the one kept (both checked consistent).
+    pub fn keep_checkpoint(&mut self, checkpoint: SeenCheckpoint) {
+        if self
+            .checkpoint
+            .as_ref()
+            .is_none_or(|kept| kept.size < checkpoint.size)
+        {
+            self.checkpoint = Some(checkpoint);
+        }
+    }
+
     pub fn accept(&mut self, verdict: &Verdict) {
         self.lists.insert(
             verdict.properties.list,
@@ -178,4 +197,62 @@ impl ConsumerState {
             },
         );
     }
+}
+
+/// What a consumer fetched from the transparency log for a version (issue 26).
+pub struct LogEvidence<'a> {
+    /// The log's verifier key, `<name>+<id>+<key>`.
+    pub verifier_key: &'a str,
+    /// `/log/checkpoint`.
+    pub checkpoint: &'a [u8],
+    /// `/log/proof/inclusion?index=<log_index>&tree_size=<the checkpoint's size>`.
+    pub inclusion_proof: &'a [u8],
+    /// `/log/proof/consistency` between the checkpoint in the state and this one, when their
+    /// sizes differ.
+    pub consistency_proof: Option<&'a [u8]>,
+}
+
+/// That the verified version is in the log as a checkpoint signed by the log's key shows it,
+/// and that this checkpoint is consistent with the one `state` kept. The version's leaf is
+/// made from its line in the node's index, which must say what the signature says.
+pub fn check_in_log(
+    verdict: &Verdict,
+    index: &[IndexedVersion],
+    evidence: &LogEvidence<'_>,
+    state: &ConsumerState,
+) -> Result<SeenCheckpoint, LogCheckError> {
+    let properties = &verdict.properties;
+    let line = index
+        .iter()
+        .find(|v| v.record.list == properties.list && v.record.volgnummer == properties.volgnummer)
+        .ok_or_else(|| LogCheckError::NotIncluded("the version index does not list it".into()))?;
+    let record = &line.record;
+    let as_signed = record.sha256 == verdict.sha256
+        && record.previous_sha256 == properties.previous_sha256
+        && record.valid_from == properties.valid_from.instant()
+        && record.expires_at == properties.expires_at.instant();
+    if !as_signed {
+        return Err(LogCheckError::NotIncluded(
+            "its line in the version index differs from the signed version".into(),
+        ));
+    }
+    let log_index = line
+        .log_index
+        .ok_or_else(|| LogCheckError::NotIncluded("the version index gives no log_index".into()))?;
+    let checkpoint = verified_checkpoint(evidence.checkpoint, evidence.verifier_key)?;
+    let inclusion = proof_hashes(evidence.inclusion_proof).map_err(LogCheckError::NotIncluded)?;
+    check_inclusion(
+        &checkpoint,
+        LogLeaf::of(record).as_bytes(),
+        log_index,
+        &inclusion,
+    )?;
+    if let Some(kept) = &state.checkpoint {
+        let consistency = match evidence.consistency_proof {
+            Some(proof) => proof_hashes(proof).map_err(LogCheckError::Checkpoint)?,
+            None => Vec::new(),
+        };
+        check_consistency(kept, &checkpoint, &consistency)?;
+    }
+    Ok(checkpoint)
 }

@@ -8,11 +8,16 @@ use anyhow::Context;
 use chrono::Utc;
 
 use super::read_ca;
-use crate::consumer::{ConsumerState, verify_fetched};
+use crate::consumer::{ConsumerState, LogEvidence, check_in_log, verify_fetched};
 use crate::domain::{IndexedVersion, VersionStatus};
+use crate::transparency::LogCheckError;
 
 /// Exit status of the verifier for a valid version in its grace period.
 const EXIT_GRACE: u8 = 3;
+/// The version is not shown in the transparency log by a checkpoint signed with its key.
+const EXIT_NOT_IN_LOG: u8 = 7;
+/// The log's checkpoint is not consistent with the one kept in the state: a split view.
+const EXIT_SPLIT_VIEW: u8 = 8;
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
@@ -29,6 +34,21 @@ pub struct VerifyArgs {
     /// The node's version index of the list (JSON), to tell a version in grace.
     #[arg(long)]
     versions: Option<PathBuf>,
+    /// The transparency log's verifier key (`<name>+<id>+<key>`, or a file holding it): the
+    /// list must be in a checkpoint signed by it, consistent with the one kept in --state.
+    #[arg(long, requires_all = ["checkpoint", "inclusion_proof", "versions"])]
+    log_key: Option<String>,
+    /// The log's signed checkpoint (`/log/checkpoint`).
+    #[arg(long, requires = "log_key")]
+    checkpoint: Option<PathBuf>,
+    /// The list's inclusion proof in that checkpoint
+    /// (`/log/proof/inclusion?index=<its log_index>&tree_size=<the checkpoint's size>`).
+    #[arg(long, requires = "log_key")]
+    inclusion_proof: Option<PathBuf>,
+    /// Between the checkpoint kept in --state and this one, when their sizes differ
+    /// (`/log/proof/consistency?from=<smaller>&tree_size=<larger>`).
+    #[arg(long, requires = "log_key")]
+    consistency_proof: Option<PathBuf>,
 }
 
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -60,6 +80,34 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     ) {
         Ok(verdict) => {
             let p = &verdict.properties;
+            if let Some(key) = &args.log_key {
+                let key = match Path::new(key).is_file() {
+                    true => String::from_utf8(read(Path::new(key))?)?,
+                    false => key.clone(),
+                };
+                let read_opt = |path: &Option<PathBuf>| path.as_deref().map(read).transpose();
+                let (checkpoint, inclusion, consistency) = (
+                    read_opt(&args.checkpoint)?.unwrap_or_default(),
+                    read_opt(&args.inclusion_proof)?.unwrap_or_default(),
+                    read_opt(&args.consistency_proof)?,
+                );
+                let evidence = LogEvidence {
+                    verifier_key: &key,
+                    checkpoint: &checkpoint,
+                    inclusion_proof: &inclusion,
+                    consistency_proof: consistency.as_deref(),
+                };
+                match check_in_log(&verdict, index.as_deref().unwrap_or(&[]), &evidence, &state) {
+                    Ok(seen) => state.keep_checkpoint(seen),
+                    Err(e) => {
+                        println!("REFUSED: {e}");
+                        return Ok(ExitCode::from(match e {
+                            LogCheckError::SplitView { .. } => EXIT_SPLIT_VIEW,
+                            _ => EXIT_NOT_IN_LOG,
+                        }));
+                    }
+                }
+            }
             if let Some(path) = state_file {
                 state.accept(&verdict);
                 state

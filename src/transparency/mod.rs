@@ -12,6 +12,7 @@
 mod checkpoint;
 mod tiles;
 mod tree;
+mod verify;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -21,6 +22,10 @@ use actix_web::web::Bytes;
 pub use checkpoint::{CheckpointKeyError, CheckpointSigner, generate_note_key};
 pub use tiles::{TILE_WIDTH, TileRequest};
 pub use tree::{MerkleTree, OutsideTree};
+pub use verify::{
+    LogCheckError, SeenCheckpoint, check_consistency, check_inclusion, proof_hashes,
+    verified_checkpoint,
+};
 
 use crate::domain::{ListKind, LogLeaf, Volgnummer};
 use crate::storage::{LogStore, StorageError};

@@ -1,7 +1,7 @@
 //! The consumer verifier (`stelselnode verify`) as a script would run it.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::{Duration, Utc};
 
@@ -9,25 +9,12 @@ use stelselnode::devpki::KeyAlgorithm;
 use stelselnode::domain::{IndexedVersion, ListKind};
 
 use super::support::node::{node, published};
-use super::support::sqlite;
+use super::support::{sqlite, verify_command};
 
 fn verify(dir: &Path, list: &[u8], signature: &[u8], extra: &[&str]) -> Output {
     std::fs::write(dir.join("list.xml"), list).unwrap();
     std::fs::write(dir.join("list.sig.xml"), signature).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_stelselnode"))
-        .current_dir(dir)
-        .args([
-            "verify",
-            "--list-file",
-            "list.xml",
-            "--signature",
-            "list.sig.xml",
-            "--ca",
-            "ca.pem",
-        ])
-        .args(extra)
-        .output()
-        .unwrap()
+    verify_command(dir).args(extra).output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {

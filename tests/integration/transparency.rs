@@ -13,12 +13,13 @@ use stelselnode::transparency::{MerkleTree, TransparencyLog};
 
 use super::support::node::node;
 use super::support::server::{LOG_ORIGIN, TestServer};
-use super::support::{TestDatabase, execute_sql};
+use super::support::{TestDatabase, empty_like, execute_sql, verify_command};
 
 on_both_backends!(
     every_version_is_a_leaf_in_publication_order,
     the_log_catches_up_with_versions_published_before_it,
-    nodes_get_a_signed_checkpoint_and_the_tiles_it_covers
+    nodes_get_a_signed_checkpoint_and_the_tiles_it_covers,
+    a_split_view_is_refused_with_its_own_exit_code
 );
 
 /// Tree sizes where RFC 6962's recursion changes shape: every size up to 70, and each power of
@@ -406,4 +407,169 @@ async fn nodes_get_a_signed_checkpoint_and_the_tiles_it_covers(db: TestDatabase)
         .await;
     assert!(stranger.is_err() || stranger.unwrap().status == 403);
     server.app.stop().await;
+}
+
+/// Writes what a consumer fetches from `server` for the current `list` into `dir` (list,
+/// signature, version index, checkpoint, inclusion proof) and runs `stelselnode verify` with
+/// the log's verifier key and the state file in `dir`.
+async fn fetch_and_verify(
+    server: &TestServer,
+    list: ListKind,
+    dir: &std::path::Path,
+    verifier: &str,
+) -> std::process::Output {
+    let node = Some(&server.pki.node);
+    let get = async |path: &str| {
+        let answer = server.node_get(node, path, &[]).await.unwrap();
+        assert_eq!(answer.status, 200, "{path}");
+        answer.body
+    };
+    let current = server.current(list).await;
+    let n = current.volgnummer;
+    let index_bytes = get(&format!("/lists/{list}/versions")).await;
+    let index: serde_json::Value = serde_json::from_slice(&index_bytes).unwrap();
+    let line = index
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["volgnummer"] == n.get())
+        .unwrap();
+    let leaf = line["log_index"].as_u64().unwrap();
+    let checkpoint = get("/log/checkpoint").await;
+    let size = String::from_utf8_lossy(&checkpoint)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let files = [
+        (
+            "list.xml",
+            get(&format!("/lists/{list}/versions/{n}")).await,
+        ),
+        (
+            "list.sig.xml",
+            get(&format!("/lists/{list}/versions/{n}/signature")).await,
+        ),
+        ("versions.json", index_bytes),
+        ("checkpoint", checkpoint),
+        (
+            "inclusion.json",
+            get(&format!(
+                "/log/proof/inclusion?index={leaf}&tree_size={size}"
+            ))
+            .await,
+        ),
+    ];
+    for (name, bytes) in files {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    // Between the checkpoint the consumer kept and this one, when they differ in size.
+    let kept = std::fs::read(dir.join("state.json"))
+        .ok()
+        .and_then(|state| {
+            let state: serde_json::Value = serde_json::from_slice(&state).unwrap();
+            state["checkpoint"]["size"].as_u64()
+        });
+    let size: u64 = size.parse().unwrap();
+    let mut consistency = Vec::new();
+    if let Some(kept) = kept.filter(|kept| *kept != size) {
+        // A node that never had the larger tree cannot prove it (404): verify without.
+        let (from, to) = (kept.min(size), kept.max(size));
+        let path = format!("/log/proof/consistency?from={from}&tree_size={to}");
+        let proof = server.node_get(node, &path, &[]).await.unwrap();
+        if proof.status == 200 {
+            std::fs::write(dir.join("consistency.json"), proof.body).unwrap();
+            consistency = vec!["--consistency-proof", "consistency.json"];
+        }
+    }
+    log_verify_command(dir, verifier)
+        .args(["--state", "state.json"])
+        .args(consistency)
+        .output()
+        .unwrap()
+}
+
+/// `stelselnode verify` in `dir` with the version index, checkpoint and inclusion proof there.
+fn log_verify_command(dir: &std::path::Path, verifier: &str) -> std::process::Command {
+    let mut command = verify_command(dir);
+    command
+        .args(["--versions", "versions.json", "--log-key", verifier])
+        .args([
+            "--checkpoint",
+            "checkpoint",
+            "--inclusion-proof",
+            "inclusion.json",
+        ]);
+    command
+}
+
+/// Two nodes with the same signing and log keys publish different lists under the same
+/// Volgnummers: each alone convinces a consumer, but one that saw the honest node's checkpoint
+/// is refused a list it never saw before from the other, as a split view (exit 8): the per-list
+/// rollback check has nothing to compare it with, the log does.
+async fn a_split_view_is_refused_with_its_own_exit_code(db: TestDatabase) {
+    let other_db = empty_like(&db).await;
+    let honest = TestServer::start(db, stelselnode::tls::NodeAccess::Whitelist).await;
+    let keys = honest.dir.path().to_owned();
+    let rogue = TestServer::start_with(
+        other_db,
+        stelselnode::tls::NodeAccess::Whitelist,
+        |config, _, _| {
+            let file = |name: &str| keys.join(name).display().to_string();
+            config.signing.key_file = file("signer.key");
+            config.signing.certificate_chain_file = file("signer.pem");
+            config.transparency.key_file = file("log.key");
+        },
+    )
+    .await;
+    honest.clock.set(chrono::Utc::now() - Duration::minutes(10));
+    honest.publish_all().await;
+    // Other lists under the same Volgnummers: published a minute later.
+    rogue.clock.set(chrono::Utc::now() - Duration::minutes(9));
+    rogue.publish_all().await;
+    assert_eq!(
+        honest.current(ListKind::Zal).await.volgnummer,
+        rogue.current(ListKind::Zal).await.volgnummer
+    );
+    assert_ne!(
+        honest.current(ListKind::Ocl).await.sha256,
+        rogue.current(ListKind::Ocl).await.sha256
+    );
+    let verifier = honest.log_verifier();
+    let consumer = tempfile::tempdir().unwrap();
+    let ca = honest.pki.ca.certificate_pem();
+    std::fs::write(consumer.path().join("ca.pem"), &ca).unwrap();
+    let seen = fetch_and_verify(&honest, ListKind::Zal, consumer.path(), &verifier).await;
+    let out = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(seen.status.code(), Some(0), "{}", out(&seen));
+    // The honest log grows: its next checkpoint is consistent with the one kept.
+    honest.clock.advance(Duration::minutes(5));
+    honest.publish(ListKind::Zal).await;
+    let grown = fetch_and_verify(&honest, ListKind::Zal, consumer.path(), &verifier).await;
+    assert_eq!(grown.status.code(), Some(0), "{}", out(&grown));
+    let state = std::fs::read_to_string(consumer.path().join("state.json")).unwrap();
+    assert!(state.contains("\"size\": 5"), "{state}");
+
+    // The rogue node alone convinces a consumer without history …
+    let fresh = tempfile::tempdir().unwrap();
+    std::fs::write(fresh.path().join("ca.pem"), &ca).unwrap();
+    let alone = fetch_and_verify(&rogue, ListKind::Ocl, fresh.path(), &verifier).await;
+    assert_eq!(alone.status.code(), Some(0), "{}", out(&alone));
+    // … not the one that kept the honest checkpoint.
+    let split = fetch_and_verify(&rogue, ListKind::Ocl, consumer.path(), &verifier).await;
+    assert_eq!(split.status.code(), Some(8), "{}", out(&split));
+    assert!(out(&split).contains("split view"), "{}", out(&split));
+
+    // A proof that does not prove the leaf: not in the log (exit 7).
+    let proof = consumer.path().join("inclusion.json");
+    let mut forged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&proof).unwrap()).unwrap();
+    forged["hashes"][0] = serde_json::Value::String("A".repeat(43) + "=");
+    std::fs::write(&proof, forged.to_string()).unwrap();
+    let wrong = log_verify_command(consumer.path(), &verifier)
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(7), "{}", out(&wrong));
+    honest.app.stop().await;
+    rogue.app.stop().await;
 }

@@ -167,6 +167,21 @@ pub fn free_port() -> u16 {
 }
 
 /// A new, empty database on the same backend as `db` (a restore's target).
+/// `stelselnode verify` of the `list.xml`, `list.sig.xml` and `ca.pem` in `dir`, run there.
+pub fn verify_command(dir: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stelselnode"));
+    command.current_dir(dir).args([
+        "verify",
+        "--list-file",
+        "list.xml",
+        "--signature",
+        "list.sig.xml",
+        "--ca",
+        "ca.pem",
+    ]);
+    command
+}
+
 pub async fn empty_like(db: &TestDatabase) -> TestDatabase {
     match db.url.starts_with("sqlite") {
         true => sqlite().await,
