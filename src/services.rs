@@ -142,8 +142,9 @@ pub fn signing_key(config: &SigningConfig) -> Result<Option<SigningKey>, Signing
     }
 }
 
-/// The transparency log's checkpoint signer, when `transparency.key_file` names one.
-fn checkpoint_signer(config: &Config) -> Result<Option<CheckpointSigner>, CheckpointKeyError> {
+/// The transparency log's checkpoint signer, when `transparency.key_file` names one (at
+/// start, and on SIGHUP).
+pub fn checkpoint_signer(config: &Config) -> Result<Option<CheckpointSigner>, CheckpointKeyError> {
     let transparency = &config.transparency;
     match transparency.key_file.as_str() {
         "" => Ok(None),

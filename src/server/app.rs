@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::domain::ListKind;
 use crate::leases::Singleton;
 use crate::metrics::Metrics;
-use crate::services::{Services, signing_key};
+use crate::services::{Services, checkpoint_signer, signing_key};
 use crate::tls::{Peer, Tls};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,8 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Signing(#[from] crate::signing::SigningError),
+    #[error(transparent)]
+    TransparencyKey(#[from] crate::transparency::CheckpointKeyError),
     #[error(
         "the database holds an archive restore that did not finish: restore again into an \
          empty database before serving from it"
@@ -356,6 +358,9 @@ impl Application {
         let services = &self.state.services;
         if let Some(key) = signing_key(&services.config.signing)? {
             services.publisher.replace_key(key);
+        }
+        if let Some(signer) = checkpoint_signer(&services.config)? {
+            services.transparency.replace_signer(signer);
         }
         tracing::info!("certificates and keys reloaded");
         Ok(())

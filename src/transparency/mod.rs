@@ -15,7 +15,7 @@ mod tree;
 mod verify;
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use actix_web::web::Bytes;
 
@@ -38,8 +38,8 @@ const CATCH_UP_PAGE: u64 = 1000;
 pub struct TransparencyLog {
     known: RwLock<Known>,
     catching_up: tokio::sync::Mutex<()>,
-    /// `None`: no key configured, no checkpoints.
-    signer: Option<CheckpointSigner>,
+    /// `None`: no key configured, no checkpoints. Replaced on SIGHUP.
+    signer: RwLock<Option<Arc<CheckpointSigner>>>,
 }
 
 #[derive(Default)]
@@ -56,15 +56,21 @@ impl TransparencyLog {
     /// A log whose checkpoints `signer` signs.
     pub fn new(signer: Option<CheckpointSigner>) -> Self {
         Self {
-            signer,
+            signer: RwLock::new(signer.map(Arc::new)),
             ..Self::default()
         }
+    }
+
+    /// Signs checkpoints with `signer` from now on (a key rollover: SIGHUP).
+    pub fn replace_signer(&self, signer: CheckpointSigner) {
+        *self.signer.write().expect("signer lock") = Some(Arc::new(signer));
+        self.known.write().expect("log lock").checkpoint = None;
     }
 
     /// The signed checkpoint of the tree as this node knows it (`None` without a key). One
     /// signature per tree size: later calls return the same bytes.
     pub fn checkpoint(&self) -> Option<Bytes> {
-        let signer = self.signer.as_ref()?;
+        let signer = self.signer.read().expect("signer lock").clone()?;
         if let Some(signed) = &self.known.read().expect("log lock").checkpoint {
             return Some(signed.clone());
         }

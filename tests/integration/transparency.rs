@@ -386,6 +386,17 @@ async fn nodes_get_a_signed_checkpoint_and_the_tiles_it_covers(db: TestDatabase)
         );
     }
 
+    // A new log key in the same file, and SIGHUP: checkpoints are signed with it from then on.
+    let (new_key, new_verifier) = stelselnode::transparency::generate_note_key(LOG_ORIGIN);
+    std::fs::write(server.dir.path().join("log.key"), new_key).unwrap();
+    server.app.reload().unwrap();
+    let answer = server.node_get(node, "/log/checkpoint", &[]).await.unwrap();
+    let (size, rolled_root) = verified_checkpoint(&answer.text(), &new_verifier);
+    assert_eq!((size, rolled_root), (5, new_root));
+    let old_key =
+        stelselnode::transparency::verified_checkpoint(&answer.body, &server.log_verifier());
+    assert!(old_key.is_err(), "no longer signed with the old key");
+
     // Beheer reads the log on the admin listener; loket has no role there; a stranger none
     // on the node listener.
     assert_eq!(
