@@ -110,11 +110,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn checkpoint(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let signed = state.services.transparency.checkpoint().ok_or_else(|| {
-        ApiError::Unavailable(
-            "this node has no transparency log key (transparency.key_file)".into(),
-        )
-    })?;
+    let signed = state
+        .services
+        .transparency
+        .checkpoint()
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,

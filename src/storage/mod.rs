@@ -440,6 +440,12 @@ pub trait LeaseStore: Send + Sync {
 pub trait LogStore: Send + Sync {
     /// Up to `limit` leaves from number `from` on, in order.
     async fn log_entries(&self, from: u64, limit: u64) -> Result<Vec<LogEntry>, StorageError>;
+
+    /// The largest tree any node checked: its size and root (base64).
+    async fn log_head(&self) -> Result<(u64, String), StorageError>;
+
+    /// Records a larger checked tree (a smaller one changes nothing).
+    async fn raise_log_head(&self, size: u64, root: &str) -> Result<(), StorageError>;
 }
 
 /// Every role together: what a node's database is. Each service takes the narrowest role it

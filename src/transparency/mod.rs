@@ -18,6 +18,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use actix_web::web::Bytes;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 
 pub use checkpoint::{CheckpointKeyError, CheckpointSigner, generate_note_key};
 pub use tiles::{TILE_WIDTH, TileRequest};
@@ -40,6 +42,18 @@ pub struct TransparencyLog {
     catching_up: tokio::sync::Mutex<()>,
     /// `None`: no key configured, no checkpoints. Replaced on SIGHUP.
     signer: RwLock<Option<Arc<CheckpointSigner>>>,
+    /// Why this node signs no checkpoint: its tree disagrees with the largest one checked
+    /// before (`LogStore::log_head`). Never cleared while the node runs.
+    inconsistent: RwLock<Option<String>>,
+}
+
+/// Why there is no checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoCheckpoint {
+    #[error("this node has no transparency log key (transparency.key_file)")]
+    NoKey,
+    #[error("the transparency log is not consistent with the tree checked before: {0}")]
+    Inconsistent(String),
 }
 
 #[derive(Default)]
@@ -69,17 +83,58 @@ impl TransparencyLog {
 
     /// The signed checkpoint of the tree as this node knows it (`None` without a key). One
     /// signature per tree size: later calls return the same bytes.
-    pub fn checkpoint(&self) -> Option<Bytes> {
-        let signer = self.signer.read().expect("signer lock").clone()?;
+    pub fn checkpoint(&self) -> Result<Bytes, NoCheckpoint> {
+        if let Some(reason) = self.inconsistent.read().expect("log lock").clone() {
+            return Err(NoCheckpoint::Inconsistent(reason));
+        }
+        let signer = self
+            .signer
+            .read()
+            .expect("signer lock")
+            .clone()
+            .ok_or(NoCheckpoint::NoKey)?;
         if let Some(signed) = &self.known.read().expect("log lock").checkpoint {
-            return Some(signed.clone());
+            return Ok(signed.clone());
         }
         let mut known = self.known.write().expect("log lock");
         let size = known.tree.size();
         let root = known.tree.root(size).expect("the tree holds its own size");
         let signed = Bytes::from(signer.sign(size, root));
         known.checkpoint = Some(signed.clone());
-        Some(signed)
+        Ok(signed)
+    }
+
+    /// Checks the tree against the largest one checked before (by any node) and records this
+    /// one when it is larger; `true` when the head is ahead of the leaves read and
+    /// `looked_again` is not set yet. A disagreement stops checkpoints on this node for good:
+    /// a checkpoint of this tree would contradict one already signed.
+    async fn check_against_head(
+        &self,
+        storage: &dyn LogStore,
+        looked_again: bool,
+    ) -> Result<bool, StorageError> {
+        let (head_size, head_root) = storage.log_head().await?;
+        let size = self.size();
+        let problem = match self.root(head_size) {
+            Err(_) if !looked_again => return Ok(true),
+            Err(_) => Some(format!(
+                "{head_size} leaves were checked before, the database holds {size}"
+            )),
+            Ok(root) if BASE64.encode(root) != head_root => Some(format!(
+                "its first {head_size} leaves no longer hash to the root checked before"
+            )),
+            Ok(_) => None,
+        };
+        if let Some(problem) = problem {
+            tracing::error!(%problem, "the transparency log changed behind the node's back: no checkpoints are signed");
+            *self.inconsistent.write().expect("log lock") = Some(problem);
+            return Ok(false);
+        }
+        if size > head_size {
+            let root = self.root(size).expect("the tree holds its own size");
+            storage.raise_log_head(size, &BASE64.encode(root)).await?;
+        }
+        Ok(false)
     }
 
     /// A tile's bytes, if the tree as this node knows it holds the tile.
@@ -102,10 +157,17 @@ impl TransparencyLog {
     pub async fn catch_up(&self, storage: &dyn LogStore) -> Result<u64, StorageError> {
         let _one_at_a_time = self.catching_up.lock().await;
         let mut added = 0;
+        let mut looked_again = false;
         loop {
             let from = self.size();
             let entries = storage.log_entries(from, CATCH_UP_PAGE).await?;
             let Some(last) = entries.last() else {
+                // A head larger than the leaves just read may be another node's newer
+                // leaves, committed since: read once more before calling it a loss.
+                if self.check_against_head(storage, looked_again).await? {
+                    looked_again = true;
+                    continue;
+                }
                 return Ok(added);
             };
             if entries.first().map(|e| e.index) != Some(from)

@@ -19,8 +19,24 @@ on_both_backends!(
     every_version_is_a_leaf_in_publication_order,
     the_log_catches_up_with_versions_published_before_it,
     nodes_get_a_signed_checkpoint_and_the_tiles_it_covers,
-    a_split_view_is_refused_with_its_own_exit_code
+    a_split_view_is_refused_with_its_own_exit_code,
+    a_node_signs_no_checkpoint_that_contradicts_an_earlier_one
 );
+
+/// Takes away the database's refusal to change or delete a leaf (an operator with its
+/// own SQL, a damaged or hand-edited database).
+async fn drop_leaf_guards(db: &TestDatabase) {
+    let statements: &[&'static str] = match db.url.starts_with("sqlite") {
+        true => &[
+            "DROP TRIGGER log_leaves_never_deleted",
+            "DROP TRIGGER log_leaves_never_updated",
+        ],
+        false => &["DROP TRIGGER log_leaves_append_only ON log_leaves"],
+    };
+    for sql in statements {
+        execute_sql(db, sql).await.unwrap();
+    }
+}
 
 /// Tree sizes where RFC 6962's recursion changes shape: every size up to 70, and each power of
 /// two up to 2^14 with its neighbours, and 10 000.
@@ -191,19 +207,10 @@ async fn the_log_catches_up_with_versions_published_before_it(db: TestDatabase) 
     node.publish(ListKind::Ocl).await;
     let storage = &node.db.storage;
     let logged = storage.log_entries(0, 100).await.unwrap();
-    let statements: &[&'static str] = match node.db.url.starts_with("sqlite") {
-        true => &[
-            "DROP TRIGGER log_leaves_never_deleted",
-            "DELETE FROM log_leaves",
-        ],
-        false => &[
-            "DROP TRIGGER log_leaves_append_only ON log_leaves",
-            "DELETE FROM log_leaves",
-        ],
-    };
-    for sql in statements {
-        execute_sql(&node.db, sql).await.unwrap();
-    }
+    drop_leaf_guards(&node.db).await;
+    execute_sql(&node.db, "DELETE FROM log_leaves")
+        .await
+        .unwrap();
     assert!(storage.log_entries(0, 100).await.unwrap().is_empty());
     storage.migrate().await.unwrap();
     assert_eq!(storage.log_entries(0, 100).await.unwrap(), logged);
@@ -583,4 +590,30 @@ async fn a_split_view_is_refused_with_its_own_exit_code(db: TestDatabase) {
     assert_eq!(wrong.status.code(), Some(7), "{}", out(&wrong));
     honest.app.stop().await;
     rogue.app.stop().await;
+}
+
+/// A leaf edited behind the node's back: after a restart its tree no longer has the root the
+/// log head recorded, and it signs no checkpoint (503 naming why) rather than one that
+/// contradicts those already signed.
+async fn a_node_signs_no_checkpoint_that_contradicts_an_earlier_one(db: TestDatabase) {
+    let server = TestServer::start(db, stelselnode::tls::NodeAccess::Whitelist).await;
+    server.publish_all().await;
+    let node = Some(&server.pki.node);
+    let before = server.node_get(node, "/log/checkpoint", &[]).await.unwrap();
+    assert_eq!(before.status, 200);
+    drop_leaf_guards(&server.db).await;
+    let edit = match server.db.url.starts_with("sqlite") {
+        true => "UPDATE log_leaves SET leaf = CAST(leaf || leaf AS BLOB) WHERE leaf_index = 1",
+        false => "UPDATE log_leaves SET leaf = leaf || leaf WHERE leaf_index = 1",
+    };
+    execute_sql(&server.db, edit).await.unwrap();
+    let server = server.restart().await;
+    let node = Some(&server.pki.node);
+    let after = server.node_get(node, "/log/checkpoint", &[]).await.unwrap();
+    assert_eq!(after.status, 503, "{}", after.text());
+    assert!(after.text().contains("not consistent"), "{}", after.text());
+    // The lists are still served: the log's trouble is not the lists'.
+    let list = server.node_get(node, "/lists/zal", &[]).await.unwrap();
+    assert_eq!(list.status, 200);
+    server.app.stop().await;
 }

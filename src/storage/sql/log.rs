@@ -68,10 +68,38 @@ pub(super) async fn catch_up<B: Backend>(storage: &SqlStorage<B>) -> Result<u64,
     Ok(records.len() as u64)
 }
 
+fn as_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 #[async_trait]
 impl<B: Backend> LogStore for SqlStorage<B> {
+    async fn log_head(&self) -> Result<(u64, String), StorageError> {
+        let rows = self
+            .0
+            .fetch(query(
+                "SELECT tree_size, root_hash FROM log_head WHERE id = 1",
+            ))
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StorageError::Corrupt("the log head is missing".into()))?;
+        let size = u64::try_from(row.required_int(0)?).map_err(corrupt)?;
+        Ok((size, row.required_text(1)?))
+    }
+
+    async fn raise_log_head(&self, size: u64, root: &str) -> Result<(), StorageError> {
+        let mut tx = self.0.begin_write().await?;
+        tx.execute(
+            query("UPDATE log_head SET tree_size = $1, root_hash = $2 WHERE id = 1 AND tree_size < $1")
+                .int(as_int(size))
+                .text(root),
+        )
+        .await?;
+        tx.commit().await
+    }
+
     async fn log_entries(&self, from: u64, limit: u64) -> Result<Vec<LogEntry>, StorageError> {
-        let as_int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         self.0
             .fetch(
                 query(
