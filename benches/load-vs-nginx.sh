@@ -5,7 +5,8 @@
 #
 #   benches/load-vs-nginx.sh [ZORGAANBIEDERS=10000] [SECONDS=5] ["CONNECTIONS..."="16 64 256"]
 #
-# Cases: full body identity, full body gzip, 304 (If-None-Match), each at every connection
+# Cases: full body identity, full body gzip, 304 (If-None-Match), and (CASES=tile) the
+# transparency log's first full tile of entries beside nginx serving it as a static file, each at every connection
 # count; and `idle` (CASES=idle): the latency of a whitelisted node's requests (each on a new
 # connection) while IDLE (5000) connections send nothing and STALLED (500) stall in their
 # ClientHello, on each server in turn (examples/idle_flood.rs, issue 21). LOGS=on (or the
@@ -65,6 +66,12 @@ for list in whitelist gnl ocl zal; do
     "$bin" import --list $list "lists/$file" 2>/dev/null
 done
 "$bin" publish --all 2>/dev/null
+# CASES=tile: the transparency log's first full tile of entries (issue 26: tiles at nginx's
+# speed for static files of the same size) needs 256 versions; heartbeats of the small GNL.
+tile=/log/tile/entries/000
+if [[ " ${CASES:-} " == *" tile "* ]]; then
+    for _ in $(seq 256); do "$bin" publish --list gnl >/dev/null 2>&1; done
+fi
 case ${LOGS:-${NGINX_LOG:-off}} in
     on) logs=on; node_log=warn,stelselnode::access=info ;;
     *) logs=off; node_log=warn ;;
@@ -78,6 +85,8 @@ curl -sf http://127.0.0.1:19100/readyz >/dev/null || { curl -s http://127.0.0.1:
 mkdir -p nginx/www/lists nginx/logs
 tls=(--cacert ca.pem --cert node.pem --key node.key)
 curl -sf "${tls[@]}" https://localhost:18443/lists/zal -o nginx/www/lists/zal
+mkdir -p "nginx/www$(dirname $tile)"
+curl -sf "${tls[@]}" "https://localhost:18443$tile" -o "nginx/www$tile" || true
 # The best gzip is made shortly after the version is first served, before zstd (issue 25):
 # wait for zstd, so both servers send the same gzip bytes.
 for _ in $(seq 300); do
@@ -116,6 +125,10 @@ http {
         ssl_conf_command Ciphersuites TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256;
         ssl_ecdh_curve X25519:prime256v1:secp384r1;
         root $work/nginx/www;
+        location /log/tile/ {
+            default_type application/octet-stream;
+            add_header Cache-Control "public, max-age=31536000, immutable";
+        }
         location = /lists/zal {
             default_type application/xml;
             gzip_static on;
@@ -133,9 +146,10 @@ for _ in $(seq 50); do curl -sf "${tls[@]}" https://localhost:28443/lists/zal -o
 cmp <(curl -sf "${tls[@]}" https://localhost:28443/lists/zal) nginx/www/lists/zal
 
 identity_bytes=$(stat -c %s nginx/www/lists/zal); gzip_bytes=$(stat -c %s nginx/www/lists/zal.gz)
+tile_bytes=$(stat -c %s "nginx/www$tile" 2>/dev/null || echo 0)
 cp nginx/nginx.conf /tmp/last-nginx.conf
-printf '\n%s-Zorgaanbieder ZAL (%s bytes, gzip %s bytes), %s s per run, %s rounds, %s cores\n\n' \
-    "$n" "$identity_bytes" "$gzip_bytes" "$seconds" "${ROUNDS:-5}" "$(nproc)"
+printf '\n%s-Zorgaanbieder ZAL (%s bytes, gzip %s bytes; log tile %s bytes), %s s per run, %s rounds, %s cores\n\n' \
+    "$n" "$identity_bytes" "$gzip_bytes" "$tile_bytes" "$seconds" "${ROUNDS:-5}" "$(nproc)"
 
 # A run lasts at least SECONDS and long enough for every connection to receive some three
 # whole answers at loopback speed (~1.5 GB/s here): 256 connections of the 43 MB identity
@@ -146,7 +160,7 @@ run_seconds() { # connections length
 }
 loadgen_run() { # port connections status length headers...
     local port=$1 connections=$2 status=$3 length=$4; shift 4
-    "$loadgen" "127.0.0.1:$port" /lists/zal ca.pem node.pem node.key "$connections" \
+    "$loadgen" "127.0.0.1:$port" "$path" ca.pem node.pem node.key "$connections" \
         "$(run_seconds "$connections" "$length")" "$status" "$length" "$@"
 }
 oha_run() { # port connections status length headers...
@@ -156,7 +170,7 @@ oha_run() { # port connections status length headers...
     local run; run=$(run_seconds "$connections" "$length")
     oha -z "${run}s" -c "$connections" --no-tui --output-format json --disable-compression \
         --cacert ca.pem --cert node.pem --key node.key "${args[@]}" \
-        "https://localhost:$port/lists/zal" \
+        "https://localhost:$port$path" \
     | python3 -c '
 import json, sys
 status, length, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
@@ -205,10 +219,13 @@ for case in ${CASES:-304 gzip identity}; do
         done
         continue
     fi
+    path=/lists/zal
     case $case in
         identity) headers=(); status=200; length=$identity_bytes ;;
         gzip) headers=("Accept-Encoding: gzip"); status=200; length=$gzip_bytes ;;
         304) headers=("If-None-Match: $etag"); status=304; length=0 ;;
+        tile) headers=(); status=200; length=$tile_bytes; path=$tile
+              [ "$tile_bytes" -gt 0 ] || { echo "the node serves no $tile" >&2; exit 1; } ;;
     esac
     for connections in $connection_counts; do
         for tool in loadgen oha; do

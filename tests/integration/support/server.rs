@@ -243,7 +243,19 @@ impl TestServer {
             .await
             .unwrap();
         self.app.refresh().await.unwrap();
+        self.until_the_log_caught_up().await;
         record
+    }
+
+    /// The node's transparency log holds every stored leaf (it catches up after each
+    /// publication on a task of its own; this waits for that task and reads what is left).
+    pub async fn until_the_log_caught_up(&self) {
+        let services = &self.app.state().services;
+        services
+            .transparency
+            .catch_up(services.storage.as_ref())
+            .await
+            .unwrap();
     }
 
     /// The list's newest published version.
