@@ -26,6 +26,10 @@ pub struct Metrics {
     /// The last archive check's problems (-1 before the first) and when it ran.
     pub archive_check_problems: prometheus::IntGauge,
     pub archive_check_last_run: prometheus::IntGauge,
+    /// The transparency log's leaves this node holds, and 1 while it signs no checkpoint
+    /// because its tree disagrees with the one checked before (issue 26).
+    pub transparency_log_leaves: prometheus::IntGauge,
+    pub transparency_log_signing_refused: prometheus::IntGauge,
     pub http_requests: IntCounterVec,
     pub http_request_duration: HistogramVec,
     /// 1 while this replica holds a singleton job's lease (issue 24).
@@ -170,6 +174,22 @@ impl Metrics {
                 "tls_handshakes_refused",
                 "TLS handshakes refused since start, by reason",
                 &["reason"],
+            ),
+            transparency_log_leaves: register(
+                &registry,
+                prometheus::IntGauge::new(
+                    "transparency_log_leaves",
+                    "Leaves of the transparency log this node holds",
+                )
+                .expect("valid metric"),
+            ),
+            transparency_log_signing_refused: register(
+                &registry,
+                prometheus::IntGauge::new(
+                    "transparency_log_signing_refused",
+                    "1 while this node signs no checkpoint: its log disagrees with the tree checked before",
+                )
+                .expect("valid metric"),
             ),
             archive_check_problems: register(
                 &registry,

@@ -141,10 +141,15 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// The gauges that describe the state now: lists, CRLs, the signing certificate, refusals,
-/// leases.
+/// leases, the transparency log.
 fn set_state_gauges(state: &AppState) {
     let now = state.services.clock.now();
     let m = &state.metrics;
+    let log = &state.services.transparency;
+    m.transparency_log_leaves
+        .set(i64::try_from(log.size()).unwrap_or(i64::MAX));
+    m.transparency_log_signing_refused
+        .set(i64::from(log.signing_refused().is_some()));
     let leases = state.services.leases.status();
     for job in crate::leases::Singleton::ALL {
         let status = leases.get(&job).copied().unwrap_or_default();

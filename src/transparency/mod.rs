@@ -75,6 +75,11 @@ impl TransparencyLog {
         }
     }
 
+    /// Why this node signs no checkpoint, if it refuses (`check_against_head`).
+    pub fn signing_refused(&self) -> Option<String> {
+        self.inconsistent.read().expect("log lock").clone()
+    }
+
     /// Signs checkpoints with `signer` from now on (a key rollover: SIGHUP).
     pub fn replace_signer(&self, signer: CheckpointSigner) {
         *self.signer.write().expect("signer lock") = Some(Arc::new(signer));
@@ -84,7 +89,7 @@ impl TransparencyLog {
     /// The signed checkpoint of the tree as this node knows it (`None` without a key). One
     /// signature per tree size: later calls return the same bytes.
     pub fn checkpoint(&self) -> Result<Bytes, NoCheckpoint> {
-        if let Some(reason) = self.inconsistent.read().expect("log lock").clone() {
+        if let Some(reason) = self.signing_refused() {
             return Err(NoCheckpoint::Inconsistent(reason));
         }
         let signer = self

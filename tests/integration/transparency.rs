@@ -601,6 +601,15 @@ async fn a_node_signs_no_checkpoint_that_contradicts_an_earlier_one(db: TestData
     let node = Some(&server.pki.node);
     let before = server.node_get(node, "/log/checkpoint", &[]).await.unwrap();
     assert_eq!(before.status, 200);
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains("stelselnode_transparency_log_signing_refused 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stelselnode_transparency_log_leaves 4"),
+        "{metrics}"
+    );
     drop_leaf_guards(&server.db).await;
     let edit = match server.db.url.starts_with("sqlite") {
         true => "UPDATE log_leaves SET leaf = CAST(leaf || leaf AS BLOB) WHERE leaf_index = 1",
@@ -612,6 +621,11 @@ async fn a_node_signs_no_checkpoint_that_contradicts_an_earlier_one(db: TestData
     let after = server.node_get(node, "/log/checkpoint", &[]).await.unwrap();
     assert_eq!(after.status, 503, "{}", after.text());
     assert!(after.text().contains("not consistent"), "{}", after.text());
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains("stelselnode_transparency_log_signing_refused 1"),
+        "{metrics}"
+    );
     // The lists are still served: the log's trouble is not the lists'.
     let list = server.node_get(node, "/lists/zal", &[]).await.unwrap();
     assert_eq!(list.status, 200);
