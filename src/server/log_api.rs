@@ -1,8 +1,7 @@
 //! The transparency log for PGO/XIS nodes and beheer (issue 26, C2SP `tlog-tiles`): the signed
 //! checkpoint, short-lived; the tiles of hashes and of entries, and an inclusion or
-//! consistency proof in one request, immutable. Served from
-//! the node's memory (`TransparencyLog`), which catches up after every publication and with
-//! the refresh loop.
+//! consistency proof in one request, immutable. Served from the node's memory
+//! (`TransparencyLog`), which catches up after every publication and with the refresh loop.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
@@ -16,8 +15,9 @@ use crate::transparency::TileRequest;
 
 /// A checkpoint changes with every publication: clients may keep it a few seconds.
 const CHECKPOINT_CACHE_CONTROL: &str = "public, max-age=5";
-/// A tile's bytes never change (a partial tile has its width in its name).
-const TILE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+/// A tile's bytes never change (a partial tile has its width in its name), nor does a proof
+/// between two given tree sizes.
+const IMMUTABLE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 route_table! {
     "/log/checkpoint" { read => checkpoint }
@@ -43,7 +43,7 @@ impl Proof {
         HttpResponse::Ok()
             .insert_header((
                 header::CACHE_CONTROL,
-                HeaderValue::from_static(TILE_CACHE_CONTROL),
+                HeaderValue::from_static(IMMUTABLE_CACHE_CONTROL),
             ))
             .json(self)
     }
@@ -145,7 +145,7 @@ async fn tile(
         ))
         .insert_header((
             header::CACHE_CONTROL,
-            HeaderValue::from_static(TILE_CACHE_CONTROL),
+            HeaderValue::from_static(IMMUTABLE_CACHE_CONTROL),
         ))
         .body(bytes))
 }

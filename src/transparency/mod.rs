@@ -86,8 +86,9 @@ impl TransparencyLog {
         self.known.write().expect("log lock").checkpoint = None;
     }
 
-    /// The signed checkpoint of the tree as this node knows it (`None` without a key). One
-    /// signature per tree size: later calls return the same bytes.
+    /// The signed checkpoint of the tree as this node knows it; none without a key, or while
+    /// the tree disagrees with the one checked before. One signature per tree size: later
+    /// calls return the same bytes.
     pub fn checkpoint(&self) -> Result<Bytes, NoCheckpoint> {
         if let Some(reason) = self.signing_refused() {
             return Err(NoCheckpoint::Inconsistent(reason));
