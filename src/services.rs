@@ -84,6 +84,7 @@ impl Services {
         ));
         let archive_ca = archive_ca(&config.archive.ca_file)?;
         let trust = (!archive_ca.is_empty()).then(|| BundleTrust::new(archive_ca.clone()));
+        let transparency = Arc::new(TransparencyLog::new(checkpoint_signer(config)?));
         Ok(Self {
             archive_check: Arc::new(ArchiveCheck::new(
                 storage.clone(),
@@ -96,6 +97,7 @@ impl Services {
                 sla.clone(),
                 trust,
                 clock.clone(),
+                transparency.clone(),
             )),
             retention: Arc::new(Retention::new(
                 storage.clone(),
@@ -108,7 +110,7 @@ impl Services {
                 Leases::process_holder(),
                 std::time::Duration::from_secs(config.server.lease_seconds),
             )),
-            transparency: Arc::new(TransparencyLog::new(checkpoint_signer(config)?)),
+            transparency,
             config: Arc::new(config.clone()),
             storage,
             clock,

@@ -13,7 +13,17 @@
 //! audit.jsonl.gz                            (format 2) the audit records of the period
 //! state.jsonl.gz                            (format 2) the working state at export: list
 //!                                           heads, entries, retired ids, restore records
+//! log-leaves.jsonl.gz                       (format 3) the transparency log from its first
+//!                                           leaf to the last one published in the period,
+//!                                           one JSON string per line, in leaf order
+//! log-checkpoint                            (format 3) the log's signed checkpoint of exactly
+//!                                           those leaves (absent: the node has no log key)
 //! ```
+//!
+//! The log's leaves run from the first, not from the period's start: the bundle alone proves
+//! its checkpoint, shows every version of the period is in the log (and every leaf of the
+//! period in the bundle), and a restore from the oldest bundle still kept rebuilds the very
+//! same tree. A leaf is about 300 bytes, some 60 gzipped: a year of versions adds a megabyte.
 //!
 //! The `.jsonl.gz` files hold one JSON object per line (`crate::storage::{MutationRow,
 //! AuditRow, StateLine}`), gzip: with the versions they are everything a restore needs.
@@ -33,6 +43,8 @@ pub const SLA_REPORT: &str = "sla-report.json";
 pub const MUTATIONS: &str = "mutations.jsonl.gz";
 pub const AUDIT: &str = "audit.jsonl.gz";
 pub const STATE: &str = "state.jsonl.gz";
+pub const LOG_LEAVES: &str = "log-leaves.jsonl.gz";
+pub const LOG_CHECKPOINT: &str = "log-checkpoint";
 
 /// A version's record in the bundle: everything but its bytes, as it stood when the bundle's
 /// period ended (a supersession after that is the next bundle's business).

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 
 use super::ArchiveError;
 use super::bundle::{
-    AUDIT, ArchivedVersion, MANIFEST, MANIFEST_SIGNATURE, MUTATIONS, SLA_REPORT, STATE,
-    version_path,
+    AUDIT, ArchivedVersion, LOG_CHECKPOINT, LOG_LEAVES, MANIFEST, MANIFEST_SIGNATURE, MUTATIONS,
+    SLA_REPORT, STATE, version_path,
 };
 use super::lines::gzip_lines;
 use super::manifest::{CURRENT_FORMAT, Manifest, ManifestFile};
@@ -29,6 +29,7 @@ use crate::domain::ListKind;
 use crate::signing::{SignerIdentity, SigningKey, hex, sign_detached, verify_detached_by};
 use crate::sla::{SlaReport, SlaService};
 use crate::storage::Storage;
+use crate::transparency::{CheckpointOf, NoCheckpoint, TransparencyLog};
 
 /// A verifier refuses a bundle this long after the instant it covers up to: a nightly export
 /// should have replaced it by then (one night missed is tolerated).
@@ -162,6 +163,8 @@ pub struct Exporter<'a> {
     /// Who may have signed the bundle an export follows: the CA and signers an auditor
     /// trusts (`archive.ca_file`), or, without one, this node's own signing certificate.
     pub trust: Option<&'a BundleTrust>,
+    /// The transparency log, whose leaves and checkpoint the bundle carries.
+    pub log: &'a TransparencyLog,
 }
 
 impl Exporter<'_> {
@@ -290,6 +293,8 @@ impl Exporter<'_> {
         writer.write(STATE, &gzip_lines(&state))?;
         drop(state);
 
+        self.write_log(&mut writer, to).await?;
+
         let manifest = Manifest {
             format: CURRENT_FORMAT,
             covers_from: from,
@@ -313,5 +318,44 @@ impl Exporter<'_> {
             bytes,
             manifest_sha256: hex(&digest),
         })
+    }
+
+    /// The transparency log up to the last leaf published before `to`, and its checkpoint.
+    /// A node whose log disagrees with a checkpoint it signed before exports nothing: the
+    /// archive must not carry a history other than the one consumers were shown.
+    async fn write_log(
+        &self,
+        writer: &mut BundleWriter,
+        to: DateTime<Utc>,
+    ) -> Result<(), ArchiveError> {
+        self.log.catch_up(self.storage).await?;
+        let mut leaves = self
+            .log
+            .leaves(self.log.size())
+            .map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+        let mut size = leaves.len();
+        for (index, leaf) in leaves.iter().enumerate() {
+            let content = leaf.content().map_err(|e| {
+                ArchiveError::Storage(crate::storage::StorageError::Corrupt(format!(
+                    "the transparency log's leaf {index}: {e}"
+                )))
+            })?;
+            if content.valid_from < to {
+                size = index + 1;
+            }
+        }
+        leaves.truncate(size);
+        let lines: Vec<&str> = leaves
+            .iter()
+            .map(|leaf| std::str::from_utf8(leaf.as_bytes()).expect("a parsed leaf is UTF-8"))
+            .collect();
+        writer.write(LOG_LEAVES, &gzip_lines(&lines))?;
+        match self.log.checkpoint_of(size as u64) {
+            Ok(checkpoint) => writer.write(LOG_CHECKPOINT, &checkpoint),
+            Err(CheckpointOf::Refused(NoCheckpoint::NoKey)) => Ok(()),
+            Err(e) => Err(ArchiveError::Invalid(format!(
+                "no checkpoint for the bundle: {e}"
+            ))),
+        }
     }
 }

@@ -9,10 +9,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::domain::ListKind;
 
 /// The first line, with the format's number: 1 holds versions and the SLA report; 2 adds
-/// what a restore needs (mutations, the audit log, the working state; issue 23).
+/// what a restore needs (mutations, the audit log, the working state; issue 23); 3 the
+/// transparency log's leaves and checkpoint (issue 26).
 const MAGIC: &str = "stelselnode-archive-bundle";
-pub const FORMATS: [u8; 2] = [1, 2];
-pub const CURRENT_FORMAT: u8 = 2;
+pub const FORMATS: [u8; 3] = [1, 2, 3];
+pub const CURRENT_FORMAT: u8 = 3;
 /// Bounds on what a manifest may hold, so a hostile one cannot exhaust memory.
 pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
 const MAX_PATH_CHARS: usize = 200;
@@ -81,9 +82,7 @@ impl Manifest {
             .next()
             .and_then(|first| first.strip_prefix(MAGIC)?.strip_prefix(' '))
             .and_then(|n| FORMATS.into_iter().find(|f| f.to_string() == n))
-            .ok_or_else(|| {
-                format!("the MANIFEST does not start with \"{MAGIC} 1\" or \"{MAGIC} 2\"")
-            })?;
+            .ok_or_else(|| format!("the MANIFEST does not start with \"{MAGIC} <1, 2 or 3>\""))?;
         let mut field = |name: &str| -> Result<String, String> {
             let line = lines.next().unwrap_or_default();
             line.strip_prefix(name)
@@ -224,10 +223,14 @@ mod tests {
         let text = manifest.render();
         assert_eq!(Manifest::parse(&text).unwrap(), manifest);
         assert!(text.contains("volgnummers zal 3-9\nvolgnummers ocl none\n"));
-        let first = text.replacen("bundle 2\n", "bundle 1\n", 1);
-        assert_eq!(Manifest::parse(&first).unwrap().format, 1);
-        let unknown = text.replacen("bundle 2\n", "bundle 3\n", 1);
-        assert!(Manifest::parse(&unknown).is_err());
+        for format in FORMATS {
+            let older = text.replacen("bundle 3\n", &format!("bundle {format}\n"), 1);
+            assert_eq!(Manifest::parse(&older).unwrap().format, format);
+        }
+        for unknown in ["0", "4", "03", "3 "] {
+            let unknown = text.replacen("bundle 3\n", &format!("bundle {unknown}\n"), 1);
+            assert!(Manifest::parse(&unknown).is_err(), "{unknown}");
+        }
     }
 
     #[test]

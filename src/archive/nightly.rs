@@ -21,6 +21,7 @@ use crate::clock::Clock;
 use crate::publication::Publisher;
 use crate::sla::SlaService;
 use crate::storage::Storage;
+use crate::transparency::TransparencyLog;
 
 /// How often `serve` looks whether a midnight passed since the newest bundle.
 const NIGHTLY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(900);
@@ -36,6 +37,7 @@ pub struct ArchiveExports {
     /// own signing certificate).
     trust: Option<BundleTrust>,
     clock: Arc<dyn Clock>,
+    log: Arc<TransparencyLog>,
 }
 
 impl ArchiveExports {
@@ -45,6 +47,7 @@ impl ArchiveExports {
         sla: Arc<SlaService>,
         trust: Option<BundleTrust>,
         clock: Arc<dyn Clock>,
+        log: Arc<TransparencyLog>,
     ) -> Self {
         Self {
             storage,
@@ -52,6 +55,7 @@ impl ArchiveExports {
             sla,
             trust,
             clock,
+            log,
         }
     }
 
@@ -113,6 +117,7 @@ impl ArchiveExports {
             key,
             sla: &self.sla,
             trust: self.trust.as_ref(),
+            log: &self.log,
         }
     }
 }

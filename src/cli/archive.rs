@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Subcommand;
 
-use super::read_ca;
+use super::{log_key, read_ca};
 use crate::archive::{
     ArchiveCheck, BundleState, BundleTrust, ConsumerCopy, ExportRequest, MIN_MARGIN,
     RestoreRequest, Restorer, Severity, verify_bundle,
@@ -64,7 +64,8 @@ pub enum ArchiveAction {
     },
     /// Check a bundle without database or network.
     ///
-    /// Exit status: 0 valid, 4 content, digest, signature or chain problem, 5 past its
+    /// Exit status: 0 valid, 4 content, digest, signature, chain or transparency log problem
+    /// (a version the bundle hides, another history than the last bundle's), 5 past its
     /// `expires` (freeze), 6 older than the last bundle seen (rollback), 1 error. Every problem
     /// is printed; the state is written only when there is none.
     Verify(VerifyArgs),
@@ -101,6 +102,10 @@ pub struct RecoveryArgs {
     /// The expected signer, as for `archive verify` (repeatable).
     #[arg(long)]
     signer: Vec<crate::signing::SignerPin>,
+    /// The transparency log's verifier key (`<name>+<id>+<key>`, or a file holding it): each
+    /// bundle's log checkpoint must be signed by it.
+    #[arg(long)]
+    log_key: Option<String>,
     /// A consumer's copy of a version: LIST_FILE=SIGNATURE_FILE, or LIST_FILE when its
     /// signature is LIST_FILE.sig (repeatable).
     #[arg(long = "copy", value_parser = consumer_copy)]
@@ -138,6 +143,10 @@ pub struct VerifyArgs {
     /// usage signs.
     #[arg(long)]
     signer: Vec<crate::signing::SignerPin>,
+    /// The transparency log's verifier key (`<name>+<id>+<key>`, or a file holding it): the
+    /// bundle's log checkpoint must be signed by it.
+    #[arg(long)]
+    log_key: Option<String>,
     /// JSON file with the last bundle accepted; updated on success. It must exist, unless
     /// --init-state is given (the first bundle an auditor verifies).
     #[arg(long)]
@@ -286,6 +295,7 @@ async fn restore(
         trust: BundleTrust {
             anchors: read_ca(&args.ca)?,
             signers: crate::signing::SignerPolicy::pinned(args.signer),
+            log_key: args.log_key.as_deref().map(log_key).transpose()?,
         },
     };
     let now = services.clock.now();
@@ -355,6 +365,13 @@ async fn restore(
          versions after it only as far as consumer copies carried them",
         report.recovered_up_to
     );
+    if report.bundles > 0 {
+        println!(
+            "transparency log: its first {} leaves as the bundles held them; a consumer that \
+             kept a checkpoint of more leaves than that may report a split view",
+            report.log_leaves
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -362,6 +379,7 @@ pub fn verify(request: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let trust = BundleTrust {
         anchors: read_ca(&request.ca)?,
         signers: crate::signing::SignerPolicy::pinned(request.signer.clone()),
+        log_key: request.log_key.as_deref().map(log_key).transpose()?,
     };
     let state_file = request.state.as_deref();
     let state: Option<BundleState> = match (state_file, request.init_state) {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::Utc;
 
-use super::read_ca;
+use super::{log_key, read_ca};
 use crate::consumer::{ConsumerState, LogEvidence, check_in_log, verify_fetched};
 use crate::domain::{IndexedVersion, VersionStatus};
 use crate::transparency::LogCheckError;
@@ -81,10 +81,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         Ok(verdict) => {
             let p = &verdict.properties;
             if let Some(key) = &args.log_key {
-                let key = match Path::new(key).is_file() {
-                    true => String::from_utf8(read(Path::new(key))?)?,
-                    false => key.clone(),
-                };
+                let key = log_key(key)?;
                 let read_opt = |path: &Option<PathBuf>| path.as_deref().map(read).transpose();
                 let (checkpoint, inclusion, consistency) = (
                     read_opt(&args.checkpoint)?.unwrap_or_default(),

@@ -255,6 +255,17 @@ fn refused(heading: &str, violations: &Violations) -> ExitCode {
 
 /// The CA certificates in a PEM file: at least one, each usable as a trust anchor (an empty
 /// file would otherwise make every signature fail as if forged).
+/// A transparency log verifier key given as itself (`<name>+<id>+<key>`) or as a file
+/// holding it.
+fn log_key(text: &str) -> anyhow::Result<String> {
+    let path = Path::new(text);
+    if !path.is_file() {
+        return Ok(text.to_owned());
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    String::from_utf8(bytes).with_context(|| format!("{} is not a log key", path.display()))
+}
+
 fn read_ca(ca: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     let certificates = CertificateDer::pem_file_iter(ca)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())

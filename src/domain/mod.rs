@@ -31,7 +31,7 @@ pub use entries::{
 };
 pub use list_kind::{ListKind, UnknownList};
 pub use lists::{AnyEntry, EntrySet, Lijst, ListEntries};
-pub use log_leaf::{LOG_LEAF_FORMAT, LogEntry, LogLeaf};
+pub use log_leaf::{LOG_LEAF_FORMAT, LeafContent, LogEntry, LogLeaf, NotALeaf};
 pub use mutation::{
     CheckError, Decision, DecisionError, EntryChange, MutationDecision, MutationRecord,
     MutationStatus, NewMutation, Operation,

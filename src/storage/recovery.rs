@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{StorageError, StoredVersion};
-use crate::domain::{AuditOutcome, ListKind, MutationStatus, Operation, SlaOutcome};
+use crate::domain::{AuditOutcome, ListKind, LogEntry, MutationStatus, Operation, SlaOutcome};
 
 /// A mutation, every column as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,6 +172,10 @@ pub enum RestoreItem {
     Mutation(Box<MutationRow>),
     Audit(AuditRow),
     State(StateLine),
+    /// A leaf of the transparency log as the bundle's log has it, at its own index: the log
+    /// is rebuilt leaf for leaf, not from the versions restored (issue 26). Versions left
+    /// without a leaf get theirs when the restore finishes, in publication order.
+    LogLeaf(LogEntry),
 }
 
 /// What one restore transaction wrote.
@@ -181,6 +185,7 @@ pub struct RestoreCounts {
     pub mutations: u64,
     pub audit_records: u64,
     pub state_lines: u64,
+    pub log_leaves: u64,
 }
 
 /// The items of one restore transaction, produced as they are written so that memory holds
@@ -222,9 +227,11 @@ pub trait RecoveryStore: Send + Sync {
         items: &mut RestoreItems<'_>,
     ) -> Result<RestoreCounts, StorageError>;
 
-    /// Ends a restore in one transaction: each record's list continues at its
-    /// `next_volgnummer`, the records are stored, the restore is no longer unfinished. With
-    /// `republish`, the node publishes each list past its gap before it serves.
+    /// Ends a restore in one transaction: versions without a leaf (from bundles that carry no
+    /// log, or consumers' copies) get theirs after the log restored, in publication order;
+    /// each record's list continues at its `next_volgnummer`, the records are stored, the
+    /// restore is no longer unfinished. With `republish`, the node publishes each list past
+    /// its gap before it serves.
     async fn finish_restore(
         &self,
         records: &[RestoreRecord],

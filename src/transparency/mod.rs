@@ -26,7 +26,7 @@ pub use tiles::{TILE_WIDTH, TileRequest};
 pub use tree::{MerkleTree, OutsideTree};
 pub use verify::{
     LogCheckError, SeenCheckpoint, check_consistency, check_inclusion, proof_hashes,
-    verified_checkpoint,
+    unverified_checkpoint, verified_checkpoint,
 };
 
 use crate::domain::{ListKind, LogLeaf, Volgnummer};
@@ -54,6 +54,15 @@ pub enum NoCheckpoint {
     NoKey,
     #[error("the transparency log is not consistent with the tree checked before: {0}")]
     Inconsistent(String),
+}
+
+/// Why there is no checkpoint of a given size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointOf {
+    #[error(transparent)]
+    Refused(#[from] NoCheckpoint),
+    #[error("the transparency log is smaller than that")]
+    Outside(#[from] OutsideTree),
 }
 
 #[derive(Default)]
@@ -90,15 +99,7 @@ impl TransparencyLog {
     /// the tree disagrees with the one checked before. One signature per tree size: later
     /// calls return the same bytes.
     pub fn checkpoint(&self) -> Result<Bytes, NoCheckpoint> {
-        if let Some(reason) = self.signing_refused() {
-            return Err(NoCheckpoint::Inconsistent(reason));
-        }
-        let signer = self
-            .signer
-            .read()
-            .expect("signer lock")
-            .clone()
-            .ok_or(NoCheckpoint::NoKey)?;
+        let signer = self.signer()?;
         if let Some(signed) = &self.known.read().expect("log lock").checkpoint {
             return Ok(signed.clone());
         }
@@ -108,6 +109,39 @@ impl TransparencyLog {
         let signed = Bytes::from(signer.sign(size, root));
         known.checkpoint = Some(signed.clone());
         Ok(signed)
+    }
+
+    /// The signer, unless this node signs no checkpoint.
+    fn signer(&self) -> Result<Arc<CheckpointSigner>, NoCheckpoint> {
+        if let Some(reason) = self.signing_refused() {
+            return Err(NoCheckpoint::Inconsistent(reason));
+        }
+        self.signer
+            .read()
+            .expect("signer lock")
+            .clone()
+            .ok_or(NoCheckpoint::NoKey)
+    }
+
+    /// The signed checkpoint of the first `size` leaves (an archive bundle's, at the end of
+    /// its period): consistent with every checkpoint of the tree, which holds them.
+    pub fn checkpoint_of(&self, size: u64) -> Result<Vec<u8>, CheckpointOf> {
+        let signer = self.signer()?;
+        let root = self.root(size)?;
+        Ok(signer.sign(size, root))
+    }
+
+    /// The first `size` leaves.
+    pub fn leaves(&self, size: u64) -> Result<Vec<LogLeaf>, OutsideTree> {
+        let known = self.known.read().expect("log lock");
+        usize::try_from(size)
+            .ok()
+            .and_then(|end| known.leaves.get(..end))
+            .map(<[_]>::to_vec)
+            .ok_or_else(|| OutsideTree {
+                size: known.tree.size(),
+                asked: format!("the first {size} leaves"),
+            })
     }
 
     /// Checks the tree against the largest one checked before (by any node) and records this

@@ -21,6 +21,7 @@ macro_rules! on_both_backends {
 
 mod architecture;
 mod archive;
+mod archive_log;
 mod availability;
 mod backup;
 mod cli;

@@ -265,6 +265,15 @@ async fn bundles_and_a_consumer_copy_rebuild_the_node_and_no_consumer_sees_a_rol
         );
     }
 
+    // The transparency log is the one consumers saw, leaf for leaf, up to the newest bundle's
+    // checkpoint — and the copy's leaf, the next one published, after it.
+    let in_bundles = history.bundles.iter().map(|b| leaves_of(b)).max().unwrap();
+    let restored_log = target.storage.log_entries(0, 1000).await.unwrap();
+    let original_log = original.log_entries(0, 1000).await.unwrap();
+    assert_eq!(report.log_leaves, in_bundles as u64);
+    assert_eq!(restored_log.len(), in_bundles + 1);
+    assert_eq!(restored_log, original_log[..in_bundles + 1]);
+
     // The restored node publishes every list past the margin before it serves; the consumer
     // that holds the lost version accepts the new one: no rollback, no fork.
     let node = restored_node(&history, target);
@@ -546,6 +555,17 @@ async fn the_newest_versions_recovered_are_served_as_they_were_when_the_operator
         .unwrap();
 }
 
+/// How many leaves of the transparency log `bundle` carries.
+fn leaves_of(bundle: &std::path::Path) -> usize {
+    use std::io::Read;
+    let file = std::fs::File::open(bundle.join("log-leaves.jsonl.gz")).unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_string(&mut text)
+        .unwrap();
+    text.lines().count()
+}
+
 /// `bundle` rewritten as format 1 wrote it — versions and the SLA report, records without
 /// `body_sha256` — following the MANIFEST whose SHA-256 is `previous`, signed with `key`.
 /// Returns the SHA-256 of its new MANIFEST.
@@ -555,7 +575,13 @@ fn as_format_1(
     key: &stelselnode::signing::SigningKey,
 ) -> String {
     use stelselnode::archive::{MANIFEST, MANIFEST_SIGNATURE};
-    for added in ["mutations.jsonl.gz", "audit.jsonl.gz", "state.jsonl.gz"] {
+    for added in [
+        "mutations.jsonl.gz",
+        "audit.jsonl.gz",
+        "state.jsonl.gz",
+        "log-leaves.jsonl.gz",
+        "log-checkpoint",
+    ] {
         std::fs::remove_file(bundle.join(added)).unwrap();
     }
     let files = super::archive::walk(bundle);
@@ -575,7 +601,7 @@ fn as_format_1(
         .lines()
         .filter(|line| !line.starts_with("file "))
         .map(|line| match line {
-            "stelselnode-archive-bundle 2" => "stelselnode-archive-bundle 1".to_owned(),
+            "stelselnode-archive-bundle 3" => "stelselnode-archive-bundle 1".to_owned(),
             line if line.starts_with("previous-manifest-sha256 ") => {
                 format!("previous-manifest-sha256 {}", previous.unwrap_or("none"))
             }
@@ -665,6 +691,19 @@ async fn the_bundles_still_kept_restore_what_they_hold(db: TestDatabase) {
             .collect();
         assert!(kept.starts_with(&restored), "{list}");
     }
+    // The whole log, from its first leaf: also the leaves of versions only the bundles no
+    // longer kept held.
+    let in_bundle = leaves_of(&history.bundles[0]);
+    let restored_log = target.storage.log_entries(0, 1000).await.unwrap();
+    assert_eq!(
+        restored_log,
+        original.log_entries(0, 1000).await.unwrap()[..in_bundle]
+    );
+    let mut versions_restored = 0;
+    for list in ListKind::ALL {
+        versions_restored += target.storage.versions(list).await.unwrap().len();
+    }
+    assert!(versions_restored < in_bundle);
     let node = restored_node(&history, target);
     node.services.publisher.publish_restored().await.unwrap();
     let check = node.services.archive_check.run().await.unwrap();

@@ -221,7 +221,7 @@ async fn the_log_catches_up_with_versions_published_before_it(db: TestDatabase) 
 /// A checkpoint's size and root, its signature checked with the verifier key by an Ed25519
 /// implementation the node's signer does not use (aws-lc-rs; the node signs with
 /// ed25519-dalek through signed_note).
-fn verified_checkpoint(note: &str, verifier: &str) -> (u64, [u8; 32]) {
+pub(super) fn verified_checkpoint(note: &str, verifier: &str) -> (u64, [u8; 32]) {
     use base64::Engine;
     let b64 = &base64::engine::general_purpose::STANDARD;
     let (text, signatures) = note.split_once("\n\n").expect("a signed note");

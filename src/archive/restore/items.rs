@@ -8,11 +8,11 @@ use sha2::{Digest, Sha256};
 
 use super::plan::VerifiedBundle;
 use crate::archive::ArchivedVersion;
-use crate::archive::bundle::{AUDIT, MUTATIONS, STATE};
+use crate::archive::bundle::{AUDIT, LOG_LEAVES, MUTATIONS, STATE};
 use crate::archive::lines::JsonLines;
 use crate::archive::manifest::ManifestFile;
 use crate::archive::untrusted::BundleDir;
-use crate::domain::{ListKind, Tijdstempel, VersionRecord, Volgnummer};
+use crate::domain::{ListKind, LogEntry, LogLeaf, Tijdstempel, VersionRecord, Volgnummer};
 use crate::signing::hex;
 use crate::storage::{RestoreItem, RestoredVersion, StoredVersion};
 
@@ -122,7 +122,7 @@ impl SoundFiles {
         path: &str,
     ) -> Box<dyn Iterator<Item = Result<T, String>> + Send + '_> {
         if !self.files.contains_key(path) {
-            // A format-1 bundle: versions only.
+            // A bundle of an older format: versions only (1), or no log (2).
             return Box::new(std::iter::empty());
         }
         match self.read(path) {
@@ -135,12 +135,14 @@ impl SoundFiles {
 /// The body of the last version written per list, so an adopted copy can tell a heartbeat.
 pub(super) type LastBodies = BTreeMap<ListKind, String>;
 
-/// A bundle's items: its versions, its mutations and audit records, and — for the newest
-/// bundle only — its working state.
+/// A bundle's items: its versions, its mutations and audit records, the leaves of its log
+/// that the bundles before it did not hold (`logged`: how many they held; the count grows as
+/// leaves are read), and — for the newest bundle only — its working state.
 pub(super) fn bundle_items<'a>(
     files: &'a SoundFiles,
     with_state: bool,
     last_bodies: &'a mut LastBodies,
+    logged: &'a mut u64,
 ) -> impl Iterator<Item = Result<RestoreItem, String>> + Send + 'a {
     let versions = files.version_records().into_iter().map(move |path| {
         let version = files.version(&path)?;
@@ -152,10 +154,38 @@ pub(super) fn bundle_items<'a>(
         .rows(MUTATIONS)
         .map(|row| row.map(|m| RestoreItem::Mutation(Box::new(m))));
     let audit = files.rows(AUDIT).map(|row| row.map(RestoreItem::Audit));
+    let leaves = files
+        .rows::<String>(LOG_LEAVES)
+        .enumerate()
+        .filter_map(move |(index, leaf)| {
+            let index = index as u64;
+            (index >= *logged).then(|| {
+                *logged = index + 1;
+                log_entry(index, leaf?)
+            })
+        });
     let state = match with_state {
         true => files.rows(STATE),
         false => Box::new(std::iter::empty()),
     }
     .map(|row| row.map(RestoreItem::State));
-    versions.chain(mutations).chain(audit).chain(state)
+    versions
+        .chain(mutations)
+        .chain(audit)
+        .chain(leaves)
+        .chain(state)
+}
+
+/// Leaf `index` of a bundle's log (verified: it parses).
+fn log_entry(index: u64, leaf: String) -> Result<RestoreItem, String> {
+    let leaf = LogLeaf::from_stored(leaf.into_bytes());
+    let content = leaf
+        .content()
+        .map_err(|e| format!("{LOG_LEAVES}: leaf {index}: {e}"))?;
+    Ok(RestoreItem::LogLeaf(LogEntry {
+        index,
+        list: content.list,
+        volgnummer: content.volgnummer,
+        leaf,
+    }))
 }

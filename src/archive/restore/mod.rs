@@ -8,6 +8,12 @@
 //! it is read, one version in memory at a time, into a database that must hold nothing; a
 //! database left half-restored is marked so, and a node refuses to start on it.
 //!
+//! The transparency log is rebuilt leaf for leaf from the bundles' logs (each holds every
+//! leaf from the first, so the oldest bundle kept is enough), so the restored node signs
+//! checkpoints of the very tree consumers and witnesses saw; versions no bundle's log holds
+//! (consumers' copies, bundles of format 1 and 2) get their leaves after it, in publication
+//! order.
+//!
 //! No rollback, ever: versions may have been published after the last one recovered, and
 //! some consumer may hold them. So each list continues `margin` Volgnummers further on,
 //! naming the last recovered version as predecessor, and a restore record states exactly
@@ -93,6 +99,9 @@ pub struct RestoreReport {
     pub bundles: usize,
     pub lists: BTreeMap<ListKind, ListRestored>,
     pub versions: u64,
+    /// Leaves of the transparency log restored as the bundles' logs held them: the tree
+    /// consumers saw, up to this size (versions after it get their leaves after them).
+    pub log_leaves: u64,
     pub mutations: BTreeMap<MutationStatus, u64>,
     pub audit_records: u64,
     /// The newest bundle covers up to here: audit records and mutations after this instant
@@ -156,6 +165,7 @@ impl Restorer {
             bundles: plan.bundles.len(),
             lists: BTreeMap::new(),
             versions: 0,
+            log_leaves: 0,
             mutations: BTreeMap::new(),
             audit_records: 0,
             recovered_up_to: plan
@@ -170,22 +180,26 @@ impl Restorer {
         // The numbering the working state had reached when the newest bundle was exported.
         let mut heads: BTreeMap<ListKind, i64> = BTreeMap::new();
         let total = plan.bundles.len();
+        let mut logged = 0;
         for (i, bundle) in plan.bundles.iter().enumerate() {
             let files = SoundFiles::of(bundle);
             let newest = i + 1 == total;
             let mut items =
-                bundle_items(&files, newest, &mut last_bodies).inspect(|item| match item {
-                    Ok(RestoreItem::Mutation(m)) => {
-                        mutations.insert(m.id, m.status);
+                bundle_items(&files, newest, &mut last_bodies, &mut logged).inspect(|item| {
+                    match item {
+                        Ok(RestoreItem::Mutation(m)) => {
+                            mutations.insert(m.id, m.status);
+                        }
+                        Ok(RestoreItem::State(StateLine::Head(h))) => {
+                            heads.insert(h.list, h.last_volgnummer);
+                        }
+                        _ => {}
                     }
-                    Ok(RestoreItem::State(StateLine::Head(h))) => {
-                        heads.insert(h.list, h.last_volgnummer);
-                    }
-                    _ => {}
                 });
             let counts = self.storage.restore_items(&mut items).await?;
             report.versions += counts.versions;
             report.audit_records += counts.audit_records;
+            report.log_leaves += counts.log_leaves;
             progress(i + 1, total);
         }
         let end = End {
@@ -252,6 +266,7 @@ impl Restorer {
             bundles: 0,
             lists,
             versions,
+            log_leaves: 0,
             mutations: BTreeMap::new(),
             audit_records: 0,
             recovered_up_to,

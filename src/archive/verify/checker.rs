@@ -113,7 +113,7 @@ impl Checker<'_> {
     }
 
     /// A small file whose digest held.
-    fn read_sound(&mut self, path: &str) -> Option<Vec<u8>> {
+    pub(super) fn read_sound(&mut self, path: &str) -> Option<Vec<u8>> {
         if !self.sound.contains_key(path) {
             return None;
         }

@@ -8,7 +8,7 @@
 //! per list, Volgnummers without a gap and each version naming its predecessor's SHA-256,
 //! also across into the last bundle seen; validity windows that follow each other without a
 //! gap; and that the bundle is neither older than the last one seen (rollback) nor past its
-//! `expires` (freeze).
+//! `expires` (freeze); the transparency log it carries against its versions (`log.rs`).
 //!
 //! The bundle is untrusted input (issue 21): it is read through `BundleDir` (regular files
 //! inside the directory only, every read capped), and nothing is believed before it is
@@ -35,7 +35,10 @@ pub(in crate::archive) use checker::BodyCache;
 use checker::Checker;
 
 mod checker;
+mod log;
 mod recovery;
+
+pub use log::LoggedUpTo;
 
 /// The largest version record or signature file read into memory.
 const MAX_SMALL_FILE: u64 = 1024 * 1024;
@@ -77,6 +80,9 @@ pub struct BundleState {
     pub covers_up_to: DateTime<Utc>,
     /// Per list the last Volgnummer seen and its SHA-256.
     pub lists: BTreeMap<ListKind, (i64, String)>,
+    /// How far the transparency log of the bundles seen reaches (format 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LoggedUpTo>,
 }
 
 /// Whom the verifier trusts: the CA the signing certificate chains to, and which of its
@@ -85,6 +91,9 @@ pub struct BundleState {
 pub struct BundleTrust {
     pub anchors: Vec<CertificateDer<'static>>,
     pub signers: SignerPolicy,
+    /// The transparency log's verifier key (`<name>+<id>+<key>`): a bundle's checkpoint must
+    /// be signed by it. Without it, the checkpoint is believed as the MANIFEST vouches for it.
+    pub log_key: Option<String>,
 }
 
 impl BundleTrust {
@@ -93,6 +102,7 @@ impl BundleTrust {
         Self {
             anchors,
             signers: SignerPolicy::default(),
+            log_key: None,
         }
     }
 }
@@ -204,6 +214,7 @@ pub(in crate::archive) fn verify_bundle_at(
     // The same bundle verified again with the state it left: it follows nothing new.
     let follows = state.filter(|s| s.manifest_sha256 != manifest_sha256);
     let versions = c.check_lists(&manifest, &by_list, follows, &restores);
+    let log = c.check_log(&manifest, &by_list, follows, trust.log_key.as_deref());
     if let Some(seen) = state {
         check_freshness(&mut c.problems, &manifest, &manifest_sha256, seen);
     }
@@ -221,7 +232,7 @@ pub(in crate::archive) fn verify_bundle_at(
         return Err(c.problems);
     }
     Ok(Verified {
-        state: BundleState::after(state, manifest_sha256, &manifest, &by_list),
+        state: BundleState::after(state, manifest_sha256, &manifest, &by_list, log),
         manifest,
         versions,
         signer,
@@ -236,6 +247,7 @@ impl BundleState {
         manifest_sha256: String,
         manifest: &Manifest,
         by_list: &BTreeMap<ListKind, Vec<ArchivedVersion>>,
+        log: Option<LoggedUpTo>,
     ) -> Self {
         let mut lists = before.map(|s| s.lists.clone()).unwrap_or_default();
         for (list, found) in by_list {
@@ -247,6 +259,7 @@ impl BundleState {
             manifest_sha256,
             covers_up_to: manifest.covers_up_to,
             lists,
+            log,
         }
     }
 }

@@ -145,7 +145,7 @@ impl Checker<'_> {
     }
 
     /// A file whose digest held, opened (one that failed was reported already).
-    fn open_sound(&mut self, path: &str) -> Option<impl Read + use<>> {
+    pub(super) fn open_sound(&mut self, path: &str) -> Option<impl Read + use<>> {
         if !self.sound_contains(path) {
             return None;
         }

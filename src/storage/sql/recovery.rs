@@ -111,7 +111,6 @@ async fn insert_version<T: Transaction>(
         .instant(record.purged_at),
     )
     .await?;
-    super::log::append_leaf(tx, record).await?;
     tx.execute(
         query(
             "UPDATE list_heads SET last_volgnummer = $1 WHERE list = $2 AND last_volgnummer < $1",
@@ -429,6 +428,10 @@ impl<B: Backend> RecoveryStore for SqlStorage<B> {
                     write_state_line(&mut tx, &line).await?;
                     counts.state_lines += 1;
                 }
+                RestoreItem::LogLeaf(entry) => {
+                    super::log::restore_leaf(&mut tx, &entry).await?;
+                    counts.log_leaves += 1;
+                }
             }
         }
         for statement in self.0.after_explicit_ids() {
@@ -445,6 +448,7 @@ impl<B: Backend> RecoveryStore for SqlStorage<B> {
     ) -> Result<(), StorageError> {
         let mut tx = self.0.begin_write().await?;
         lock_working_state(&mut tx).await?;
+        super::log::append_unlogged(&mut tx).await?;
         for record in records {
             insert_restore(&mut tx, record).await?;
             tx.execute(

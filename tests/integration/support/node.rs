@@ -58,6 +58,7 @@ pub async fn node(db: TestDatabase, algorithm: KeyAlgorithm) -> Node {
     config.database.url = db.url.clone();
     config.signing.key_file = write("signer.key", &signer.key_pem);
     config.signing.certificate_chain_file = write("signer.pem", &signer.certificate_pem);
+    configure_log_key(&mut config, write);
     let services = Services::build(&config, db.storage.clone(), Arc::new(clock.clone())).unwrap();
     Node {
         services,
@@ -66,6 +67,25 @@ pub async fn node(db: TestDatabase, algorithm: KeyAlgorithm) -> Node {
         db,
         config,
         key_files: Arc::new(files),
+    }
+}
+
+/// The origin line of the test nodes' transparency log checkpoints.
+pub const LOG_ORIGIN: &str = "test.example/stelselnode";
+
+/// Gives `config` a new transparency log key, written by `write(name, content)` as `log.key`,
+/// its verifier key as `log.vkey`.
+pub fn configure_log_key(config: &mut Config, write: impl Fn(&str, &str) -> String) {
+    let (log_key, log_verifier) = stelselnode::transparency::generate_note_key(LOG_ORIGIN);
+    config.transparency.origin = LOG_ORIGIN.into();
+    config.transparency.key_file = write("log.key", &log_key);
+    write("log.vkey", &log_verifier);
+}
+
+impl Node {
+    /// The transparency log's verifier key (`<name>+<id>+<base64 key>`).
+    pub fn log_verifier(&self) -> String {
+        std::fs::read_to_string(self.key_files.path().join("log.vkey")).unwrap()
     }
 }
 

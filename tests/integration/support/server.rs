@@ -17,6 +17,8 @@ use stelselnode::services::Services;
 use stelselnode::tls::NodeAccess;
 
 use super::http_client::{Response, connector, plain_get, request};
+pub use super::node::LOG_ORIGIN;
+use super::node::configure_log_key;
 use super::{TestDatabase, official_example};
 
 /// A whitelisted host of the official example Whitelist.
@@ -89,9 +91,6 @@ async fn build(config: &Config, db: &TestDatabase, clock: &ManualClock) -> Appli
     Application::build(services).await.unwrap()
 }
 
-/// The origin line of the test nodes' transparency log checkpoints.
-pub const LOG_ORIGIN: &str = "test.example/stelselnode";
-
 pub struct TestServer {
     pub app: Application,
     pub pki: Pki,
@@ -134,10 +133,7 @@ impl TestServer {
         config.server.workers = 1;
         config.signing.key_file = write("signer.key", &pki.signer.key_pem);
         config.signing.certificate_chain_file = write("signer.pem", &pki.signer.certificate_pem);
-        let (log_key, log_verifier) = stelselnode::transparency::generate_note_key(LOG_ORIGIN);
-        config.transparency.origin = LOG_ORIGIN.into();
-        config.transparency.key_file = write("log.key", &log_key);
-        write("log.vkey", &log_verifier);
+        configure_log_key(&mut config, write);
         config.admin.identities = vec![
             AdminIdentity {
                 common_name: Some("beheer-1".into()),
