@@ -42,6 +42,19 @@ pub struct TransparencyConfig {
     pub origin: String,
     /// The C2SP signed-note Ed25519 signer key (`PRIVATE+KEY+<name>+<id>+<key>`).
     pub key_file: String,
+    /// Witnesses asked to cosign each new checkpoint (C2SP tlog-witness).
+    pub witnesses: Vec<WitnessConfig>,
+}
+
+/// A witness of the transparency log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// Its submission prefix: `add-checkpoint` is requested below it.
+    pub url: String,
+    /// Its verifier key, `<name>+<id>+<key>` (type 0x04 for tlog-cosignature/v1, 0x01 for a
+    /// plain Ed25519 note signature).
+    pub verifier_key: String,
 }
 
 /// The three listeners (SPEC §8, §9).

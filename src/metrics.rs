@@ -30,6 +30,9 @@ pub struct Metrics {
     /// because its tree disagrees with the one checked before (issue 26).
     pub transparency_log_leaves: prometheus::IntGauge,
     pub transparency_log_signing_refused: prometheus::IntGauge,
+    /// Per witness: 1 while it gives no cosignature, and the tree size it cosigned last.
+    pub transparency_witness_failing: IntGaugeVec,
+    pub transparency_witness_cosigned_leaves: IntGaugeVec,
     pub http_requests: IntCounterVec,
     pub http_request_duration: HistogramVec,
     /// 1 while this replica holds a singleton job's lease (issue 24).
@@ -190,6 +193,16 @@ impl Metrics {
                     "1 while this node signs no checkpoint: its log disagrees with the tree checked before",
                 )
                 .expect("valid metric"),
+            ),
+            transparency_witness_failing: gauge(
+                "transparency_witness_failing",
+                "1 while the witness gives no cosignature of this node's checkpoint",
+                &["witness"],
+            ),
+            transparency_witness_cosigned_leaves: gauge(
+                "transparency_witness_cosigned_leaves",
+                "The tree size the witness cosigned last, as far as this node knows",
+                &["witness"],
             ),
             archive_check_problems: register(
                 &registry,

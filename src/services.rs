@@ -20,7 +20,9 @@ use crate::publication::{Publisher, Settings};
 use crate::signing::{SigningError, SigningKey};
 use crate::sla::{NotifyError, SlaPolicy, SlaService};
 use crate::storage::{Storage, StorageError};
-use crate::transparency::{CheckpointKeyError, CheckpointSigner, TransparencyLog};
+use crate::transparency::{
+    CheckpointKeyError, CheckpointSigner, TransparencyLog, WitnessConfigError, Witnesses,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServicesError {
@@ -34,6 +36,8 @@ pub enum ServicesError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     TransparencyKey(#[from] CheckpointKeyError),
+    #[error(transparent)]
+    Witnesses(#[from] WitnessConfigError),
 }
 
 /// The node's services, sharing one storage, clock and working-state cache.
@@ -84,7 +88,10 @@ impl Services {
         ));
         let archive_ca = archive_ca(&config.archive.ca_file)?;
         let trust = (!archive_ca.is_empty()).then(|| BundleTrust::new(archive_ca.clone()));
-        let transparency = Arc::new(TransparencyLog::new(checkpoint_signer(config)?));
+        let transparency = Arc::new(TransparencyLog::new(
+            checkpoint_signer(config)?,
+            Witnesses::new(&config.transparency.witnesses)?,
+        ));
         Ok(Self {
             archive_check: Arc::new(ArchiveCheck::new(
                 storage.clone(),

@@ -10,7 +10,7 @@ use chrono::Utc;
 use super::{log_key, read_ca};
 use crate::consumer::{ConsumerState, LogEvidence, check_in_log, verify_fetched};
 use crate::domain::{IndexedVersion, VersionStatus};
-use crate::transparency::LogCheckError;
+use crate::transparency::{LogCheckError, WitnessKey, cosigned_by};
 
 /// Exit status of the verifier for a valid version in its grace period.
 const EXIT_GRACE: u8 = 3;
@@ -18,6 +18,8 @@ const EXIT_GRACE: u8 = 3;
 const EXIT_NOT_IN_LOG: u8 = 7;
 /// The log's checkpoint is not consistent with the one kept in the state: a split view.
 const EXIT_SPLIT_VIEW: u8 = 8;
+/// Fewer witnesses than required cosigned the log's checkpoint.
+const EXIT_UNWITNESSED: u8 = 9;
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
@@ -49,6 +51,13 @@ pub struct VerifyArgs {
     /// (`/log/proof/consistency?from=<smaller>&tree_size=<larger>`).
     #[arg(long, requires = "log_key")]
     consistency_proof: Option<PathBuf>,
+    /// A witness's verifier key (`<name>+<id>+<key>`, or a file holding it; repeatable): the
+    /// checkpoint must carry the cosignatures of --witnesses-required of them.
+    #[arg(long, requires = "log_key")]
+    witness_key: Vec<String>,
+    /// How many of the --witness-key witnesses must have cosigned (default: all of them).
+    #[arg(long, requires = "witness_key")]
+    witnesses_required: Option<usize>,
 }
 
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -94,12 +103,28 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                     inclusion_proof: &inclusion,
                     consistency_proof: consistency.as_deref(),
                 };
-                match check_in_log(&verdict, index.as_deref().unwrap_or(&[]), &evidence, &state) {
+                let witnesses = args
+                    .witness_key
+                    .iter()
+                    .map(|key| Ok(WitnessKey::parse(&log_key(key)?)?))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let required = args.witnesses_required.unwrap_or(witnesses.len());
+                let witnessed = match cosigned_by(&checkpoint, &witnesses) {
+                    found if found < required => {
+                        Err(LogCheckError::TooFewWitnesses { found, required })
+                    }
+                    _ => Ok(()),
+                };
+                let checked = witnessed.and_then(|()| {
+                    check_in_log(&verdict, index.as_deref().unwrap_or(&[]), &evidence, &state)
+                });
+                match checked {
                     Ok(seen) => state.keep_checkpoint(seen),
                     Err(e) => {
                         println!("REFUSED: {e}");
                         return Ok(ExitCode::from(match e {
                             LogCheckError::SplitView { .. } => EXIT_SPLIT_VIEW,
+                            LogCheckError::TooFewWitnesses { .. } => EXIT_UNWITNESSED,
                             _ => EXIT_NOT_IN_LOG,
                         }));
                     }

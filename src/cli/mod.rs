@@ -78,7 +78,9 @@ enum Command {
     ///
     /// Exit status: 0 current, 3 valid but superseded (in its grace period), 4 signature or
     /// content invalid, 5 outside its validity, 6 rollback (not newer than the state) or fork
-    /// (the next Volgnummer naming another predecessor), 1 error.
+    /// (the next Volgnummer naming another predecessor), 7 not in the transparency log as its
+    /// checkpoint shows it, 8 split view (the checkpoint contradicts the one kept), 9 fewer
+    /// witness cosignatures than required, 1 error.
     Verify(consumer::VerifyArgs),
     /// Staff commands against a running node's admin listener, with your client certificate.
     Mutation {

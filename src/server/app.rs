@@ -395,7 +395,8 @@ impl Application {
     }
 }
 
-/// Reads the transparency log's new leaves (another replica's or the CLI's publications).
+/// Reads the transparency log's new leaves (another replica's or the CLI's publications) and
+/// asks the witnesses that have not cosigned the checkpoint yet.
 async fn catch_up_log(services: &Services) {
     if let Err(e) = services
         .transparency
@@ -404,6 +405,7 @@ async fn catch_up_log(services: &Services) {
     {
         tracing::error!(error = %e, "cannot read the transparency log");
     }
+    services.transparency.cosign().await;
 }
 
 async fn refresh_loop(state: web::Data<AppState>, mut shutdown: watch::Receiver<bool>) {

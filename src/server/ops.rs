@@ -150,6 +150,19 @@ fn set_state_gauges(state: &AppState) {
         .set(i64::try_from(log.size()).unwrap_or(i64::MAX));
     m.transparency_log_signing_refused
         .set(i64::from(log.signing_refused().is_some()));
+    for witness in log.witnesses() {
+        let name = [witness.name()];
+        m.transparency_witness_failing
+            .with_label_values(&name)
+            .set(i64::from(witness.failing()));
+        m.transparency_witness_cosigned_leaves
+            .with_label_values(&name)
+            .set(
+                witness
+                    .cosigned()
+                    .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+            );
+    }
     let leases = state.services.leases.status();
     for job in crate::leases::Singleton::ALL {
         let status = leases.get(&job).copied().unwrap_or_default();

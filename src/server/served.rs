@@ -360,6 +360,7 @@ impl PublicationObserver for ServeAtOnce {
                 // The refresh loop catches up shortly; the leaf is stored.
                 tracing::error!(error = %e, "cannot read the transparency log");
             }
+            log.cosign().await;
         });
     }
 }

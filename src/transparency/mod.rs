@@ -13,6 +13,8 @@ mod checkpoint;
 mod tiles;
 mod tree;
 mod verify;
+mod witness_key;
+mod witnesses;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -25,9 +27,11 @@ pub use checkpoint::{CheckpointKeyError, CheckpointSigner, generate_note_key};
 pub use tiles::{TILE_WIDTH, TileRequest};
 pub use tree::{MerkleTree, OutsideTree};
 pub use verify::{
-    LogCheckError, SeenCheckpoint, check_consistency, check_inclusion, proof_hashes,
+    LogCheckError, SeenCheckpoint, check_consistency, check_inclusion, cosigned_by, proof_hashes,
     unverified_checkpoint, verified_checkpoint,
 };
+pub use witness_key::{WitnessKey, WitnessKeyError};
+pub use witnesses::{Witness, WitnessConfigError, WitnessError, Witnesses};
 
 use crate::domain::{ListKind, LogLeaf, Volgnummer};
 use crate::storage::{LogStore, StorageError};
@@ -36,12 +40,13 @@ use crate::storage::{LogStore, StorageError};
 const CATCH_UP_PAGE: u64 = 1000;
 
 /// The log as this node knows it.
-#[derive(Default)]
 pub struct TransparencyLog {
     known: RwLock<Known>,
     catching_up: tokio::sync::Mutex<()>,
     /// `None`: no key configured, no checkpoints. Replaced on SIGHUP.
     signer: RwLock<Option<Arc<CheckpointSigner>>>,
+    /// Asked to cosign each new checkpoint.
+    witnesses: Witnesses,
     /// Why this node signs no checkpoint: its tree disagrees with the largest one checked
     /// before (`LogStore::log_head`). Never cleared while the node runs.
     inconsistent: RwLock<Option<String>>,
@@ -71,17 +76,42 @@ struct Known {
     leaves: Vec<LogLeaf>,
     /// Each version's leaf number.
     leaf_of: HashMap<(ListKind, Volgnummer), u64>,
-    /// The checkpoint of the tree as it is, once signed.
-    checkpoint: Option<Bytes>,
+    /// The checkpoint of the tree as it is, once signed: by the log's key alone (what
+    /// witnesses are sent), and with the witnesses' cosignatures so far (what is served).
+    signed: Option<Bytes>,
+    served: Option<Bytes>,
+    cosignatures: Vec<signed_note::Signature>,
+}
+
+impl Known {
+    /// The tree changed, or the key: the checkpoint is signed again when asked for.
+    fn forget_checkpoint(&mut self) {
+        self.signed = None;
+        self.served = None;
+        self.cosignatures.clear();
+    }
+}
+
+impl Default for TransparencyLog {
+    fn default() -> Self {
+        Self::new(None, Witnesses::none())
+    }
 }
 
 impl TransparencyLog {
-    /// A log whose checkpoints `signer` signs.
-    pub fn new(signer: Option<CheckpointSigner>) -> Self {
+    /// A log whose checkpoints `signer` signs and `witnesses` cosign.
+    pub fn new(signer: Option<CheckpointSigner>, witnesses: Witnesses) -> Self {
         Self {
+            known: RwLock::default(),
+            catching_up: tokio::sync::Mutex::default(),
             signer: RwLock::new(signer.map(Arc::new)),
-            ..Self::default()
+            witnesses,
+            inconsistent: RwLock::default(),
         }
+    }
+
+    pub fn witnesses(&self) -> &[Witness] {
+        self.witnesses.all()
     }
 
     /// Why this node signs no checkpoint, if it refuses (`check_against_head`).
@@ -92,23 +122,103 @@ impl TransparencyLog {
     /// Signs checkpoints with `signer` from now on (a key rollover: SIGHUP).
     pub fn replace_signer(&self, signer: CheckpointSigner) {
         *self.signer.write().expect("signer lock") = Some(Arc::new(signer));
-        self.known.write().expect("log lock").checkpoint = None;
+        self.known.write().expect("log lock").forget_checkpoint();
     }
 
     /// The signed checkpoint of the tree as this node knows it; none without a key, or while
     /// the tree disagrees with the one checked before. One signature per tree size: later
     /// calls return the same bytes.
     pub fn checkpoint(&self) -> Result<Bytes, NoCheckpoint> {
-        let signer = self.signer()?;
-        if let Some(signed) = &self.known.read().expect("log lock").checkpoint {
-            return Ok(signed.clone());
+        if let Some(served) = &self.known.read().expect("log lock").served {
+            self.signer()?;
+            return Ok(served.clone());
         }
+        self.signed_checkpoint()?;
+        let known = self.known.read().expect("log lock");
+        Ok(known.served.clone().expect("signed just now"))
+    }
+
+    /// The checkpoint of the tree as it is, signed by the log's key alone, and its size.
+    fn signed_checkpoint(&self) -> Result<(u64, Bytes), NoCheckpoint> {
+        let signer = self.signer()?;
         let mut known = self.known.write().expect("log lock");
         let size = known.tree.size();
+        if let Some(signed) = &known.signed {
+            return Ok((size, signed.clone()));
+        }
         let root = known.tree.root(size).expect("the tree holds its own size");
         let signed = Bytes::from(signer.sign(size, root));
-        known.checkpoint = Some(signed.clone());
-        Ok(signed)
+        known.signed = Some(signed.clone());
+        known.served = Some(signed.clone());
+        Ok((size, signed))
+    }
+
+    /// Adds a witness's cosignature to the checkpoint of `size` leaves, if that is still the
+    /// checkpoint served (the witness's key checked it).
+    fn add_cosignature(&self, size: u64, cosignature: signed_note::Signature) {
+        let mut known = self.known.write().expect("log lock");
+        let Some(signed) = known.signed.clone() else {
+            return;
+        };
+        if known.tree.size() != size {
+            return;
+        }
+        known
+            .cosignatures
+            .retain(|c| (c.name(), c.id()) != (cosignature.name(), cosignature.id()));
+        known.cosignatures.push(cosignature);
+        // A signed note's signature lines follow its text and blank line: the cosignatures
+        // are more lines after the log's own.
+        let mut served = signed.to_vec();
+        for c in &known.cosignatures {
+            served.extend_from_slice(&c.to_bytes());
+        }
+        known.served = Some(Bytes::from(served));
+    }
+
+    /// Whether the checkpoint served holds `witness`'s cosignature.
+    fn cosigned_by(&self, witness: &Witness) -> bool {
+        let known = self.known.read().expect("log lock");
+        let key = witness.key();
+        known
+            .cosignatures
+            .iter()
+            .any(|c| c.name() == key.name() && c.id() == signed_note::Verifier::key_id(key))
+    }
+
+    /// Asks every witness that has not cosigned the checkpoint served to cosign it, side by
+    /// side; a witness that fails is logged (when its trouble changes) and asked again the
+    /// next time.
+    pub async fn cosign(&self) {
+        if self.witnesses.all().is_empty() {
+            return;
+        }
+        let Ok((size, checkpoint)) = self.signed_checkpoint() else {
+            return;
+        };
+        let asks = self
+            .witnesses
+            .all()
+            .iter()
+            .filter(|w| !self.cosigned_by(w))
+            .map(|witness| {
+                let checkpoint = checkpoint.clone();
+                async move {
+                    let proof = |old| self.consistency_proof(old, size).ok();
+                    let outcome = self
+                        .witnesses
+                        .cosign(witness, &checkpoint, size, proof)
+                        .await;
+                    match outcome {
+                        Ok(cosignature) => {
+                            witness.record(None);
+                            self.add_cosignature(size, cosignature);
+                        }
+                        Err(error) => witness.record(Some(error)),
+                    }
+                }
+            });
+        futures_util::future::join_all(asks).await;
     }
 
     /// The signer, unless this node signs no checkpoint.
@@ -226,7 +336,7 @@ impl TransparencyLog {
                 known.leaves.push(entry.leaf);
                 added += 1;
             }
-            known.checkpoint = None;
+            known.forget_checkpoint();
         }
     }
 

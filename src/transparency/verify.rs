@@ -26,6 +26,11 @@ pub enum LogCheckError {
     Checkpoint(String),
     #[error("the version is not in the log as the checkpoint shows it: {0}")]
     NotIncluded(String),
+    /// Fewer witnesses than required cosigned the checkpoint.
+    #[error(
+        "the checkpoint is cosigned by {found} of the witnesses given, {required} are required"
+    )]
+    TooFewWitnesses { found: usize, required: usize },
     /// Two checkpoints of one log that no history explains: the log split its view.
     #[error(
         "split view: the checkpoint of {new} leaves is not consistent with the one of {old} seen before"
@@ -43,6 +48,21 @@ pub fn verified_checkpoint(
     note.verify(&VerifierList::new(vec![Box::new(verifier)]))
         .map_err(|e| LogCheckError::Checkpoint(e.to_string()))?;
     checkpoint_text(&note)
+}
+
+/// How many of `witnesses` cosigned `note` (each counted once; a cosignature that does not
+/// verify counts for nothing).
+pub fn cosigned_by(note: &[u8], witnesses: &[super::WitnessKey]) -> usize {
+    let Ok(note) = Note::from_bytes(note) else {
+        return 0;
+    };
+    witnesses
+        .iter()
+        .filter(|witness| {
+            let one = VerifierList::new(vec![Box::new((*witness).clone())]);
+            note.verify(&one).is_ok()
+        })
+        .count()
 }
 
 /// Parses `note` as a checkpoint without checking a signature: for a checkpoint something

@@ -174,6 +174,32 @@ fn the_example_production_configuration_is_valid() {
         stelselnode::tls::NodeAccess::Whitelist
     );
     assert_eq!(config.admin.identities.len(), 2);
+    // The witness it shows, commented out, is in the form the configuration reads.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let with_witness: String = text
+        .lines()
+        .map(|line| {
+            let shown = [
+                "# [[transparency.witnesses]]",
+                "# url = ",
+                "# verifier_key = ",
+            ];
+            match shown.iter().any(|s| line.starts_with(s)) {
+                true => format!("{}\n", &line[2..]),
+                false => format!("{line}\n"),
+            }
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("with-witness.toml"), with_witness).unwrap();
+    let config =
+        stelselnode::config::Config::load(Some(&dir.path().join("with-witness.toml")), Vec::new())
+            .unwrap();
+    assert_eq!(config.transparency.witnesses.len(), 1);
+    assert_eq!(
+        config.transparency.witnesses[0].url,
+        "https://witness.example.org/"
+    );
 }
 
 /// `stelselnode calendar`: werkdagen by hand, as an operator checks a deadline.

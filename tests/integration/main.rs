@@ -54,4 +54,5 @@ mod support;
 mod transparency;
 mod ui;
 mod ui_pages;
+mod witnesses;
 mod workflow;

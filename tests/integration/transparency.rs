@@ -430,11 +430,15 @@ async fn nodes_get_a_signed_checkpoint_and_the_tiles_it_covers(db: TestDatabase)
 /// Writes what a consumer fetches from `server` for the current `list` into `dir` (list,
 /// signature, version index, checkpoint, inclusion proof) and runs `stelselnode verify` with
 /// the log's verifier key and the state file in `dir`.
-async fn fetch_and_verify(
+/// Fetches `list`'s current version, the version index, the checkpoint and the proofs from
+/// `server` into `dir` as a consumer would, and runs `stelselnode verify` on them there with
+/// the log key `verifier`, the state kept in `dir` and `extra` arguments.
+pub(super) async fn fetch_and_verify(
     server: &TestServer,
     list: ListKind,
     dir: &std::path::Path,
     verifier: &str,
+    extra: &[String],
 ) -> std::process::Output {
     let node = Some(&server.pki.node);
     let get = async |path: &str| {
@@ -503,6 +507,7 @@ async fn fetch_and_verify(
     log_verify_command(dir, verifier)
         .args(["--state", "state.json"])
         .args(consistency)
+        .args(extra)
         .output()
         .unwrap()
 }
@@ -557,13 +562,13 @@ async fn a_split_view_is_refused_with_its_own_exit_code(db: TestDatabase) {
     let consumer = tempfile::tempdir().unwrap();
     let ca = honest.pki.ca.certificate_pem();
     std::fs::write(consumer.path().join("ca.pem"), &ca).unwrap();
-    let seen = fetch_and_verify(&honest, ListKind::Zal, consumer.path(), &verifier).await;
+    let seen = fetch_and_verify(&honest, ListKind::Zal, consumer.path(), &verifier, &[]).await;
     let out = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(seen.status.code(), Some(0), "{}", out(&seen));
     // The honest log grows: its next checkpoint is consistent with the one kept.
     honest.clock.advance(Duration::minutes(5));
     honest.publish(ListKind::Zal).await;
-    let grown = fetch_and_verify(&honest, ListKind::Zal, consumer.path(), &verifier).await;
+    let grown = fetch_and_verify(&honest, ListKind::Zal, consumer.path(), &verifier, &[]).await;
     assert_eq!(grown.status.code(), Some(0), "{}", out(&grown));
     let state = std::fs::read_to_string(consumer.path().join("state.json")).unwrap();
     assert!(state.contains("\"size\": 5"), "{state}");
@@ -571,10 +576,10 @@ async fn a_split_view_is_refused_with_its_own_exit_code(db: TestDatabase) {
     // The rogue node alone convinces a consumer without history …
     let fresh = tempfile::tempdir().unwrap();
     std::fs::write(fresh.path().join("ca.pem"), &ca).unwrap();
-    let alone = fetch_and_verify(&rogue, ListKind::Ocl, fresh.path(), &verifier).await;
+    let alone = fetch_and_verify(&rogue, ListKind::Ocl, fresh.path(), &verifier, &[]).await;
     assert_eq!(alone.status.code(), Some(0), "{}", out(&alone));
     // … not the one that kept the honest checkpoint.
-    let split = fetch_and_verify(&rogue, ListKind::Ocl, consumer.path(), &verifier).await;
+    let split = fetch_and_verify(&rogue, ListKind::Ocl, consumer.path(), &verifier, &[]).await;
     assert_eq!(split.status.code(), Some(8), "{}", out(&split));
     assert!(out(&split).contains("split view"), "{}", out(&split));
 

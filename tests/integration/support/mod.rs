@@ -15,6 +15,7 @@ pub mod receivers;
 pub mod server;
 pub mod signer;
 pub mod verifiers;
+pub mod witness;
 
 use std::path::PathBuf;
 use std::sync::Arc;
