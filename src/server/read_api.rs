@@ -187,7 +187,8 @@ async fn legacy(
             )));
         }
     }
-    serve_current(&req, &state, list)
+    // The legacy URLs answer as they always did.
+    serve_current(&req, &state, list, false)
 }
 
 async fn current(
@@ -195,13 +196,34 @@ async fn current(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    serve_current(&req, &state, list_of(&path)?)
+    serve_current(&req, &state, list_of(&path)?, true)
+}
+
+/// Adds `Stelselnode-Log-Index`, the version's leaf in the transparency log (issue 26), to a
+/// document answer once the node's log holds the leaf: what `/log/proof/inclusion?index=`
+/// asks for.
+fn with_log_index(
+    response: &mut HttpResponse,
+    state: &AppState,
+    record: &crate::domain::VersionRecord,
+) {
+    if response.status() != actix_web::http::StatusCode::OK {
+        return;
+    }
+    let log = &state.services.transparency;
+    if let Some(index) = log.leaf_index(record.list, record.volgnummer) {
+        response.headers_mut().insert(
+            header::HeaderName::from_static("stelselnode-log-index"),
+            HeaderValue::from(index),
+        );
+    }
 }
 
 fn serve_current(
     req: &HttpRequest,
     state: &AppState,
     list: ListKind,
+    log_index: bool,
 ) -> Result<HttpResponse, ApiError> {
     let served = state.served.current(list).ok_or_else(|| {
         ApiError::Unavailable(format!(
@@ -227,7 +249,10 @@ fn serve_current(
         seconds => HeaderValue::from_str(&format!("public, max-age={seconds}"))
             .expect("digits are a valid header value"),
     };
-    let response = list_response(req, &served, cache_control);
+    let mut response = list_response(req, &served, cache_control);
+    if log_index {
+        with_log_index(&mut response, state, &served.record);
+    }
     let not_modified = response.status() == actix_web::http::StatusCode::NOT_MODIFIED;
     state.metrics.count_fetch(list, not_modified);
     Ok(response)
@@ -313,11 +338,9 @@ async fn version(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let served = stored(&state, &path.0, &path.1).await?;
-    Ok(list_response(
-        &req,
-        &served,
-        HeaderValue::from_static(IMMUTABLE),
-    ))
+    let mut response = list_response(&req, &served, HeaderValue::from_static(IMMUTABLE));
+    with_log_index(&mut response, &state, &served.record);
+    Ok(response)
 }
 
 async fn signature(

@@ -364,6 +364,36 @@ async fn nodes_get_a_signed_checkpoint_and_the_tiles_it_covers(db: TestDatabase)
     assert_eq!(newest["volgnummer"], renewed.volgnummer.get());
     let leaf_index = newest["log_index"].as_u64().expect("a log index");
     assert_eq!(leaf_index, 4);
+    // So does each version's answer, the current one's and an archived one's; the legacy
+    // URLs answer as they always did.
+    for (path, expected) in [
+        ("/lists/zal".to_owned(), Some("4")),
+        (
+            format!("/lists/zal/versions/{}", renewed.volgnummer),
+            Some("4"),
+        ),
+        (
+            format!("/{}", stelselnode::signing::list_uri(ListKind::Zal)),
+            None,
+        ),
+    ] {
+        let answer = server.node_get(node, &path, &[]).await.unwrap();
+        assert_eq!(answer.status, 200, "{path}");
+        assert_eq!(answer.header("stelselnode-log-index"), expected, "{path}");
+    }
+    let first = &index.as_array().unwrap()[0];
+    let answer = server
+        .node_get(
+            node,
+            &format!("/lists/zal/versions/{}", first["volgnummer"]),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.header("stelselnode-log-index"),
+        Some(first["log_index"].to_string().as_str())
+    );
     let inclusion = format!("/log/proof/inclusion?index={leaf_index}&tree_size=5");
     let inclusion = proof(&server, &inclusion).await;
     independent(new_root, 5)
