@@ -67,7 +67,16 @@ async fn approve_at(server: &TestServer, id: i64, when: &str) {
 ///
 /// read at Wednesday 10:00.
 async fn the_sla_metrics_equal_hand_computed_values_also_after_a_restart(db: TestDatabase) {
-    let server = TestServer::start(db, NodeAccess::Whitelist).await;
+    // With a transparency log witness that never answers, so that the per-witness series the
+    // alert rules use are in the scrape too.
+    let (_, witness_key) = stelselnode::transparency::generate_note_key("absent.example");
+    let server = TestServer::start_with(db, NodeAccess::Whitelist, |config, _, _| {
+        config.transparency.witnesses = vec![stelselnode::config::WitnessConfig {
+            url: format!("http://127.0.0.1:{}/", super::support::free_port()),
+            verifier_key: witness_key.clone(),
+        }];
+    })
+    .await;
     server.clock.set(at("2026-12-07T08:00:00+01:00"));
     server.publish_all().await;
     let loket = &server.pki.loket;
