@@ -109,6 +109,49 @@ impl DevCa {
     }
 
     pub fn issue(&self, purpose: &Purpose, algorithm: KeyAlgorithm) -> Result<Issued, DevPkiError> {
+        let params = Self::params(purpose, algorithm)?;
+        let key = key_pair(algorithm)?;
+        let certificate = params.signed_by(&key, &self.issuer)?;
+        Ok(Issued {
+            certificate_pem: certificate.pem(),
+            certificate: certificate.der().clone(),
+            key_pem: key.serialize_pem(),
+            key_der: PrivatePkcs8KeyDer::from(key.serialize_der()),
+        })
+    }
+
+    /// A signing certificate for an ECDSA P-256 key made elsewhere — in a PKCS#11 token —
+    /// given as its SubjectPublicKeyInfo (DER): the certificate and its PEM.
+    pub fn issue_signing_for_p256(
+        &self,
+        common_name: &str,
+        public_key_info: &[u8],
+    ) -> Result<(CertificateDer<'static>, String), DevPkiError> {
+        use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo};
+        struct TokenPublicKey(Vec<u8>);
+        impl rcgen::PublicKeyData for TokenPublicKey {
+            fn der_bytes(&self) -> &[u8] {
+                &self.0
+            }
+            fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+                &PKCS_ECDSA_P256_SHA256
+            }
+        }
+        let (_, info) = SubjectPublicKeyInfo::from_der(public_key_info)
+            .map_err(|_| rcgen::Error::CouldNotParseKeyPair)?;
+        let key = TokenPublicKey(info.subject_public_key.data.to_vec());
+        let purpose = Purpose::Signing {
+            common_name: common_name.to_owned(),
+        };
+        let certificate =
+            Self::params(&purpose, KeyAlgorithm::EcdsaP256)?.signed_by(&key, &self.issuer)?;
+        Ok((certificate.der().clone(), certificate.pem()))
+    }
+
+    fn params(
+        purpose: &Purpose,
+        algorithm: KeyAlgorithm,
+    ) -> Result<CertificateParams, DevPkiError> {
         let (common_name, dns_names, usage) = match purpose {
             Purpose::Server(names) => (
                 names[0].clone(),
@@ -142,13 +185,6 @@ impl DevCa {
         {
             params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
         }
-        let key = key_pair(algorithm)?;
-        let certificate = params.signed_by(&key, &self.issuer)?;
-        Ok(Issued {
-            certificate_pem: certificate.pem(),
-            certificate: certificate.der().clone(),
-            key_pem: key.serialize_pem(),
-            key_der: PrivatePkcs8KeyDer::from(key.serialize_der()),
-        })
+        Ok(params)
     }
 }

@@ -147,7 +147,7 @@ pub fn signing_key(config: &SigningConfig) -> Result<Option<SigningKey>, Signing
         ("", _) | (_, "") => Err(SigningError::Key(
             "signing.key_file and signing.certificate_chain_file go together".into(),
         )),
-        (key, chain) => SigningKey::from_pem_files(Path::new(key), Path::new(chain)).map(Some),
+        (key, chain) => SigningKey::load(key, Path::new(chain)).map(Some),
     }
 }
 

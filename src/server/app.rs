@@ -349,17 +349,23 @@ impl Application {
     /// Re-reads certificates, keys, trust anchors and CRLs, and the staff identities when the
     /// node was started from a configuration file (what SIGHUP does).
     pub fn reload(&self) -> Result<(), StartError> {
-        if let Some(file) = &self.config_file {
-            let config = Config::load(Some(file), std::env::vars())
-                .map_err(|e| StartError::Config(e.to_string()))?;
-            self.replace_admin_identities(config.admin.identities);
-        }
-        self.state.tls.reload()?;
         let services = &self.state.services;
-        if let Some(key) = signing_key(&services.config.signing)? {
+        // The signing key as the configuration names it now: a key rollover may move it to
+        // another file or into a token (README "Keys").
+        let config = match &self.config_file {
+            Some(file) => {
+                let config = Config::load(Some(file), std::env::vars())
+                    .map_err(|e| StartError::Config(e.to_string()))?;
+                self.replace_admin_identities(config.admin.identities.clone());
+                config
+            }
+            None => services.config.as_ref().clone(),
+        };
+        self.state.tls.reload()?;
+        if let Some(key) = signing_key(&config.signing)? {
             services.publisher.replace_key(key);
         }
-        if let Some(signer) = checkpoint_signer(&services.config)? {
+        if let Some(signer) = checkpoint_signer(&config)? {
             services.transparency.replace_signer(signer);
         }
         tracing::info!("certificates and keys reloaded");

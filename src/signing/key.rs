@@ -1,15 +1,17 @@
-//! The signing key and its certificate chain, loaded from PEM files (PKCS#8 key).
+//! The signing key and its certificate chain: a PKCS#8 key from a PEM file, or a key in a
+//! PKCS#11 token (`pkcs11.rs`), with the chain from a PEM file.
 
 use std::path::Path;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 
 use super::SigningError;
+use super::pkcs11::{TokenAlgorithm, TokenKey, TokenUri};
 
 /// The XML Signature algorithm identifiers we sign with.
 pub const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
@@ -19,6 +21,8 @@ enum KeyKind {
     Rsa(RsaKeyPair),
     /// P-256; signatures are r||s, as XML Signature 1.1 writes them.
     EcdsaP256(EcdsaKeyPair),
+    /// In a PKCS#11 token: RSA or ECDSA P-256, signed in the token.
+    Token(TokenKey),
 }
 
 /// A private key with the certificate chain that vouches for it (signer first).
@@ -38,7 +42,27 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
+/// The certificates of a PEM file, signer first.
+fn read_chain(chain: &Path) -> Result<Vec<CertificateDer<'static>>, SigningError> {
+    CertificateDer::pem_file_iter(chain)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            SigningError::Key(format!(
+                "cannot read certificates from {}: {e}",
+                chain.display()
+            ))
+        })
+}
+
 impl SigningKey {
+    /// The key `key` names — a PEM file, or a PKCS#11 URI (`pkcs11:…`) — with its chain.
+    pub fn load(key: &str, chain: &Path) -> Result<Self, SigningError> {
+        match TokenUri::is_uri(key) {
+            true => Self::from_token(TokenKey::open(TokenUri::parse(key)?)?, read_chain(chain)?),
+            false => Self::from_pem_files(Path::new(key), chain),
+        }
+    }
+
     /// Loads a PKCS#8 private key (RSA or ECDSA P-256) and its chain (signer first).
     pub fn from_pem_files(key: &Path, chain: &Path) -> Result<Self, SigningError> {
         let key_der = PrivatePkcs8KeyDer::from_pem_file(key).map_err(|e| {
@@ -47,15 +71,15 @@ impl SigningKey {
                 key.display()
             ))
         })?;
-        let chain = CertificateDer::pem_file_iter(chain)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| {
-                SigningError::Key(format!(
-                    "cannot read certificates from {}: {e}",
-                    chain.display()
-                ))
-            })?;
-        Self::from_der(key_der.secret_pkcs8_der(), chain)
+        Self::from_der(key_der.secret_pkcs8_der(), read_chain(chain)?)
+    }
+
+    /// A key in a PKCS#11 token with its chain (signer first).
+    pub fn from_token(
+        key: TokenKey,
+        chain: Vec<CertificateDer<'static>>,
+    ) -> Result<Self, SigningError> {
+        Self::with_chain(KeyKind::Token(key), chain)
     }
 
     pub fn from_der(
@@ -70,6 +94,10 @@ impl SigningKey {
                     SigningError::Key("the key is neither RSA nor ECDSA P-256 in PKCS#8".into())
                 })?,
         };
+        Self::with_chain(key, chain)
+    }
+
+    fn with_chain(key: KeyKind, chain: Vec<CertificateDer<'static>>) -> Result<Self, SigningError> {
         if chain.is_empty() {
             return Err(SigningError::Key("the certificate chain is empty".into()));
         }
@@ -83,26 +111,45 @@ impl SigningKey {
     }
 
     /// The signer's certificate must carry this key's public key, or every signature we make
-    /// would fail verification.
+    /// would fail verification: a signature made now must verify with it (for a token key,
+    /// this is also the proof that the token signs).
     fn check_matches_certificate(&self) -> Result<(), SigningError> {
-        let public = match &self.key {
-            KeyKind::Rsa(k) => k.public_key().as_ref().to_vec(),
-            KeyKind::EcdsaP256(k) => k.public_key().as_ref().to_vec(),
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey,
         };
-        let cert = self.chain[0].as_ref();
-        let found = cert.windows(public.len()).any(|w| w == public.as_slice());
-        match found {
-            true => Ok(()),
-            false => Err(SigningError::Key(
-                "the first certificate of the chain is not the signing key's".into(),
-            )),
-        }
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        let mismatch = || {
+            SigningError::Key("the first certificate of the chain is not the signing key's".into())
+        };
+        let (_, certificate) =
+            X509Certificate::from_der(self.chain[0].as_ref()).map_err(|_| mismatch())?;
+        let public = &certificate.public_key().subject_public_key.data;
+        let probe = b"stelselnode: the key matches its certificate";
+        let signature = self.sign(probe)?;
+        let verified = match self.algorithm() {
+            RSA_SHA256 => UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public)
+                .verify(probe, &signature),
+            _ => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, public).verify(probe, &signature),
+        };
+        verified.map_err(|_| mismatch())
     }
 
     pub fn algorithm(&self) -> &'static str {
-        match self.key {
+        match &self.key {
             KeyKind::Rsa(_) => RSA_SHA256,
             KeyKind::EcdsaP256(_) => ECDSA_SHA256,
+            KeyKind::Token(token) => match token.algorithm() {
+                TokenAlgorithm::Rsa => RSA_SHA256,
+                TokenAlgorithm::EcdsaP256 => ECDSA_SHA256,
+            },
+        }
+    }
+
+    /// Where the key is: a file, or the token a PKCS#11 URI names (without its PIN).
+    pub fn in_token(&self) -> Option<String> {
+        match &self.key {
+            KeyKind::Token(token) => Some(token.uri().to_string()),
+            _ => None,
         }
     }
 
@@ -124,6 +171,7 @@ impl SigningKey {
                 .map_err(failed)?
                 .as_ref()
                 .to_vec()),
+            KeyKind::Token(token) => token.sign(message),
         }
     }
 }

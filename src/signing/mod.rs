@@ -3,11 +3,13 @@
 //! write. `xmlsec1 --verify` is the independent check in the tests.
 
 mod key;
+mod pkcs11;
 mod signer;
 mod verify;
 mod xmldsig;
 
 pub use key::{ECDSA_SHA256, RSA_SHA256, SigningKey};
+pub use pkcs11::{PIN_VARIABLE, TokenAlgorithm, TokenKey, TokenUri};
 pub use signer::{SignerIdentity, SignerPin, SignerPolicy};
 pub use verify::{
     SignatureCheck, VerifyError, verify_detached, verify_detached_by, verify_signature,

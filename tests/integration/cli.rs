@@ -196,6 +196,13 @@ fn the_example_production_configuration_is_valid() {
         stelselnode::config::Config::load(Some(&dir.path().join("with-witness.toml")), Vec::new())
             .unwrap();
     assert_eq!(config.transparency.witnesses.len(), 1);
+    // So is the signing key in a token it shows.
+    let uri = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# key_file = \"pkcs11:"))
+        .map(|rest| format!("pkcs11:{}", rest.trim_end_matches('"')))
+        .expect("the PKCS#11 form is shown");
+    stelselnode::signing::TokenUri::parse(&uri).unwrap();
     assert_eq!(
         config.transparency.witnesses[0].url,
         "https://witness.example.org/"

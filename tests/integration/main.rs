@@ -37,6 +37,7 @@ mod faults;
 mod fuzz;
 mod hostile_bundles;
 mod hostile_input;
+mod hsm;
 mod leases;
 mod logging;
 mod mutation_storage;

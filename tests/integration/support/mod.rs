@@ -14,6 +14,7 @@ pub mod random;
 pub mod receivers;
 pub mod server;
 pub mod signer;
+pub mod softhsm;
 pub mod verifiers;
 pub mod witness;
 

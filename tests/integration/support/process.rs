@@ -96,6 +96,12 @@ impl NodeFiles {
         self
     }
 
+    /// Every command of this node runs with the environment variable `name` set.
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     /// A second replica: the same files, database and settings, its own ports.
     pub fn replica(&self) -> Self {
         Self {

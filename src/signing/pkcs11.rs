@@ -1,0 +1,429 @@
+//! Signing keys in a PKCS#11 token (issue 27): `signing.key_file` may be an RFC 7512 URI,
+//!
+//! ```text
+//! pkcs11:token=stelselnode;object=lijsten-2026?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/stelselnode/pin
+//! ```
+//!
+//! naming the token (`token`, its label), the private key (`object` label and/or `id`), the
+//! module to load (`module-path`) and where the user PIN comes from: `pin-source` (a file,
+//! `file:` URI or path, read at every login so it can be replaced), `pin-value` (tests), or
+//! else the environment variable `STELSELNODE_PKCS11_PIN`. The PIN is never logged and never in
+//! an error (`TokenUri`'s Debug leaves it out).
+//!
+//! The private key never leaves the token: ECDSA P-256 signs the SHA-256 digest (`CKM_ECDSA`,
+//! r ‖ s as XML Signature 1.1 writes it), RSA signs with `CKM_SHA256_RSA_PKCS`.
+//!
+//! Concurrency and failure: sessions are pooled (one per concurrent signature); a failed
+//! operation closes every session, and the next signature opens the token again — logs in,
+//! finds the key, checks it against the certificate — so a token that comes back is used
+//! without a restart. The module is initialised once per process; it is never finalised (a
+//! second key of the same module, during a key rollover, shares it).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as TokenError, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use sha2::Digest;
+
+use super::SigningError;
+
+/// The environment variable with the user PIN when the URI names no PIN.
+pub const PIN_VARIABLE: &str = "STELSELNODE_PKCS11_PIN";
+
+/// Where the PIN comes from.
+#[derive(Clone, PartialEq, Eq)]
+enum PinSource {
+    File(PathBuf),
+    Value(String),
+    Environment,
+}
+
+/// A parsed RFC 7512 PKCS#11 URI, as far as signing needs it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenUri {
+    token: Option<String>,
+    object: Option<String>,
+    id: Option<Vec<u8>>,
+    module_path: PathBuf,
+    pin: PinSource,
+}
+
+impl std::fmt::Debug for TokenUri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the PIN, not even its value's length.
+        f.debug_struct("TokenUri")
+            .field("token", &self.token)
+            .field("object", &self.object)
+            .field("module_path", &self.module_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Display for TokenUri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pkcs11:token={};object={} ({})",
+            self.token.as_deref().unwrap_or("*"),
+            self.object.as_deref().unwrap_or("*"),
+            self.module_path.display()
+        )
+    }
+}
+
+fn invalid(why: &str) -> SigningError {
+    SigningError::Key(format!("the PKCS#11 URI {why}"))
+}
+
+/// RFC 3986 percent-decoding, as RFC 7512 requires for attribute values.
+fn percent_decoded(text: &str) -> Result<Vec<u8>, SigningError> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = text
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| invalid("has a malformed %-escape"))?;
+                out.push(hex);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn decoded_text(text: &str) -> Result<String, SigningError> {
+    String::from_utf8(percent_decoded(text)?).map_err(|_| invalid("has a value that is not UTF-8"))
+}
+
+impl TokenUri {
+    pub fn is_uri(text: &str) -> bool {
+        text.starts_with("pkcs11:")
+    }
+
+    pub fn parse(text: &str) -> Result<Self, SigningError> {
+        let rest = text
+            .strip_prefix("pkcs11:")
+            .ok_or_else(|| invalid("must start with pkcs11:"))?;
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (mut token, mut object, mut id) = (None, None, None);
+        for attribute in path.split(';').filter(|a| !a.is_empty()) {
+            let (name, value) = attribute
+                .split_once('=')
+                .ok_or_else(|| invalid("has an attribute without a value"))?;
+            match name {
+                "token" => token = Some(decoded_text(value)?),
+                "object" => object = Some(decoded_text(value)?),
+                "id" => id = Some(percent_decoded(value)?),
+                // Attributes that select nothing we need (manufacturer, serial, type, …).
+                _ => {}
+            }
+        }
+        let (mut module_path, mut pin) = (None, PinSource::Environment);
+        for attribute in query.split('&').filter(|a| !a.is_empty()) {
+            let (name, value) = attribute
+                .split_once('=')
+                .ok_or_else(|| invalid("has a query attribute without a value"))?;
+            match name {
+                "module-path" => module_path = Some(PathBuf::from(decoded_text(value)?)),
+                "pin-source" => {
+                    let source = decoded_text(value)?;
+                    let path = source.strip_prefix("file:").unwrap_or(&source);
+                    pin = PinSource::File(PathBuf::from(path));
+                }
+                "pin-value" => pin = PinSource::Value(decoded_text(value)?),
+                _ => {}
+            }
+        }
+        if object.is_none() && id.is_none() {
+            return Err(invalid("names no key (object= or id=)"));
+        }
+        Ok(Self {
+            token,
+            object,
+            id,
+            module_path: module_path.ok_or_else(|| invalid("has no module-path"))?,
+            pin,
+        })
+    }
+
+    fn pin(&self) -> Result<AuthPin, SigningError> {
+        let text = match &self.pin {
+            PinSource::Value(value) => value.clone(),
+            PinSource::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| {
+                    SigningError::Key(format!(
+                        "cannot read the PKCS#11 PIN from {}: {}",
+                        path.display(),
+                        e.kind()
+                    ))
+                })?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+            PinSource::Environment => std::env::var(PIN_VARIABLE).map_err(|_| {
+                SigningError::Key(format!(
+                    "the PKCS#11 URI names no PIN (pin-source, pin-value) and {PIN_VARIABLE} is not set"
+                ))
+            })?,
+        };
+        Ok(AuthPin::new(text.into()))
+    }
+
+    /// The private key's template.
+    fn key_template(&self) -> Vec<Attribute> {
+        let mut template = vec![Attribute::Class(ObjectClass::PRIVATE_KEY)];
+        if let Some(label) = &self.object {
+            template.push(Attribute::Label(label.clone().into_bytes()));
+        }
+        if let Some(id) = &self.id {
+            template.push(Attribute::Id(id.clone()));
+        }
+        template
+    }
+}
+
+/// The kind of key in the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAlgorithm {
+    EcdsaP256,
+    Rsa,
+}
+
+/// The token, logged in, with the key found and idle sessions.
+struct Opened {
+    context: Pkcs11,
+    slot: Slot,
+    key: ObjectHandle,
+    algorithm: TokenAlgorithm,
+    idle: Vec<Session>,
+}
+
+/// A private key in a PKCS#11 token.
+pub struct TokenKey {
+    uri: TokenUri,
+    algorithm: TokenAlgorithm,
+    opened: Mutex<Option<Opened>>,
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKey")
+            .field("uri", &self.uri)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A token error in words, naming the operation, never a PIN.
+fn token_error(what: &str) -> impl Fn(TokenError) -> SigningError + '_ {
+    move |e| SigningError::Key(format!("PKCS#11 token: {what}: {e}"))
+}
+
+impl TokenKey {
+    /// Opens the key `uri` names: loads the module, logs in, finds the key.
+    pub fn open(uri: TokenUri) -> Result<Self, SigningError> {
+        let opened = open(&uri)?;
+        Ok(Self {
+            algorithm: opened.algorithm,
+            uri,
+            opened: Mutex::new(Some(opened)),
+        })
+    }
+
+    pub fn algorithm(&self) -> TokenAlgorithm {
+        self.algorithm
+    }
+
+    pub fn uri(&self) -> &TokenUri {
+        &self.uri
+    }
+
+    /// Signs `message` in the token: on a pooled session, the token opened again first if an
+    /// earlier operation failed.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+        let (session, key) = self.session()?;
+        let signed = match self.algorithm {
+            TokenAlgorithm::EcdsaP256 => {
+                let digest = sha2::Sha256::digest(message);
+                session.sign(&Mechanism::Ecdsa, key, &digest)
+            }
+            TokenAlgorithm::Rsa => session.sign(&Mechanism::Sha256RsaPkcs, key, message),
+        };
+        let mut opened = self.opened.lock().expect("token lock");
+        match signed {
+            Ok(signature) => {
+                if let Some(opened) = opened.as_mut() {
+                    opened.idle.push(session);
+                }
+                Ok(signature)
+            }
+            Err(e) => {
+                // Whatever went wrong (token removed, session closed, key gone), the next
+                // signature starts from a fresh login.
+                *opened = None;
+                Err(token_error("signing")(e))
+            }
+        }
+    }
+
+    /// An idle session, or a new one of the token opened (again) if need be.
+    fn session(&self) -> Result<(Session, ObjectHandle), SigningError> {
+        let mut guard = self.opened.lock().expect("token lock");
+        if guard.is_none() {
+            let opened = open(&self.uri)?;
+            if opened.algorithm != self.algorithm {
+                return Err(SigningError::Key(format!(
+                    "{} is now another kind of key",
+                    self.uri
+                )));
+            }
+            *guard = Some(opened);
+        }
+        let opened = guard.as_mut().expect("opened just now");
+        let session = match opened.idle.pop() {
+            Some(session) => session,
+            None => opened
+                .context
+                .open_ro_session(opened.slot)
+                .map_err(token_error("opening a session"))?,
+        };
+        Ok((session, opened.key))
+    }
+}
+
+/// Loads the module (initialised once per process), finds the token, logs in and finds the
+/// key.
+fn open(uri: &TokenUri) -> Result<Opened, SigningError> {
+    let context = Pkcs11::new(&uri.module_path).map_err(|e| {
+        SigningError::Key(format!(
+            "cannot load the PKCS#11 module {}: {e}",
+            uri.module_path.display()
+        ))
+    })?;
+    match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) => {}
+        Err(TokenError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => return Err(token_error("initialising the module")(e)),
+    }
+    let slots = context
+        .get_slots_with_token()
+        .map_err(token_error("listing the slots"))?;
+    let slot = slots
+        .into_iter()
+        .find(|slot| {
+            uri.token.as_deref().is_none_or(|label| {
+                context
+                    .get_token_info(*slot)
+                    .is_ok_and(|info| info.label() == label)
+            })
+        })
+        .ok_or_else(|| {
+            SigningError::Key(format!(
+                "no token {} is present",
+                uri.token.as_deref().unwrap_or("")
+            ))
+        })?;
+    let session = context
+        .open_ro_session(slot)
+        .map_err(token_error("opening a session"))?;
+    match session.login(UserType::User, Some(&uri.pin()?)) {
+        Ok(()) => {}
+        // Logging in is per application: another key of this token logged in already.
+        Err(TokenError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(e) => return Err(token_error("logging in")(e)),
+    }
+    let keys = session
+        .find_objects(&uri.key_template())
+        .map_err(token_error("finding the key"))?;
+    let [key] = keys[..] else {
+        return Err(SigningError::Key(format!(
+            "{uri} names {} private keys, not one",
+            keys.len()
+        )));
+    };
+    let algorithm = match session
+        .get_attributes(key, &[AttributeType::KeyType])
+        .map_err(token_error("reading the key type"))?
+        .first()
+    {
+        Some(Attribute::KeyType(KeyType::EC)) => TokenAlgorithm::EcdsaP256,
+        Some(Attribute::KeyType(KeyType::RSA)) => TokenAlgorithm::Rsa,
+        _ => {
+            return Err(SigningError::Key(format!(
+                "{uri} is neither an EC nor an RSA key"
+            )));
+        }
+    };
+    Ok(Opened {
+        context,
+        slot,
+        key,
+        algorithm,
+        idle: vec![session],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_uri_names_token_key_module_and_pin_source() {
+        let uri = TokenUri::parse(
+            "pkcs11:token=stelsel%20node;object=lijsten-2026;id=%01%02\
+             ?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/stelselnode/pin",
+        )
+        .unwrap();
+        assert_eq!(uri.token.as_deref(), Some("stelsel node"));
+        assert_eq!(uri.object.as_deref(), Some("lijsten-2026"));
+        assert_eq!(uri.id.as_deref(), Some(&[1u8, 2][..]));
+        assert_eq!(
+            uri.module_path,
+            PathBuf::from("/usr/lib/softhsm/libsofthsm2.so")
+        );
+        assert!(uri.pin == PinSource::File("/etc/stelselnode/pin".into()));
+        let bare =
+            TokenUri::parse("pkcs11:object=k?module-path=/m.so&pin-source=/run/pin").unwrap();
+        assert!(bare.pin == PinSource::File("/run/pin".into()));
+        let env = TokenUri::parse("pkcs11:object=k?module-path=/m.so").unwrap();
+        assert!(env.pin == PinSource::Environment);
+    }
+
+    #[test]
+    fn the_pin_is_never_shown() {
+        let uri =
+            TokenUri::parse("pkcs11:object=k?module-path=/m.so&pin-value=s3cret-7391").unwrap();
+        for shown in [format!("{uri:?}"), uri.to_string()] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+        let error = TokenKey::open(uri).unwrap_err().to_string();
+        assert!(!error.contains("s3cret"), "{error}");
+    }
+
+    #[test]
+    fn malformed_uris_are_refused() {
+        for bad in [
+            "file:/k.pem",
+            "pkcs11:token=t?module-path=/m.so",
+            "pkcs11:object=k",
+            "pkcs11:object=k%4?module-path=/m.so",
+            "pkcs11:object?module-path=/m.so",
+            "pkcs11:object=%ff%fe?module-path=/m.so",
+        ] {
+            assert!(TokenUri::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

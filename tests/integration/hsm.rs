@@ -1,0 +1,237 @@
+//! Signing keys in a PKCS#11 token (issue 27), with a real SoftHSM2 token set up by the Debian
+//! tools: the node signs lists, heartbeats and archive MANIFESTs in the token, xmlsec1 and
+//! `archive verify` accept them; a key rollover from a file to the token changes nothing a
+//! consumer trusting the CA notices; a token that goes away stops publication (readiness
+//! says why) but not serving, and its return is used without a restart. The node runs as
+//! processes here: SoftHSM2 reads its configuration once per process.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use stelselnode::admin_client::StaffRequest;
+use stelselnode::devpki::{DevCa, KeyAlgorithm, Purpose};
+use stelselnode::domain::ListKind;
+use stelselnode::publication::assemble;
+use stelselnode::signing::{SignerIdentity, verify_signature};
+
+use super::support::TestDatabase;
+use super::support::http_client::plain_get;
+use super::support::process::NodeFiles;
+use super::support::signer::xmlsec1_verify;
+use super::support::softhsm::SoftHsm;
+
+on_both_backends!(
+    the_token_signs_and_a_rollover_from_a_file_goes_unnoticed,
+    a_token_that_goes_away_stops_publication_not_serving,
+);
+
+const TOKEN: &str = "stelselnode";
+const KEY: &str = "lijsten-2026";
+
+/// A SoftHSM2 token with a P-256 key, its certificate from `ca` (`token.pem` in `dir`), and
+/// the key's URI.
+fn token_key(dir: &Path, ca: &DevCa) -> (SoftHsm, String) {
+    let hsm = SoftHsm::new(dir, TOKEN);
+    let public = hsm.generate_p256(TOKEN, KEY);
+    let (_, pem) = ca.issue_signing_for_p256(KEY, &public).unwrap();
+    std::fs::write(dir.join("token.pem"), pem).unwrap();
+    let uri = hsm.uri(TOKEN, KEY, &dir.join("pin"));
+    (hsm, uri)
+}
+
+/// The current version of `list`: its bytes and signature.
+async fn current(db: &TestDatabase, list: ListKind) -> (Vec<u8>, Vec<u8>) {
+    let record = db.storage.current_version(list).await.unwrap().unwrap();
+    let stored = db
+        .storage
+        .version(list, record.volgnummer)
+        .await
+        .unwrap()
+        .unwrap();
+    (assemble(&stored).unwrap(), stored.signature)
+}
+
+/// Who signed `signature` over `list`, checked against `ca`.
+fn signer(list: &[u8], signature: &[u8], ca: &DevCa) -> Option<String> {
+    let check = verify_signature(
+        signature,
+        list,
+        std::slice::from_ref(ca.certificate()),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    SignerIdentity::of(&check.signer).unwrap().common_name
+}
+
+async fn the_token_signs_and_a_rollover_from_a_file_goes_unnoticed(db: TestDatabase) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = DevCa::new("registry signing CA").unwrap();
+    let (hsm, uri) = token_key(dir.path(), &ca);
+    let file = ca
+        .issue(
+            &Purpose::Signing {
+                common_name: "lijsten-2025".into(),
+            },
+            KeyAlgorithm::EcdsaP256,
+        )
+        .unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(path("file.key"), &file.key_pem).unwrap();
+    std::fs::write(path("file.pem"), &file.certificate_pem).unwrap();
+    let (conf_name, conf) = hsm.env();
+    let node = NodeFiles::prepare(&dir.path().join("node"), db.url.clone())
+        .with_env(conf_name, conf.to_str().unwrap())
+        .with_setting("SIGNING_KEY_FILE", &path("file.key"))
+        .with_setting("SIGNING_CERTIFICATE_CHAIN_FILE", &path("file.pem"));
+    // The key in a file: every list renewed (heartbeats).
+    node.run(&["publish", "--all", "--confirm-mass-change"]);
+    let (before, before_signature) = current(&db, ListKind::Zal).await;
+
+    // The rollover: the configuration names the token and its certificate.
+    let node = node
+        .with_setting("SIGNING_KEY_FILE", &uri)
+        .with_setting("SIGNING_CERTIFICATE_CHAIN_FILE", &path("token.pem"));
+    node.run(&["publish", "--all", "--confirm-mass-change"]);
+    let (after, after_signature) = current(&db, ListKind::Zal).await;
+    assert_ne!(before, after);
+
+    // Both verify for a consumer trusting the CA — with xmlsec1 and with the node's own
+    // verifier — each signed by its own key.
+    for (list, signature, key) in [
+        (&before, &before_signature, "lijsten-2025"),
+        (&after, &after_signature, KEY),
+    ] {
+        xmlsec1_verify(ListKind::Zal, list, signature, &ca.certificate_pem())
+            .unwrap_or_else(|e| panic!("xmlsec1 refused {key}'s signature: {e}"));
+        assert_eq!(signer(list, signature, &ca).as_deref(), Some(key));
+    }
+
+    // A bundle of versions on both sides of the switch, its MANIFEST signed in the token,
+    // verifies; so does the MANIFEST with xmlsec1.
+    let mut trust = std::fs::read_to_string(dir.path().join("node/ca.pem")).unwrap();
+    trust.push_str(&ca.certificate_pem());
+    std::fs::write(path("trust.pem"), trust).unwrap();
+    let to = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    node.run(&["archive", "export", "--out", &path("bundle"), "--to", &to]);
+    let verified = node
+        .command(&[
+            "archive",
+            "verify",
+            &path("bundle"),
+            "--ca",
+            &path("trust.pem"),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert_eq!(verified.status.code(), Some(0), "{said}");
+    assert!(said.contains(&format!("cn:{KEY}")), "{said}");
+    std::fs::write(path("ca.pem"), ca.certificate_pem()).unwrap();
+    let xmlsec = std::process::Command::new("xmlsec1")
+        .current_dir(dir.path().join("bundle"))
+        .args(["--verify", "--trusted-pem", &path("ca.pem"), "MANIFEST.sig"])
+        .output()
+        .unwrap();
+    assert!(
+        xmlsec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&xmlsec.stderr)
+    );
+
+    // A wrong PIN: the command fails, naming the token, never the PIN.
+    std::fs::write(dir.path().join("pin"), "0000\n").unwrap();
+    let refused = node
+        .command(&["publish", "--list", "zal"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(said.contains("PKCS#11 token: logging in"), "{said}");
+    assert!(
+        !said.contains(super::support::softhsm::PIN) && !said.contains("0000"),
+        "{said}"
+    );
+}
+
+/// `/readyz` of `node`: its status and words.
+async fn readiness(node: &NodeFiles) -> (u16, String) {
+    let answer = plain_get(node.ops(), "/readyz").await;
+    (
+        answer.status,
+        String::from_utf8_lossy(&answer.body).into_owned(),
+    )
+}
+
+async fn a_token_that_goes_away_stops_publication_not_serving(db: TestDatabase) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = DevCa::new("registry signing CA").unwrap();
+    let (hsm, uri) = token_key(dir.path(), &ca);
+    let (conf_name, conf) = hsm.env();
+    let node = NodeFiles::prepare(&dir.path().join("node"), db.url.clone())
+        .with_env(conf_name, conf.to_str().unwrap())
+        .with_setting("SIGNING_KEY_FILE", &uri)
+        .with_setting(
+            "SIGNING_CERTIFICATE_CHAIN_FILE",
+            &dir.path().join("token.pem").display().to_string(),
+        );
+    let mut serving = node.serve().await;
+    node.whitelist_dev_node().await;
+    let served = current(&db, ListKind::Whitelist).await;
+
+    // The token unplugged: the approved change is not published, readiness says why, the
+    // current lists are still served.
+    hsm.unplug();
+    let change = json!({
+        "list": "whitelist", "operation": "upsert", "base_version": 0,
+        "entry": { "hostname": "na-de-token.medmij.nl" },
+        "on_behalf_of": "Een PGO", "reference": "HSM-1"
+    });
+    let created = node
+        .client("loket")
+        .send(&StaffRequest::Submit(change))
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_i64().unwrap();
+    let approved = node
+        .client("beheer")
+        .send(&StaffRequest::Approve(id))
+        .await
+        .unwrap();
+    let (status, words) = readiness(&node).await;
+    assert_eq!(status, 503, "{words}");
+    assert!(words.contains("PKCS#11 token"), "{words}");
+    assert_eq!(
+        current(&db, ListKind::Whitelist).await,
+        served,
+        "{}",
+        approved.body
+    );
+    node.until_dev_node_served().await;
+    let metrics = plain_get(node.ops(), "/metrics").await.text();
+    assert!(
+        metrics.contains(r#"stelselnode_publication_failing{list="whitelist"} 1"#),
+        "{metrics}"
+    );
+
+    // The token back: the next retry publishes the change, without a restart.
+    hsm.plug_in();
+    let started = Instant::now();
+    while readiness(&node).await.0 != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{}",
+            readiness(&node).await.1
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (list, _) = current(&db, ListKind::Whitelist).await;
+    assert!(
+        String::from_utf8_lossy(&list).contains("na-de-token.medmij.nl"),
+        "the change was published after the token came back"
+    );
+    serving.kill().unwrap();
+    serving.wait().unwrap();
+}
