@@ -2,8 +2,9 @@
 //! tools: the node signs lists, heartbeats and archive MANIFESTs in the token, xmlsec1 and
 //! `archive verify` accept them; a key rollover from a file to the token changes nothing a
 //! consumer trusting the CA notices; a token that goes away stops publication (readiness
-//! says why) but not serving, and its return is used without a restart. The node runs as
-//! processes here: SoftHSM2 reads its configuration once per process.
+//! says why) but not serving, and its return is used without a restart; a SIGHUP after the
+//! configuration file names a new key in the token rolls over while the node serves. The
+//! node runs as processes here: SoftHSM2 reads its configuration once per process.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,7 +25,7 @@ use super::support::softhsm::SoftHsm;
 
 on_both_backends!(
     the_token_signs_and_a_rollover_from_a_file_goes_unnoticed,
-    a_token_that_goes_away_stops_publication_not_serving,
+    a_token_that_goes_away_stops_publication_not_serving_and_sighup_rolls_over,
 );
 
 const TOKEN: &str = "stelselnode";
@@ -155,6 +156,17 @@ async fn the_token_signs_and_a_rollover_from_a_file_goes_unnoticed(db: TestDatab
     );
 }
 
+/// Names the signing key and its chain in the node's configuration file (what an operator
+/// edits before a SIGHUP).
+fn set_signing_key(node_dir: &Path, key: &str, chain: &Path) {
+    let file = node_dir.join("config.toml");
+    let mut config =
+        stelselnode::config::Config::load(Some(&file), Vec::<(String, String)>::new()).unwrap();
+    config.signing.key_file = key.to_owned();
+    config.signing.certificate_chain_file = chain.display().to_string();
+    std::fs::write(&file, toml::to_string(&config).unwrap()).unwrap();
+}
+
 /// `/readyz` of `node`: its status and words.
 async fn readiness(node: &NodeFiles) -> (u16, String) {
     let answer = plain_get(node.ops(), "/readyz").await;
@@ -164,18 +176,17 @@ async fn readiness(node: &NodeFiles) -> (u16, String) {
     )
 }
 
-async fn a_token_that_goes_away_stops_publication_not_serving(db: TestDatabase) {
+async fn a_token_that_goes_away_stops_publication_not_serving_and_sighup_rolls_over(
+    db: TestDatabase,
+) {
     let dir = tempfile::tempdir().unwrap();
     let ca = DevCa::new("registry signing CA").unwrap();
     let (hsm, uri) = token_key(dir.path(), &ca);
     let (conf_name, conf) = hsm.env();
-    let node = NodeFiles::prepare(&dir.path().join("node"), db.url.clone())
-        .with_env(conf_name, conf.to_str().unwrap())
-        .with_setting("SIGNING_KEY_FILE", &uri)
-        .with_setting(
-            "SIGNING_CERTIFICATE_CHAIN_FILE",
-            &dir.path().join("token.pem").display().to_string(),
-        );
+    let node_dir = dir.path().join("node");
+    let node =
+        NodeFiles::prepare(&node_dir, db.url.clone()).with_env(conf_name, conf.to_str().unwrap());
+    set_signing_key(&node_dir, &uri, &dir.path().join("token.pem"));
     let mut serving = node.serve().await;
     node.whitelist_dev_node().await;
     let served = current(&db, ListKind::Whitelist).await;
@@ -227,11 +238,53 @@ async fn a_token_that_goes_away_stops_publication_not_serving(db: TestDatabase) 
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (list, _) = current(&db, ListKind::Whitelist).await;
+    let (list, signature) = current(&db, ListKind::Whitelist).await;
     assert!(
         String::from_utf8_lossy(&list).contains("na-de-token.medmij.nl"),
         "the change was published after the token came back"
     );
+    assert_eq!(signer(&list, &signature, &ca).as_deref(), Some(KEY));
+
+    // A rollover while serving: a new key in the token, named in the configuration file,
+    // SIGHUP; the node signs the next versions with it.
+    let public = hsm.generate_p256(TOKEN, "lijsten-2027");
+    let (_, pem) = ca.issue_signing_for_p256("lijsten-2027", &public).unwrap();
+    let chain = dir.path().join("token-2027.pem");
+    std::fs::write(&chain, pem).unwrap();
+    let new_uri = hsm.uri(TOKEN, "lijsten-2027", &dir.path().join("pin"));
+    set_signing_key(&node_dir, &new_uri, &chain);
+    let hangup = std::process::Command::new("kill")
+        .args(["-HUP", &serving.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hangup.success());
+    let mut signed_by = None;
+    for round in 0..50 {
+        let change = json!({
+            "list": "whitelist", "operation": "upsert", "base_version": 0,
+            "entry": { "hostname": format!("na-de-wissel-{round}.medmij.nl") },
+            "on_behalf_of": "Een PGO", "reference": "HSM-2"
+        });
+        let created = node
+            .client("loket")
+            .send(&StaffRequest::Submit(change))
+            .await
+            .unwrap();
+        let id = created.body["id"].as_i64().unwrap();
+        let approved = node
+            .client("beheer")
+            .send(&StaffRequest::Approve(id))
+            .await
+            .unwrap();
+        assert_eq!(approved.status, 200, "{}", approved.body);
+        let (list, signature) = current(&db, ListKind::Whitelist).await;
+        signed_by = signer(&list, &signature, &ca);
+        if signed_by.as_deref() == Some("lijsten-2027") {
+            break;
+        }
+    }
+    assert_eq!(signed_by.as_deref(), Some("lijsten-2027"));
+    assert_eq!(readiness(&node).await.0, 200);
     serving.kill().unwrap();
     serving.wait().unwrap();
 }
