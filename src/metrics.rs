@@ -23,6 +23,8 @@ pub struct Metrics {
     pub crl_seconds_until_next_update: IntGaugeVec,
     /// Seconds until the signing certificate expires (negative: expired).
     pub signing_certificate_seconds_until_expiry: prometheus::IntGauge,
+    /// 1 while the signing key's token fails to sign (issue 27); 0 for a key in a file.
+    pub signing_token_failing: prometheus::IntGauge,
     /// The last archive check's problems (-1 before the first) and when it ran.
     pub archive_check_problems: prometheus::IntGauge,
     pub archive_check_last_run: prometheus::IntGauge,
@@ -165,6 +167,14 @@ impl Metrics {
                 prometheus::IntGauge::new(
                     "signing_certificate_seconds_until_expiry",
                     "Seconds until the signing certificate expires; negative once it expired",
+                )
+                .expect("valid metric"),
+            ),
+            signing_token_failing: register(
+                &registry,
+                prometheus::IntGauge::new(
+                    "signing_token_failing",
+                    "1 while the PKCS#11 token with the signing key fails to sign",
                 )
                 .expect("valid metric"),
             ),

@@ -72,6 +72,17 @@ pub fn readiness_problems(state: &AppState) -> Vec<String> {
             ));
         }
     }
+    if let Some(trouble) = state
+        .services
+        .publisher
+        .signing_key()
+        .ok()
+        .and_then(|key| key.token_trouble())
+    {
+        problems.push(format!(
+            "{trouble}; nothing can be published until the token signs again"
+        ));
+    }
     match state.services.publisher.signing_certificate_expiry() {
         Some(not_after) if not_after - now <= margin => {
             problems.push(format!(
@@ -215,6 +226,14 @@ fn set_state_gauges(state: &AppState) {
         m.signing_certificate_seconds_until_expiry
             .set((not_after - now).num_seconds());
     }
+    let token_trouble = state
+        .services
+        .publisher
+        .signing_key()
+        .ok()
+        .and_then(|key| key.token_trouble());
+    m.signing_token_failing
+        .set(i64::from(token_trouble.is_some()));
     let check = &state.services.archive_check;
     m.archive_check_problems.set(
         check

@@ -145,6 +145,14 @@ impl SigningKey {
         }
     }
 
+    /// For a key in a token: why its last signature failed, while no later one succeeded.
+    pub fn token_trouble(&self) -> Option<String> {
+        match &self.key {
+            KeyKind::Token(token) => token.trouble(),
+            _ => None,
+        }
+    }
+
     /// Where the key is: a file, or the token a PKCS#11 URI names (without its PIN).
     pub fn in_token(&self) -> Option<String> {
         match &self.key {

@@ -216,6 +216,8 @@ pub struct TokenKey {
     uri: TokenUri,
     algorithm: TokenAlgorithm,
     opened: Mutex<Option<Opened>>,
+    /// Why the last signature failed, until one succeeds.
+    trouble: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for TokenKey {
@@ -240,7 +242,21 @@ impl TokenKey {
             algorithm: opened.algorithm,
             uri,
             opened: Mutex::new(Some(opened)),
+            trouble: Mutex::new(None),
         })
+    }
+
+    /// Why the last signature failed, while no later one succeeded (for readiness and
+    /// `stelselnode_signing_token_failing`).
+    pub fn trouble(&self) -> Option<String> {
+        self.trouble.lock().expect("token lock").clone()
+    }
+
+    /// Signs `message`, remembering whether the token could.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+        let signed = self.sign_once(message);
+        *self.trouble.lock().expect("token lock") = signed.as_ref().err().map(|e| e.to_string());
+        signed
     }
 
     pub fn algorithm(&self) -> TokenAlgorithm {
@@ -253,7 +269,7 @@ impl TokenKey {
 
     /// Signs `message` in the token: on a pooled session, the token opened again first if an
     /// earlier operation failed.
-    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+    fn sign_once(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
         let (session, key) = self.session()?;
         let signed = match self.algorithm {
             TokenAlgorithm::EcdsaP256 => {

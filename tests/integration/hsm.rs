@@ -213,7 +213,11 @@ async fn a_token_that_goes_away_stops_publication_not_serving_and_sighup_rolls_o
         .unwrap();
     let (status, words) = readiness(&node).await;
     assert_eq!(status, 503, "{words}");
-    assert!(words.contains("PKCS#11 token"), "{words}");
+    assert!(
+        words.contains("signing key: PKCS#11 token: signing: ")
+            && words.contains("nothing can be published until the token signs again"),
+        "{words}"
+    );
     assert_eq!(
         current(&db, ListKind::Whitelist).await,
         served,
@@ -222,10 +226,12 @@ async fn a_token_that_goes_away_stops_publication_not_serving_and_sighup_rolls_o
     );
     node.until_dev_node_served().await;
     let metrics = plain_get(node.ops(), "/metrics").await.text();
-    assert!(
-        metrics.contains(r#"stelselnode_publication_failing{list="whitelist"} 1"#),
-        "{metrics}"
-    );
+    for failing in [
+        r#"stelselnode_publication_failing{list="whitelist"} 1"#,
+        "stelselnode_signing_token_failing 1",
+    ] {
+        assert!(metrics.contains(failing), "{failing}\n{metrics}");
+    }
 
     // The token back: the next retry publishes the change, without a restart.
     hsm.plug_in();
@@ -285,6 +291,11 @@ async fn a_token_that_goes_away_stops_publication_not_serving_and_sighup_rolls_o
     }
     assert_eq!(signed_by.as_deref(), Some("lijsten-2027"));
     assert_eq!(readiness(&node).await.0, 200);
+    let metrics = plain_get(node.ops(), "/metrics").await.text();
+    assert!(
+        metrics.contains("stelselnode_signing_token_failing 0"),
+        "{metrics}"
+    );
     serving.kill().unwrap();
     serving.wait().unwrap();
 }
