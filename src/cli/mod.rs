@@ -121,6 +121,9 @@ enum Command {
         #[command(subcommand)]
         question: records::SlaQuestion,
     },
+    /// Print the transparency log's verifier key (`<name>+<id>+<key>`), for consumers, from
+    /// `transparency.key_file` (a note key file or a PKCS#11 URI).
+    LogKey,
     /// Werkdagen by hand (SPEC §8): business time between instants, or a deadline.
     Calendar {
         #[command(subcommand)]
@@ -206,6 +209,16 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             extra_days,
         } => tools::calendar(question, extra_days),
         Command::Mutation { connection, action } => staff::send(connection, action).await,
+        Command::LogKey => {
+            let config = node.load()?;
+            match crate::services::checkpoint_signer(&config)? {
+                Some(signer) => {
+                    println!("{}", signer.verifier_key());
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => anyhow::bail!("transparency.key_file names no key"),
+            }
+        }
         Command::Archive {
             action: archive::ArchiveAction::Verify(args),
         } => archive::verify(&args),

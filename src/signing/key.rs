@@ -79,6 +79,12 @@ impl SigningKey {
         key: TokenKey,
         chain: Vec<CertificateDer<'static>>,
     ) -> Result<Self, SigningError> {
+        if key.algorithm() == TokenAlgorithm::Ed25519 {
+            return Err(SigningError::Key(format!(
+                "{} is an Ed25519 key: it can sign the transparency log's checkpoints, not lists",
+                key.uri()
+            )));
+        }
         Self::with_chain(KeyKind::Token(key), chain)
     }
 
@@ -140,7 +146,8 @@ impl SigningKey {
             KeyKind::EcdsaP256(_) => ECDSA_SHA256,
             KeyKind::Token(token) => match token.algorithm() {
                 TokenAlgorithm::Rsa => RSA_SHA256,
-                TokenAlgorithm::EcdsaP256 => ECDSA_SHA256,
+                // Ed25519 is refused in `from_token`.
+                TokenAlgorithm::EcdsaP256 | TokenAlgorithm::Ed25519 => ECDSA_SHA256,
             },
         }
     }

@@ -25,6 +25,7 @@ use std::sync::Mutex;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as TokenError, RvError};
 use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
@@ -200,6 +201,8 @@ impl TokenUri {
 pub enum TokenAlgorithm {
     EcdsaP256,
     Rsa,
+    /// For the transparency log's checkpoints (C2SP signed-note), not for lists.
+    Ed25519,
 }
 
 /// The token, logged in, with the key found and idle sessions.
@@ -277,6 +280,11 @@ impl TokenKey {
                 session.sign(&Mechanism::Ecdsa, key, &digest)
             }
             TokenAlgorithm::Rsa => session.sign(&Mechanism::Sha256RsaPkcs, key, message),
+            TokenAlgorithm::Ed25519 => session.sign(
+                &Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
+                key,
+                message,
+            ),
         };
         let mut opened = self.opened.lock().expect("token lock");
         match signed {
@@ -293,6 +301,37 @@ impl TokenKey {
                 Err(token_error("signing")(e))
             }
         }
+    }
+
+    /// The public half of an Ed25519 key: the 32 bytes of the public key object with the
+    /// private key's label and id (`CKA_EC_POINT`, DER OCTET STRING or raw).
+    pub fn ed25519_public_key(&self) -> Result<[u8; 32], SigningError> {
+        let (session, _) = self.session()?;
+        let mut template = self.uri.key_template();
+        template[0] = Attribute::Class(ObjectClass::PUBLIC_KEY);
+        let found = session
+            .find_objects(&template)
+            .map_err(token_error("finding the public key"))?;
+        let point = match found.first() {
+            Some(public) => session
+                .get_attributes(*public, &[AttributeType::EcPoint])
+                .map_err(token_error("reading the public key"))?,
+            None => Vec::new(),
+        };
+        if let Some(opened) = self.opened.lock().expect("token lock").as_mut() {
+            opened.idle.push(session);
+        }
+        let bytes = match point.first() {
+            Some(Attribute::EcPoint(bytes)) => bytes.as_slice(),
+            _ => &[],
+        };
+        let raw = match bytes {
+            [0x04, 32, rest @ ..] => rest,
+            raw => raw,
+        };
+        <[u8; 32]>::try_from(raw).map_err(|_| {
+            SigningError::Key(format!("{} has no Ed25519 public key beside it", self.uri))
+        })
     }
 
     /// An idle session, or a new one of the token opened (again) if need be.
@@ -377,9 +416,10 @@ fn open(uri: &TokenUri) -> Result<Opened, SigningError> {
     {
         Some(Attribute::KeyType(KeyType::EC)) => TokenAlgorithm::EcdsaP256,
         Some(Attribute::KeyType(KeyType::RSA)) => TokenAlgorithm::Rsa,
+        Some(Attribute::KeyType(KeyType::EC_EDWARDS)) => TokenAlgorithm::Ed25519,
         _ => {
             return Err(SigningError::Key(format!(
-                "{uri} is neither an EC nor an RSA key"
+                "{uri} is not an EC, Ed25519 or RSA key"
             )));
         }
     };

@@ -59,6 +59,9 @@ pub enum NoCheckpoint {
     NoKey,
     #[error("the transparency log is not consistent with the tree checked before: {0}")]
     Inconsistent(String),
+    /// The log's key is in a token that does not sign now.
+    #[error("the transparency log key does not sign: {0}")]
+    Signing(String),
 }
 
 /// Why there is no checkpoint of a given size.
@@ -147,7 +150,10 @@ impl TransparencyLog {
             return Ok((size, signed.clone()));
         }
         let root = known.tree.root(size).expect("the tree holds its own size");
-        let signed = Bytes::from(signer.sign(size, root));
+        let signed = signer
+            .sign(size, root)
+            .map_err(|e| NoCheckpoint::Signing(e.to_string()))?;
+        let signed = Bytes::from(signed);
         known.signed = Some(signed.clone());
         known.served = Some(signed.clone());
         Ok((size, signed))
@@ -238,7 +244,9 @@ impl TransparencyLog {
     pub fn checkpoint_of(&self, size: u64) -> Result<Vec<u8>, CheckpointOf> {
         let signer = self.signer()?;
         let root = self.root(size)?;
-        Ok(signer.sign(size, root))
+        signer
+            .sign(size, root)
+            .map_err(|e| CheckpointOf::Refused(NoCheckpoint::Signing(e.to_string())))
     }
 
     /// The first `size` leaves.

@@ -19,6 +19,7 @@ use stelselnode::signing::{SignerIdentity, verify_signature};
 
 use super::support::TestDatabase;
 use super::support::http_client::plain_get;
+use super::support::node::LOG_ORIGIN;
 use super::support::process::NodeFiles;
 use super::support::signer::xmlsec1_verify;
 use super::support::softhsm::SoftHsm;
@@ -90,10 +91,18 @@ async fn the_token_signs_and_a_rollover_from_a_file_goes_unnoticed(db: TestDatab
     node.run(&["publish", "--all", "--confirm-mass-change"]);
     let (before, before_signature) = current(&db, ListKind::Zal).await;
 
-    // The rollover: the configuration names the token and its certificate.
+    // The rollover: the configuration names the token and its certificate; the transparency
+    // log's key moves into the token too (Ed25519), its verifier key printed for consumers.
+    hsm.generate_ed25519(TOKEN, "log-2026");
+    let log_uri = hsm.uri(TOKEN, "log-2026", &dir.path().join("pin"));
     let node = node
         .with_setting("SIGNING_KEY_FILE", &uri)
-        .with_setting("SIGNING_CERTIFICATE_CHAIN_FILE", &path("token.pem"));
+        .with_setting("SIGNING_CERTIFICATE_CHAIN_FILE", &path("token.pem"))
+        .with_setting("TRANSPARENCY_ORIGIN", LOG_ORIGIN)
+        .with_setting("TRANSPARENCY_KEY_FILE", &log_uri);
+    let printed = node.command(&["log-key"]).output().unwrap();
+    assert!(printed.status.success(), "{printed:?}");
+    let log_verifier = String::from_utf8(printed.stdout).unwrap().trim().to_owned();
     node.run(&["publish", "--all", "--confirm-mass-change"]);
     let (after, after_signature) = current(&db, ListKind::Zal).await;
     assert_ne!(before, after);
@@ -123,6 +132,8 @@ async fn the_token_signs_and_a_rollover_from_a_file_goes_unnoticed(db: TestDatab
             &path("bundle"),
             "--ca",
             &path("trust.pem"),
+            "--log-key",
+            &log_verifier,
         ])
         .output()
         .unwrap();
@@ -140,6 +151,10 @@ async fn the_token_signs_and_a_rollover_from_a_file_goes_unnoticed(db: TestDatab
         "{}",
         String::from_utf8_lossy(&xmlsec.stderr)
     );
+
+    // The bundle's log checkpoint, signed in the token, verifies with aws-lc-rs's Ed25519.
+    let note = std::fs::read_to_string(dir.path().join("bundle/log-checkpoint")).unwrap();
+    super::transparency::verified_checkpoint(&note, &log_verifier);
 
     // A wrong PIN: the command fails, naming the token, never the PIN.
     std::fs::write(dir.path().join("pin"), "0000\n").unwrap();

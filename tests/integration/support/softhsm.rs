@@ -96,6 +96,22 @@ impl SoftHsm {
         std::fs::read(public).unwrap()
     }
 
+    /// Generates an Ed25519 key pair `label` in token `token` (for the transparency log).
+    pub fn generate_ed25519(&self, token: &str, label: &str) {
+        run(Command::new("pkcs11-tool")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .args(["--module", MODULE, "--token-label", token])
+            .args([
+                "--login",
+                "--pin",
+                PIN,
+                "--keypairgen",
+                "--key-type",
+                "EC:edwards25519",
+            ])
+            .args(["--label", label]));
+    }
+
     /// The RFC 7512 URI of key `label` in token `token`, the PIN in `pin_file`.
     pub fn uri(&self, token: &str, label: &str, pin_file: &Path) -> String {
         std::fs::write(pin_file, format!("{PIN}\n")).unwrap();
