@@ -38,11 +38,7 @@ for backend in ${BACKENDS:-sqlite postgres}; do
     esac
     export STELSELNODE_DATABASE_URL=$url STELSELNODE_LOG=${STELSELNODE_LOG:-warn}
     config=(--config dev/config.toml)
-    for list in Whitelist Gegevensdienstnamenlijst OAuthclientlist Zorgaanbiederslijst; do
-        case $list in Whitelist) l=whitelist;; Gegevensdienstnamenlijst) l=gnl;; OAuthclientlist) l=ocl;; *) l=zal;; esac
-        "$bin" "${config[@]}" import --list "$l" "sample/MedMij_$list.xml" >/dev/null
-    done
-    "$bin" "${config[@]}" publish --all --confirm-mass-change >/dev/null
+    import_sample "${config[@]}"
     "$bin" "${config[@]}" serve & pid=$!
     wait_ready
     if [ -n "${PERF:-}" ]; then perf record -q -g -o "$PERF" -p "$pid" & perf_pid=$!; fi

@@ -38,3 +38,13 @@ start_postgres() {
     (cd / && runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
         -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null)
 }
+
+# Imports the sample network in sample/ (`stelselnode sample`) and publishes every list, with
+# the node's configuration arguments "$@".
+import_sample() {
+    for list in Whitelist Gegevensdienstnamenlijst OAuthclientlist Zorgaanbiederslijst; do
+        case $list in Whitelist) l=whitelist;; Gegevensdienstnamenlijst) l=gnl;; OAuthclientlist) l=ocl;; *) l=zal;; esac
+        "$bin" "$@" import --list "$l" "sample/MedMij_$list.xml" >/dev/null
+    done
+    "$bin" "$@" publish --all --confirm-mass-change >/dev/null
+}

@@ -31,11 +31,7 @@ uri="pkcs11:token=bench;object=signer?module-path=$module&pin-value=1234"
 
 export STELSELNODE_DATABASE_URL="sqlite://$work/bench.db" STELSELNODE_LOG=warn
 config=(--config dev/config.toml)
-for list in Whitelist Gegevensdienstnamenlijst OAuthclientlist Zorgaanbiederslijst; do
-    case $list in Whitelist) l=whitelist;; Gegevensdienstnamenlijst) l=gnl;; OAuthclientlist) l=ocl;; *) l=zal;; esac
-    "$bin" "${config[@]}" import --list "$l" "sample/MedMij_$list.xml" >/dev/null
-done
-"$bin" "${config[@]}" publish --all --confirm-mass-change >/dev/null
+import_sample "${config[@]}"
 
 declare -A medians
 first=1

@@ -59,57 +59,46 @@ impl SoftHsm {
         ("SOFTHSM2_CONF", self.conf.clone())
     }
 
-    /// Generates an ECDSA P-256 key pair `label` in token `token`; returns the public key's
-    /// SubjectPublicKeyInfo (DER).
-    pub fn generate_p256(&self, token: &str, label: &str) -> Vec<u8> {
-        let tool = || {
-            let mut command = Command::new("pkcs11-tool");
-            command.env("SOFTHSM2_CONF", &self.conf).args([
-                "--module",
-                MODULE,
-                "--token-label",
-                token,
-            ]);
-            command
-        };
-        run(tool()
+    /// `pkcs11-tool` on token `token`.
+    fn tool(&self, token: &str) -> Command {
+        let mut command = Command::new("pkcs11-tool");
+        command
+            .env("SOFTHSM2_CONF", &self.conf)
+            .args(["--module", MODULE, "--token-label", token]);
+        command
+    }
+
+    /// Generates a key pair `label` of `key_type` (as pkcs11-tool names it) in token `token`.
+    fn generate(&self, token: &str, label: &str, key_type: &str) {
+        run(self
+            .tool(token)
             .args([
                 "--login",
                 "--pin",
                 PIN,
                 "--keypairgen",
                 "--key-type",
-                "EC:prime256v1",
+                key_type,
             ])
             .args(["--label", label]));
+    }
+
+    /// Generates an ECDSA P-256 key pair `label` in token `token`; returns the public key's
+    /// SubjectPublicKeyInfo (DER).
+    pub fn generate_p256(&self, token: &str, label: &str) -> Vec<u8> {
+        self.generate(token, label, "EC:prime256v1");
         let public = self.dir.join(format!("{label}.pub.der"));
-        run(tool()
-            .args([
-                "--read-object",
-                "--type",
-                "pubkey",
-                "--label",
-                label,
-                "--output-file",
-            ])
+        run(self
+            .tool(token)
+            .args(["--read-object", "--type", "pubkey", "--label", label])
+            .arg("--output-file")
             .arg(&public));
         std::fs::read(public).unwrap()
     }
 
     /// Generates an Ed25519 key pair `label` in token `token` (for the transparency log).
     pub fn generate_ed25519(&self, token: &str, label: &str) {
-        run(Command::new("pkcs11-tool")
-            .env("SOFTHSM2_CONF", &self.conf)
-            .args(["--module", MODULE, "--token-label", token])
-            .args([
-                "--login",
-                "--pin",
-                PIN,
-                "--keypairgen",
-                "--key-type",
-                "EC:edwards25519",
-            ])
-            .args(["--label", label]));
+        self.generate(token, label, "EC:edwards25519");
     }
 
     /// The RFC 7512 URI of key `label` in token `token`, the PIN in `pin_file`.
