@@ -115,6 +115,93 @@ pub fn prepare(dir: &Path) -> anyhow::Result<(PathBuf, bool)> {
     Ok((config_path, true))
 }
 
+/// Where Debian and others install SoftHSM2's PKCS#11 module.
+const SOFTHSM_MODULES: [&str; 3] = [
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/local/lib/softhsm/libsofthsm2.so",
+];
+
+/// `stelselnode dev --softhsm`: the dev signing key in a SoftHSM2 token of its own under
+/// `dir/softhsm` (made on first use by `softhsm2-util` and `pkcs11-tool`, Debian `softhsm2`
+/// and `opensc`, with a random PIN in `dir/softhsm/pin`), so a newcomer can try a key in a
+/// token. Returns what the node runs with: `SOFTHSM2_CONF` and the key's PKCS#11 URI as
+/// `STELSELNODE_SIGNING_KEY_FILE` (the configuration keeps naming the key file).
+pub fn softhsm_token(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let module = SOFTHSM_MODULES
+        .into_iter()
+        .find(|m| Path::new(m).exists())
+        .context("SoftHSM2 is not installed (Debian: apt install softhsm2 opensc)")?;
+    let dir = std::fs::canonicalize(dir)?;
+    let hsm = dir.join("softhsm");
+    let conf = hsm.join("softhsm2.conf");
+    let pin_file = hsm.join("pin");
+    let token = "stelselnode-dev";
+    if !conf.exists() {
+        let tokens = hsm.join("tokens");
+        std::fs::create_dir_all(&tokens)?;
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )?;
+        let random = |n: usize| -> anyhow::Result<String> {
+            let mut bytes = vec![0u8; n];
+            aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness"))?;
+            Ok(crate::signing::hex(&bytes))
+        };
+        let pin = random(8)?;
+        std::fs::write(&pin_file, &pin)?;
+        let run = |command: &mut std::process::Command| -> anyhow::Result<()> {
+            let output = command
+                .env("SOFTHSM2_CONF", &conf)
+                .output()
+                .with_context(|| format!("cannot run {command:?} (apt install softhsm2 opensc)"))?;
+            anyhow::ensure!(
+                output.status.success(),
+                "{:?} failed: {}",
+                command.get_program(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            Ok(())
+        };
+        run(std::process::Command::new("softhsm2-util")
+            .args(["--init-token", "--free", "--label", token, "--pin", &pin])
+            .args(["--so-pin", &random(8)?]))?;
+        run(std::process::Command::new("pkcs11-tool")
+            .args([
+                "--module",
+                module,
+                "--token-label",
+                token,
+                "--login",
+                "--pin",
+                &pin,
+            ])
+            .arg("--write-object")
+            .arg(dir.join("signer.key"))
+            .args([
+                "--type",
+                "privkey",
+                "--label",
+                "signer",
+                "--id",
+                "01",
+                "--usage-sign",
+            ]))?;
+    }
+    let uri = format!(
+        "pkcs11:token={token};object=signer?module-path={module}&pin-source=file:{}",
+        pin_file.display()
+    );
+    Ok(vec![
+        ("SOFTHSM2_CONF".into(), conf.display().to_string()),
+        ("STELSELNODE_SIGNING_KEY_FILE".into(), uri),
+    ])
+}
+
 /// Puts the example network into an empty database and publishes it as version 1.
 pub async fn seed(
     storage: &dyn crate::storage::Storage,

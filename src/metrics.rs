@@ -25,6 +25,8 @@ pub struct Metrics {
     pub signing_certificate_seconds_until_expiry: prometheus::IntGauge,
     /// 1 while the signing key's token fails to sign (issue 27); 0 for a key in a file.
     pub signing_token_failing: prometheus::IntGauge,
+    /// 1 when the signing key is in a PKCS#11 token, 0 when it is a file.
+    pub signing_key_in_token: prometheus::IntGauge,
     /// The last archive check's problems (-1 before the first) and when it ran.
     pub archive_check_problems: prometheus::IntGauge,
     pub archive_check_last_run: prometheus::IntGauge,
@@ -167,6 +169,14 @@ impl Metrics {
                 prometheus::IntGauge::new(
                     "signing_certificate_seconds_until_expiry",
                     "Seconds until the signing certificate expires; negative once it expired",
+                )
+                .expect("valid metric"),
+            ),
+            signing_key_in_token: register(
+                &registry,
+                prometheus::IntGauge::new(
+                    "signing_key_in_token",
+                    "1 when the signing key is in a PKCS#11 token, 0 when it is in a file",
                 )
                 .expect("valid metric"),
             ),

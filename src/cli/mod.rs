@@ -49,6 +49,9 @@ enum Command {
     Dev {
         #[arg(long, default_value = "dev")]
         dir: PathBuf,
+        /// Keep the signing key in a SoftHSM2 token (made in DIR/softhsm on first use).
+        #[arg(long)]
+        softhsm: bool,
     },
     /// Create or upgrade the database schema.
     Migrate,
@@ -223,7 +226,7 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             action: archive::ArchiveAction::Verify(args),
         } => archive::verify(&args),
         // Its own configuration and database, under DIR.
-        Command::Dev { dir } => node::dev(&dir).await,
+        Command::Dev { dir, softhsm } => node::dev(&dir, softhsm).await,
         // On the node's database.
         Command::Serve => node::serve(&node).await,
         Command::Migrate => {

@@ -22,13 +22,31 @@ pub async fn serve(node: &NodeConfig) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn dev(dir: &Path) -> anyhow::Result<ExitCode> {
+pub async fn dev(dir: &Path, softhsm: bool) -> anyhow::Result<ExitCode> {
     let (config_path, created) = crate::dev::prepare(dir)?;
     if created {
         eprintln!(
             "created {} with a development CA, certificates and configuration",
             dir.display()
         );
+    }
+    if softhsm {
+        // SoftHSM2 reads its configuration from the environment when the module loads: this
+        // process becomes the node with that environment (same PID, so Ctrl-C and a kill
+        // reach it).
+        use std::os::unix::process::CommandExt;
+        let env = crate::dev::softhsm_token(dir)?;
+        eprintln!(
+            "the signing key is in a SoftHSM2 token ({}/softhsm)",
+            dir.display()
+        );
+        let error = std::process::Command::new(std::env::current_exe()?)
+            .arg("dev")
+            .arg("--dir")
+            .arg(dir)
+            .envs(env)
+            .exec();
+        return Err(anyhow::Error::new(error).context("cannot start the node with the token"));
     }
     let node = NodeConfig {
         file: Some(config_path.clone()),

@@ -226,14 +226,12 @@ fn set_state_gauges(state: &AppState) {
         m.signing_certificate_seconds_until_expiry
             .set((not_after - now).num_seconds());
     }
-    let token_trouble = state
-        .services
-        .publisher
-        .signing_key()
-        .ok()
-        .and_then(|key| key.token_trouble());
+    let key = state.services.publisher.signing_key().ok();
+    m.signing_key_in_token.set(i64::from(
+        key.as_ref().is_some_and(|key| key.in_token().is_some()),
+    ));
     m.signing_token_failing
-        .set(i64::from(token_trouble.is_some()));
+        .set(i64::from(key.and_then(|key| key.token_trouble()).is_some()));
     let check = &state.services.archive_check;
     m.archive_check_problems.set(
         check

@@ -33,13 +33,17 @@ impl Drop for Running {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn dev_brings_a_node_up_and_its_commands_work() {
-    let workdir = tempfile::tempdir().unwrap();
+/// `stelselnode dev` with `args` in `workdir`, started: the node, and what it printed with the
+/// node, admin and ops addresses in it.
+fn start_dev(
+    workdir: &std::path::Path,
+    args: &[&str],
+) -> (Running, String, [std::net::SocketAddr; 3]) {
     let mut child = Running(
         Command::new(env!("CARGO_BIN_EXE_stelselnode"))
             .arg("dev")
-            .current_dir(workdir.path())
+            .args(args)
+            .current_dir(workdir)
             .env("STELSELNODE_SERVER_NODE_LISTEN", "127.0.0.1:0")
             .env("STELSELNODE_SERVER_ADMIN_LISTEN", "127.0.0.1:0")
             .env("STELSELNODE_SERVER_OPS_LISTEN", "127.0.0.1:0")
@@ -56,30 +60,30 @@ async fn dev_brings_a_node_up_and_its_commands_work() {
         printed.push_str(&line);
         printed.push('\n');
     }
-    let port_after = |marker: &str| -> u16 {
+    let address = |marker: &str| -> std::net::SocketAddr {
         let start = printed.find(marker).unwrap() + marker.len();
-        printed[start..]
+        let port: u16 = printed[start..]
             .chars()
             .take_while(char::is_ascii_digit)
             .collect::<String>()
             .parse()
-            .unwrap()
+            .unwrap();
+        ([127, 0, 0, 1], port).into()
     };
-    let node = format!(
-        "127.0.0.1:{}",
-        port_after("node listener  https://localhost:")
-    )
-    .parse()
-    .unwrap();
-    let admin = format!(
-        "127.0.0.1:{}",
-        port_after("admin listener https://localhost:")
-    )
-    .parse()
-    .unwrap();
-    let ops = format!("127.0.0.1:{}", port_after("http://127.0.0.1:"))
-        .parse()
-        .unwrap();
+    let addresses = [
+        address("node listener  https://localhost:"),
+        address("admin listener https://localhost:"),
+        address("http://127.0.0.1:"),
+    ];
+    (child, printed, addresses)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_brings_a_node_up_and_its_commands_work() {
+    let workdir = tempfile::tempdir().unwrap();
+    let (mut child, printed, [node, admin, ops]) = start_dev(workdir.path(), &[]);
+    let metrics = plain_get(ops, "/metrics").await.text();
+    assert!(metrics.contains("stelselnode_signing_key_in_token 0"));
     let dir = workdir.path().join("dev");
     let ca = CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap();
     let as_ = |name: &str| super::support::http_client::connector(&ca, Some(&issued(&dir, name)));
@@ -242,4 +246,21 @@ async fn a_whitelisted_node_is_served_from_the_first_connection() {
     };
     let answer = answer.expect("the first connection is served, not refused");
     assert_eq!(answer.status, 200, "{}", answer.text());
+}
+
+/// `stelselnode dev --softhsm`: the same node with its signing key in a SoftHSM2 token it made
+/// with the Debian tools; it signs the example lists there.
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_can_keep_the_signing_key_in_a_softhsm_token() {
+    let workdir = tempfile::tempdir().unwrap();
+    let (_child, _, [_, _, ops]) = start_dev(workdir.path(), &["--softhsm"]);
+    assert!(workdir.path().join("dev/softhsm/softhsm2.conf").exists());
+    assert_eq!(plain_get(ops, "/readyz").await.status, 200);
+    let metrics = plain_get(ops, "/metrics").await.text();
+    for metric in [
+        "stelselnode_signing_key_in_token 1",
+        "stelselnode_signing_token_failing 0",
+    ] {
+        assert!(metrics.contains(metric), "{metric}\n{metrics}");
+    }
 }
