@@ -132,31 +132,45 @@ impl TransparencyLog {
     /// the tree disagrees with the one checked before. One signature per tree size: later
     /// calls return the same bytes.
     pub fn checkpoint(&self) -> Result<Bytes, NoCheckpoint> {
-        if let Some(served) = &self.known.read().expect("log lock").served {
-            self.signer()?;
-            return Ok(served.clone());
-        }
-        self.signed_checkpoint()?;
-        let known = self.known.read().expect("log lock");
-        Ok(known.served.clone().expect("signed just now"))
+        self.signed_checkpoint().map(|(_, _, served)| served)
     }
 
-    /// The checkpoint of the tree as it is, signed by the log's key alone, and its size.
-    fn signed_checkpoint(&self) -> Result<(u64, Bytes), NoCheckpoint> {
-        let signer = self.signer()?;
-        let mut known = self.known.write().expect("log lock");
-        let size = known.tree.size();
-        if let Some(signed) = &known.signed {
-            return Ok((size, signed.clone()));
+    /// The checkpoint of the tree as it is: its size, signed by the log's key alone, and as
+    /// served (with the cosignatures so far). Signed outside the lock (a key in a token may
+    /// take a while); a tree that grew meanwhile is signed again.
+    fn signed_checkpoint(&self) -> Result<(u64, Bytes, Bytes), NoCheckpoint> {
+        loop {
+            let signer = self.signer()?;
+            let (size, root) = {
+                let known = self.known.read().expect("log lock");
+                let size = known.tree.size();
+                if let (Some(signed), Some(served)) = (&known.signed, &known.served) {
+                    return Ok((size, signed.clone(), served.clone()));
+                }
+                (
+                    size,
+                    known.tree.root(size).expect("the tree holds its own size"),
+                )
+            };
+            let signed = signer
+                .sign(size, root)
+                .map_err(|e| NoCheckpoint::Signing(e.to_string()))?;
+            let signed = Bytes::from(signed);
+            let mut known = self.known.write().expect("log lock");
+            // A tree that grew, or a key replaced (SIGHUP), meanwhile: sign again.
+            let same_key = self
+                .signer
+                .read()
+                .expect("signer lock")
+                .as_ref()
+                .is_some_and(|now| Arc::ptr_eq(now, &signer));
+            if known.tree.size() != size || !same_key {
+                continue;
+            }
+            let signed = known.signed.get_or_insert(signed).clone();
+            let served = known.served.get_or_insert_with(|| signed.clone()).clone();
+            return Ok((size, signed, served));
         }
-        let root = known.tree.root(size).expect("the tree holds its own size");
-        let signed = signer
-            .sign(size, root)
-            .map_err(|e| NoCheckpoint::Signing(e.to_string()))?;
-        let signed = Bytes::from(signed);
-        known.signed = Some(signed.clone());
-        known.served = Some(signed.clone());
-        Ok((size, signed))
     }
 
     /// Adds a witness's cosignature to the checkpoint of `size` leaves, if that is still the
@@ -199,7 +213,7 @@ impl TransparencyLog {
         if self.witnesses.all().is_empty() {
             return;
         }
-        let Ok((size, checkpoint)) = self.signed_checkpoint() else {
+        let Ok((size, checkpoint, _)) = self.signed_checkpoint() else {
             return;
         };
         let asks = self
