@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::Utc;
 
-use super::{log_key, read_ca};
+use super::{log_key, read_bounded, read_ca};
 use crate::consumer::{ConsumerState, LogEvidence, check_in_log, verify_fetched};
 use crate::domain::{IndexedVersion, VersionStatus};
 use crate::transparency::{LogCheckError, WitnessKey, cosigned_by};
@@ -60,11 +60,16 @@ pub struct VerifyArgs {
     witnesses_required: Option<usize>,
 }
 
+/// The largest list read (a ZAL of 10 000 Zorgaanbieders is about 43 MB).
+const MAX_LIST_BYTES: u64 = 512 * 1024 * 1024;
+/// The largest version index read.
+const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest signature, checkpoint or proof read.
+const MAX_SMALL_BYTES: u64 = 1024 * 1024;
+
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let read = |path: &Path| {
-        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-    };
-    let list_bytes = read(&args.list_file)?;
+    let read = |path: &Path| read_bounded(path, MAX_SMALL_BYTES);
+    let list_bytes = read_bounded(&args.list_file, MAX_LIST_BYTES)?;
     let signature = read(&args.signature)?;
     let anchors = read_ca(&args.ca)?;
     let state_file = args.state.as_deref();
@@ -75,7 +80,8 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     };
     let index: Option<Vec<IndexedVersion>> = match &args.versions {
         Some(path) => Some(
-            serde_json::from_slice(&read(path)?).context("the version index is not valid JSON")?,
+            serde_json::from_slice(&read_bounded(path, MAX_INDEX_BYTES)?)
+                .context("the version index is not valid JSON")?,
         ),
         None => None,
     };

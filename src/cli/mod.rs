@@ -273,6 +273,24 @@ fn refused(heading: &str, violations: &Violations) -> ExitCode {
 
 /// The CA certificates in a PEM file: at least one, each usable as a trust anchor (an empty
 /// file would otherwise make every signature fail as if forged).
+/// A file a consumer or auditor got from elsewhere, read only up to `cap` bytes: a file of
+/// any size (or a device that never ends) is refused, not read into memory.
+fn read_bounded(path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    anyhow::ensure!(
+        bytes.len() as u64 <= cap,
+        "{} is larger than {cap} bytes: not what it should be",
+        path.display()
+    );
+    Ok(bytes)
+}
+
 /// A transparency log verifier key given as itself (`<name>+<id>+<key>`) or as a file
 /// holding it.
 fn log_key(text: &str) -> anyhow::Result<String> {
@@ -280,7 +298,7 @@ fn log_key(text: &str) -> anyhow::Result<String> {
     if !path.is_file() {
         return Ok(text.to_owned());
     }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = read_bounded(path, 64 * 1024)?;
     String::from_utf8(bytes).with_context(|| format!("{} is not a log key", path.display()))
 }
 

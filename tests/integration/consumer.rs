@@ -90,6 +90,29 @@ async fn the_verifier_accepts_refuses_and_remembers() {
     );
     assert_eq!(grace.status.code(), Some(3), "{}", stdout(&grace));
     assert!(stdout(&grace).starts_with("GRACE"));
+
+    // Files from elsewhere are read only up to a bound: a signature of 2 MB, or one that
+    // never ends, is refused before it fills memory.
+    let huge = vec![b' '; 2 * 1024 * 1024];
+    let refused = verify(dir.path(), &list1, &huge, &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is larger than 1048576 bytes"),
+        "{refused:?}"
+    );
+    let endless = std::process::Command::new(env!("CARGO_BIN_EXE_stelselnode"))
+        .current_dir(dir.path())
+        .args([
+            "verify",
+            "--list-file",
+            "list.xml",
+            "--signature",
+            "/dev/zero",
+        ])
+        .args(["--ca", "ca.pem"])
+        .output()
+        .unwrap();
+    assert_eq!(endless.status.code(), Some(1), "{endless:?}");
 }
 
 /// A node that lost its database and reused the Volgnummers it had published (issue 23):
