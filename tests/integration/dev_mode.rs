@@ -60,6 +60,9 @@ fn start_dev(
         printed.push_str(&line);
         printed.push('\n');
     }
+    // The rest of what it prints is read too: a closed pipe would end the node at its next
+    // line.
+    std::thread::spawn(move || lines.for_each(drop));
     let address = |marker: &str| -> std::net::SocketAddr {
         let start = printed.find(marker).unwrap() + marker.len();
         let port: u16 = printed[start..]
