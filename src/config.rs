@@ -141,12 +141,26 @@ pub struct AdminIdentity {
 }
 
 /// The key that signs published versions, and its certificate chain (signer first).
-/// Both PEM; the key PKCS#8, RSA (2048 bits or more) or ECDSA P-256.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// The chain PEM; the key a PKCS#8 PEM file (RSA of 2048 bits or more, or ECDSA P-256) or a
+/// PKCS#11 URI of a key in a token (README "Keys").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SigningConfig {
     pub key_file: String,
     pub certificate_chain_file: String,
+    /// A token that has not answered a signature (or a login) within this is given up on
+    /// for that publication, which is retried (also for the transparency log's key).
+    pub token_timeout_seconds: u64,
+}
+
+impl Default for SigningConfig {
+    fn default() -> Self {
+        Self {
+            key_file: String::new(),
+            certificate_chain_file: String::new(),
+            token_timeout_seconds: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

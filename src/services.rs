@@ -147,7 +147,12 @@ pub fn signing_key(config: &SigningConfig) -> Result<Option<SigningKey>, Signing
         ("", _) | (_, "") => Err(SigningError::Key(
             "signing.key_file and signing.certificate_chain_file go together".into(),
         )),
-        (key, chain) => SigningKey::load(key, Path::new(chain)).map(Some),
+        (key, chain) => SigningKey::load(
+            key,
+            Path::new(chain),
+            std::time::Duration::from_secs(config.token_timeout_seconds),
+        )
+        .map(Some),
     }
 }
 
@@ -157,7 +162,12 @@ pub fn checkpoint_signer(config: &Config) -> Result<Option<CheckpointSigner>, Ch
     let transparency = &config.transparency;
     match transparency.key_file.as_str() {
         "" => Ok(None),
-        key_file => CheckpointSigner::load(&transparency.origin, key_file).map(Some),
+        key_file => CheckpointSigner::load(
+            &transparency.origin,
+            key_file,
+            std::time::Duration::from_secs(config.signing.token_timeout_seconds),
+        )
+        .map(Some),
     }
 }
 

@@ -55,10 +55,18 @@ fn read_chain(chain: &Path) -> Result<Vec<CertificateDer<'static>>, SigningError
 }
 
 impl SigningKey {
-    /// The key `key` names — a PEM file, or a PKCS#11 URI (`pkcs11:…`) — with its chain.
-    pub fn load(key: &str, chain: &Path) -> Result<Self, SigningError> {
+    /// The key `key` names — a PEM file, or a PKCS#11 URI (`pkcs11:…`, a signature given up
+    /// on after `timeout`) — with its chain.
+    pub fn load(
+        key: &str,
+        chain: &Path,
+        timeout: std::time::Duration,
+    ) -> Result<Self, SigningError> {
         match TokenUri::is_uri(key) {
-            true => Self::from_token(TokenKey::open(TokenUri::parse(key)?)?, read_chain(chain)?),
+            true => Self::from_token(
+                TokenKey::open(TokenUri::parse(key)?, timeout)?,
+                read_chain(chain)?,
+            ),
             false => Self::from_pem_files(Path::new(key), chain),
         }
     }

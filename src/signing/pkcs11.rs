@@ -20,7 +20,9 @@
 //! second key of the same module, during a key rollover, shares it).
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as TokenError, RvError};
@@ -216,18 +218,28 @@ struct Opened {
 
 /// A private key in a PKCS#11 token.
 pub struct TokenKey {
+    token: Arc<Token>,
+    /// How long a signature may take before it is given up on.
+    timeout: Duration,
+}
+
+/// The token as signatures share it, also with a call that outlived its timeout.
+struct Token {
     uri: TokenUri,
     algorithm: TokenAlgorithm,
     opened: Mutex<Option<Opened>>,
     /// Why the last signature failed, until one succeeds.
     trouble: Mutex<Option<String>>,
+    /// Calls given up on that have not returned yet: while one hangs, no other is made (one
+    /// thread waits on the token, not one per retry).
+    hanging: AtomicUsize,
 }
 
 impl std::fmt::Debug for TokenKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenKey")
-            .field("uri", &self.uri)
-            .field("algorithm", &self.algorithm)
+            .field("uri", &self.token.uri)
+            .field("algorithm", &self.token.algorithm)
             .finish_non_exhaustive()
     }
 }
@@ -238,38 +250,100 @@ fn token_error(what: &str) -> impl Fn(TokenError) -> SigningError + '_ {
 }
 
 impl TokenKey {
-    /// Opens the key `uri` names: loads the module, logs in, finds the key.
-    pub fn open(uri: TokenUri) -> Result<Self, SigningError> {
+    /// Opens the key `uri` names: loads the module, logs in, finds the key. A signature that
+    /// takes longer than `timeout` is given up on.
+    pub fn open(uri: TokenUri, timeout: Duration) -> Result<Self, SigningError> {
         let opened = open(&uri)?;
         Ok(Self {
-            algorithm: opened.algorithm,
-            uri,
-            opened: Mutex::new(Some(opened)),
-            trouble: Mutex::new(None),
+            token: Arc::new(Token {
+                algorithm: opened.algorithm,
+                uri,
+                opened: Mutex::new(Some(opened)),
+                trouble: Mutex::new(None),
+                hanging: AtomicUsize::new(0),
+            }),
+            timeout,
         })
     }
 
     /// Why the last signature failed, while no later one succeeded (for readiness and
     /// `stelselnode_signing_token_failing`).
     pub fn trouble(&self) -> Option<String> {
-        self.trouble.lock().expect("token lock").clone()
+        self.token.trouble.lock().expect("token lock").clone()
     }
 
-    /// Signs `message`, remembering whether the token could.
+    /// Signs `message`, remembering whether the token could. The call runs on a thread of
+    /// its own: a token that hangs (a network HSM that stops answering) costs this signature
+    /// after `timeout`, not the publication forever.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
-        let signed = self.sign_once(message);
-        *self.trouble.lock().expect("token lock") = signed.as_ref().err().map(|e| e.to_string());
+        let token = &self.token;
+        let signed = match token.hanging.load(Ordering::Acquire) {
+            0 => self.sign_within_timeout(message),
+            _ => Err(SigningError::Key(format!(
+                "PKCS#11 token: an earlier call has not returned after {} s",
+                self.timeout.as_secs()
+            ))),
+        };
+        *token.trouble.lock().expect("token lock") = signed.as_ref().err().map(|e| e.to_string());
         signed
     }
 
+    fn sign_within_timeout(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+        const RUNNING: u8 = 0;
+        const DONE: u8 = 1;
+        const ABANDONED: u8 = 2;
+        let (token, message) = (self.token.clone(), message.to_vec());
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        let state = Arc::new(AtomicU8::new(RUNNING));
+        let call = state.clone();
+        std::thread::Builder::new()
+            .name("pkcs11-sign".into())
+            .spawn(move || {
+                let signed = token.sign_once(&message);
+                let finished =
+                    call.compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire);
+                if finished.is_err() {
+                    // Given up on: this call no longer hangs.
+                    token.hanging.fetch_sub(1, Ordering::AcqRel);
+                }
+                let _ = answer.send(signed);
+            })
+            .map_err(|e| SigningError::Key(format!("no thread to sign on: {e}")))?;
+        if let Ok(signed) = answered.recv_timeout(self.timeout) {
+            return signed;
+        }
+        // Counted as hanging before it is marked abandoned, so the thread's count-out never
+        // comes first; a call that finished meanwhile is taken after all.
+        self.token.hanging.fetch_add(1, Ordering::AcqRel);
+        let abandoned =
+            state.compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire);
+        if abandoned.is_err() {
+            self.token.hanging.fetch_sub(1, Ordering::AcqRel);
+            return answered
+                .recv()
+                .unwrap_or_else(|_| Err(SigningError::Key("the signing thread died".into())));
+        }
+        Err(SigningError::Key(format!(
+            "PKCS#11 token: signing: no answer within {} s",
+            self.timeout.as_secs()
+        )))
+    }
+
     pub fn algorithm(&self) -> TokenAlgorithm {
-        self.algorithm
+        self.token.algorithm
     }
 
     pub fn uri(&self) -> &TokenUri {
-        &self.uri
+        &self.token.uri
     }
 
+    /// See `Token::ed25519_public_key`.
+    pub fn ed25519_public_key(&self) -> Result<[u8; 32], SigningError> {
+        self.token.ed25519_public_key()
+    }
+}
+
+impl Token {
     /// Signs `message` in the token: on a pooled session, the token opened again first if an
     /// earlier operation failed.
     fn sign_once(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
@@ -465,7 +539,9 @@ mod tests {
         for shown in [format!("{uri:?}"), uri.to_string()] {
             assert!(!shown.contains("s3cret"), "{shown}");
         }
-        let error = TokenKey::open(uri).unwrap_err().to_string();
+        let error = TokenKey::open(uri, Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
         assert!(!error.contains("s3cret"), "{error}");
     }
 

@@ -51,12 +51,17 @@ pub enum CheckpointKeyError {
 impl CheckpointSigner {
     /// The signer of `origin`'s checkpoints with the key `key_file` names: a note key file,
     /// or a PKCS#11 URI of an Ed25519 key (its note name: `origin`).
-    pub fn load(origin: &str, key_file: &str) -> Result<Self, CheckpointKeyError> {
+    /// A token's signature is given up on after `timeout`.
+    pub fn load(
+        origin: &str,
+        key_file: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Self, CheckpointKeyError> {
         if origin.is_empty() || origin.chars().any(char::is_whitespace) {
             return Err(CheckpointKeyError::NoOrigin);
         }
         if TokenUri::is_uri(key_file) {
-            return Self::in_token(origin, key_file);
+            return Self::in_token(origin, key_file, timeout);
         }
         let text =
             std::fs::read_to_string(key_file).map_err(|source| CheckpointKeyError::Read {
@@ -92,9 +97,13 @@ impl CheckpointSigner {
         Ok(Self::with(origin, name, public, NoteKey::File(pair)))
     }
 
-    fn in_token(origin: &str, uri: &str) -> Result<Self, CheckpointKeyError> {
+    fn in_token(
+        origin: &str,
+        uri: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Self, CheckpointKeyError> {
         let token = TokenUri::parse(uri)
-            .and_then(TokenKey::open)
+            .and_then(|uri| TokenKey::open(uri, timeout))
             .map_err(CheckpointKeyError::Token)?;
         if token.algorithm() != TokenAlgorithm::Ed25519 {
             return Err(CheckpointKeyError::Token(
@@ -183,6 +192,8 @@ pub fn generate_note_key(name: &str) -> (String, String) {
 mod tests {
     use super::*;
 
+    const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
+
     #[test]
     fn a_checkpoint_is_the_c2sp_text_with_one_signature_line() {
         let dir = tempfile::tempdir().unwrap();
@@ -190,7 +201,8 @@ mod tests {
         let file = dir.path().join("log.key");
         std::fs::write(&file, &secret).unwrap();
         let signer =
-            CheckpointSigner::load("medmij.nl/stelselnode", file.to_str().unwrap()).unwrap();
+            CheckpointSigner::load("medmij.nl/stelselnode", file.to_str().unwrap(), SECOND)
+                .unwrap();
         assert_eq!(signer.verifier_key(), verifier);
         let note = String::from_utf8(signer.sign(3, [9; 32]).unwrap()).unwrap();
         let (text, signatures) = note.split_once("\n\n").unwrap();
@@ -211,7 +223,7 @@ mod tests {
         // Deterministic: the same tree, the same bytes.
         assert_eq!(signer.sign(3, [9; 32]).unwrap(), note.as_bytes());
         std::fs::write(&file, "PRIVATE+KEY+garbage").unwrap();
-        let refused = CheckpointSigner::load("o", file.to_str().unwrap())
+        let refused = CheckpointSigner::load("o", file.to_str().unwrap(), SECOND)
             .err()
             .unwrap();
         assert!(!refused.to_string().contains("garbage"));

@@ -22,11 +22,12 @@ use super::support::http_client::plain_get;
 use super::support::node::LOG_ORIGIN;
 use super::support::process::NodeFiles;
 use super::support::signer::xmlsec1_verify;
-use super::support::softhsm::SoftHsm;
+use super::support::softhsm::{P11_KIT_CLIENT, ProxiedToken, SoftHsm};
 
 on_both_backends!(
     the_token_signs_and_a_rollover_from_a_file_goes_unnoticed,
     a_token_that_goes_away_stops_publication_not_serving_and_sighup_rolls_over,
+    a_token_that_hangs_costs_a_publication_not_the_node,
 );
 
 const TOKEN: &str = "stelselnode";
@@ -182,6 +183,16 @@ fn set_signing_key(node_dir: &Path, key: &str, chain: &Path) {
     std::fs::write(&file, toml::to_string(&config).unwrap()).unwrap();
 }
 
+/// A serving node, killed when the test ends, also when an assertion fails first.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `/readyz` of `node`: its status and words.
 async fn readiness(node: &NodeFiles) -> (u16, String) {
     let answer = plain_get(node.ops(), "/readyz").await;
@@ -202,7 +213,7 @@ async fn a_token_that_goes_away_stops_publication_not_serving_and_sighup_rolls_o
     let node =
         NodeFiles::prepare(&node_dir, db.url.clone()).with_env(conf_name, conf.to_str().unwrap());
     set_signing_key(&node_dir, &uri, &dir.path().join("token.pem"));
-    let mut serving = node.serve().await;
+    let serving = Serving(node.serve().await);
     node.whitelist_dev_node().await;
     let served = current(&db, ListKind::Whitelist).await;
 
@@ -275,7 +286,7 @@ async fn a_token_that_goes_away_stops_publication_not_serving_and_sighup_rolls_o
     let new_uri = hsm.uri(TOKEN, "lijsten-2027", &dir.path().join("pin"));
     set_signing_key(&node_dir, &new_uri, &chain);
     let hangup = std::process::Command::new("kill")
-        .args(["-HUP", &serving.id().to_string()])
+        .args(["-HUP", &serving.0.id().to_string()])
         .status()
         .unwrap();
     assert!(hangup.success());
@@ -311,6 +322,86 @@ async fn a_token_that_goes_away_stops_publication_not_serving_and_sighup_rolls_o
         metrics.contains("stelselnode_signing_token_failing 0"),
         "{metrics}"
     );
-    serving.kill().unwrap();
-    serving.wait().unwrap();
+    drop(serving);
+}
+
+/// Submits a Whitelist change for `hostname` and approves it; returns the approval's status.
+async fn approve_whitelisting(node: &NodeFiles, hostname: &str) -> u16 {
+    let change = json!({
+        "list": "whitelist", "operation": "upsert", "base_version": 0,
+        "entry": { "hostname": hostname },
+        "on_behalf_of": "Een PGO", "reference": "HSM-3"
+    });
+    let created = node
+        .client("loket")
+        .send(&StaffRequest::Submit(change))
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_i64().unwrap();
+    node.client("beheer")
+        .send(&StaffRequest::Approve(id))
+        .await
+        .unwrap()
+        .status
+}
+
+/// A network HSM that stops answering (the token behind `p11-kit server`, the server
+/// stopped): the signature is given up on after `signing.token_timeout_seconds`, the approval
+/// is answered, readiness says why, the lists are served; when it answers again the change is
+/// published without a restart.
+async fn a_token_that_hangs_costs_a_publication_not_the_node(db: TestDatabase) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = DevCa::new("registry signing CA").unwrap();
+    let (hsm, _) = token_key(dir.path(), &ca);
+    let proxied = ProxiedToken::serve(&hsm, TOKEN, dir.path());
+    std::fs::write(
+        dir.path().join("pin"),
+        format!("{}\n", super::support::softhsm::PIN),
+    )
+    .unwrap();
+    let uri = format!(
+        "pkcs11:token={TOKEN};object={KEY}?module-path={P11_KIT_CLIENT}&pin-source=file:{}",
+        dir.path().join("pin").display()
+    );
+    let node_dir = dir.path().join("node");
+    let node = NodeFiles::prepare(&node_dir, db.url.clone())
+        .with_env("P11_KIT_SERVER_ADDRESS", &proxied.address)
+        .with_setting("SIGNING_TOKEN_TIMEOUT_SECONDS", "1");
+    set_signing_key(&node_dir, &uri, &dir.path().join("token.pem"));
+    let serving = Serving(node.serve().await);
+    node.whitelist_dev_node().await;
+    let served = current(&db, ListKind::Whitelist).await;
+
+    proxied.hang();
+    let started = Instant::now();
+    let status = approve_whitelisting(&node, "tijdens-de-hang.medmij.nl").await;
+    let answered_in = started.elapsed();
+    assert!(
+        answered_in < Duration::from_secs(20),
+        "{answered_in:?}, {status}"
+    );
+    let (ready, words) = readiness(&node).await;
+    assert_eq!(ready, 503, "{words}");
+    assert!(
+        words.contains("no answer within 1 s") || words.contains("has not returned after 1 s"),
+        "{words}"
+    );
+    assert_eq!(current(&db, ListKind::Whitelist).await, served);
+    node.until_dev_node_served().await;
+
+    proxied.resume();
+    let started = Instant::now();
+    while readiness(&node).await.0 != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{}",
+            readiness(&node).await.1
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (list, signature) = current(&db, ListKind::Whitelist).await;
+    assert!(String::from_utf8_lossy(&list).contains("tijdens-de-hang.medmij.nl"));
+    assert_eq!(signer(&list, &signature, &ca).as_deref(), Some(KEY));
+    drop(serving);
 }

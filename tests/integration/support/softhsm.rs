@@ -120,3 +120,76 @@ impl SoftHsm {
         std::fs::rename(self.dir.join("away"), self.tokens()).unwrap();
     }
 }
+
+/// The token served over a socket by `p11-kit server` (Debian `p11-kit`), as a network HSM
+/// is: the node loads p11-kit's client module, which forwards every call. Stopping the server
+/// (SIGSTOP) makes the token hang instead of fail.
+pub struct ProxiedToken {
+    /// `P11_KIT_SERVER_ADDRESS` for the client module.
+    pub address: String,
+    pid: u32,
+}
+
+/// Where Debian puts p11-kit's client module.
+pub const P11_KIT_CLIENT: &str = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so";
+
+impl ProxiedToken {
+    /// Serves token `token` of `hsm`; its socket in `dir`.
+    pub fn serve(hsm: &SoftHsm, token: &str, dir: &Path) -> Self {
+        let runtime = dir.join("p11-kit-run");
+        std::fs::create_dir_all(&runtime).unwrap();
+        std::fs::set_permissions(
+            &runtime,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        // It forks into the background: its words go to a file (a pipe would stay open in
+        // the server, and reading it would never end).
+        let words = dir.join("p11-kit-server.env");
+        let status = Command::new("p11-kit")
+            .env("SOFTHSM2_CONF", &hsm.conf)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .args(["server", "--provider", MODULE])
+            .arg(format!("pkcs11:token={token}"))
+            .stdout(std::fs::File::create(&words).unwrap())
+            .status()
+            .expect("p11-kit is installed (scripts/test)");
+        assert!(status.success());
+        let said = std::fs::read_to_string(&words).unwrap();
+        // P11_KIT_SERVER_ADDRESS=unix:path=…; export …;\nP11_KIT_SERVER_PID=…; export …;
+        let value = |name: &str| {
+            said.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .and_then(|rest| rest.split(';').next())
+                .unwrap_or_else(|| panic!("p11-kit server said {said}"))
+                .to_owned()
+        };
+        Self {
+            address: value("P11_KIT_SERVER_ADDRESS"),
+            pid: value("P11_KIT_SERVER_PID").parse().unwrap(),
+        }
+    }
+
+    /// Signals the server and the `p11-kit-remote` it runs for each connection.
+    fn signal(&self, signal: &str) {
+        let pid = self.pid.to_string();
+        let _ = Command::new("pkill").args([signal, "-P", &pid]).status();
+        let _ = Command::new("kill").args([signal, &pid]).status();
+    }
+
+    /// The HSM stops answering …
+    pub fn hang(&self) {
+        self.signal("-STOP");
+    }
+
+    /// … and answers again.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+}
+
+impl Drop for ProxiedToken {
+    fn drop(&mut self) {
+        self.signal("-KILL");
+    }
+}
