@@ -62,23 +62,8 @@ impl Delivery {
         let webhook = match config.webhook_url.as_str() {
             "" => None,
             url => {
-                let mut roots = rustls::RootCertStore::empty();
-                for certificate in rustls_native_certs::load_native_certs().certs {
-                    // A system certificate rustls cannot use is skipped, as browsers do.
-                    let _ = roots.add(certificate);
-                }
-                let tls =
-                    rustls::ClientConfig::builder_with_provider(crate::tls::crypto_provider())
-                        .with_safe_default_protocol_versions()
-                        .map_err(|e| NotifyError::Webhook(e.to_string()))?
-                        .with_root_certificates(roots)
-                        .with_no_client_auth();
-                let client = reqwest::Client::builder()
-                    .use_preconfigured_tls(tls)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .timeout(DELIVERY_TIMEOUT)
-                    .build()
-                    .map_err(|e| NotifyError::Webhook(e.to_string()))?;
+                let client = crate::tls::outgoing::public_client(DELIVERY_TIMEOUT)
+                    .map_err(NotifyError::Webhook)?;
                 Some((client, url.to_owned()))
             }
         };

@@ -4,6 +4,7 @@
 //! restarting the listeners; the Whitelist check reads the current published Whitelist.
 
 mod identity;
+pub mod outgoing;
 mod verifier;
 
 use std::collections::HashSet;

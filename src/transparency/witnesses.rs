@@ -101,7 +101,8 @@ impl Witness {
 /// The witnesses of this node's log.
 pub struct Witnesses {
     all: Vec<Witness>,
-    http: reqwest::Client,
+    /// `None` without witnesses.
+    http: Option<reqwest::Client>,
 }
 
 impl Witnesses {
@@ -132,23 +133,13 @@ impl Witnesses {
                 trouble: Mutex::new(None),
             });
         }
-        let mut roots = rustls::RootCertStore::empty();
-        if !all.is_empty() {
-            for certificate in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(certificate);
-            }
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(crate::tls::crypto_provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| WitnessConfigError::Client(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(TIMEOUT)
-            .build()
-            .map_err(|e| WitnessConfigError::Client(e.to_string()))?;
+        // The system's CAs are read only when there is a witness to ask.
+        let http = match all.is_empty() {
+            true => None,
+            false => Some(
+                crate::tls::outgoing::public_client(TIMEOUT).map_err(WitnessConfigError::Client)?,
+            ),
+        };
         Ok(Self { all, http })
     }
 
@@ -216,8 +207,11 @@ impl Witnesses {
 
     async fn post(&self, url: &Url, body: Vec<u8>) -> Result<(StatusCode, Vec<u8>), WitnessError> {
         let http = |e: reqwest::Error| WitnessError::Http(e.without_url().to_string());
-        let mut response = self
+        let http_client = self
             .http
+            .as_ref()
+            .ok_or_else(|| WitnessError::Http("no witness is configured".into()))?;
+        let mut response = http_client
             .post(url.clone())
             .body(body)
             .send()
